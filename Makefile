@@ -1,0 +1,58 @@
+# Two commands: `make run` starts the classroom, `make test` runs every test.
+# Everything is installed into the project directory (.venv, .node) and reused.
+
+SHELL := /bin/bash
+VENV := .venv
+# Labs may run as other OS users, who cannot enter /root: build the venv from
+# Debian's interpreter when it is there, not from a pyenv shim under /root.
+BASE_PYTHON := $(shell if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi)
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CHP := .node/node_modules/.bin/configurable-http-proxy
+KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+
+.PHONY: run test bench install install-test lint clean
+
+run: install
+	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
+
+install: $(VENV)/.stamp-install $(CHP) $(KERNEL_CONFIG)
+
+$(VENV)/bin/python:
+	$(BASE_PYTHON) -m venv $(VENV)
+
+$(VENV)/.stamp-install: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-install
+	$(PIP) install -e '.[test]'
+	touch $@
+
+$(KERNEL_CONFIG): extensions/classroom/ipython_kernel_config.py | $(VENV)/bin/python
+	mkdir -p $(dir $@)
+	cp $< $@
+
+$(CHP):
+	npm install --prefix .node --no-audit --no-fund --loglevel=error configurable-http-proxy@^5
+	test -x $@
+
+# Debian's chromium for the browser tests; never `playwright install` (it downloads).
+/usr/bin/chromium:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
+
+install-test: install $(VENV)/.stamp-test /usr/bin/chromium
+
+test: install-test
+	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install-test
+	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m benchmarks
+
+lint: install-test
+	$(VENV)/bin/ruff check gateway hub extensions tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .node

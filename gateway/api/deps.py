@@ -1,0 +1,60 @@
+"""Dependencies shared by the routers: the app's services and the caller's identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from gateway.auth import Identity, TokenResolver, token_from_headers
+from gateway.errors import InvalidToken
+from gateway.history import HistoryStore
+from gateway.pipeline import ChatService
+from gateway.providers import ProviderRegistry
+from gateway.settings import Settings
+from gateway.tenants import Tenant
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+class Services:
+    """Everything a request handler may use; built once per app in the lifespan."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        resolver: TokenResolver,
+        history: HistoryStore,
+        tenants: dict[str, Tenant],
+        providers: ProviderRegistry,
+    ) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.history = history
+        self.tenants = tenants
+        self.providers = providers
+        self.chat = ChatService(providers, tenants, history)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def current_identity(request: Request, services: ServicesDep) -> Identity:
+    token = token_from_headers(request.headers)
+    if token is None:
+        raise InvalidToken(
+            "No API token was sent. Inside the classroom the SDKs find it automatically; "
+            "elsewhere set CLASSROOM_API_TOKEN (or pass api_key=...)."
+        )
+    return await services.resolver.resolve(token)
+
+
+CurrentUser = Annotated[Identity, Depends(current_identity)]
+
+
+def call_source(request: Request) -> str:
+    """Where a call came from: widgets say so in a header; everything else is the SDK path."""
+    source = request.headers.get("x-classroom-source", "sdk").strip().lower()
+    return source if source in {"sdk", "widget", "loadtest", "dashboard", "cli"} else "sdk"

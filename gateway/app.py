@@ -1,0 +1,197 @@
+"""The gateway application: ``create_app(settings)`` builds it; nothing global.
+
+Routers are thin; the services they use are built in the lifespan from the
+settings and kept on ``app.state.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway.api import classroom, openai_compat
+from gateway.api.deps import Services
+from gateway.auth import HubTokens, StaticTokens, TokenResolver
+from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
+from gateway.history import HistoryStore
+from gateway.pricing import Catalog
+from gateway.providers import MockProvider, ProviderRegistry
+from gateway.schemas import describe_validation_error
+from gateway.settings import Settings
+from gateway.tenants import load_tenants
+
+log = logging.getLogger("gateway")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def build_resolver(settings: Settings) -> TokenResolver:
+    if settings.auth_tokens_file is not None:
+        return StaticTokens(settings.auth_tokens_file)
+    if settings.hub_api_url:
+        return HubTokens(settings.hub_api_url, settings.identity_cache_seconds)
+    raise SystemExit(
+        "The gateway needs a way to check tokens: run it as a JupyterHub service "
+        "(JUPYTERHUB_API_URL) or set CLASSROOM_AUTH_TOKENS_FILE."
+    )
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tenants = load_tenants(settings.tenants_dir)
+    providers = ProviderRegistry(
+        Catalog.load(),
+        {"mock": MockProvider(settings.mock_ttft_ms, settings.mock_tokens_per_second)},
+    )
+    history = HistoryStore.open(settings.database_url)
+    return Services(settings, build_resolver(settings), history, tenants, providers)
+
+
+def error_response(error: ClassroomError) -> JSONResponse:
+    return JSONResponse(error.to_openai(), status_code=error.status, headers=error.headers())
+
+
+class Edge:
+    """ASGI edge: strip the hub's service prefix and refuse oversized bodies early."""
+
+    def __init__(self, app: ASGIApp, prefix: str, max_body: int) -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            # ASGI mount semantics: full path, root_path names the mount point.
+            scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
+            if path == self.prefix:
+                scope["path"] = self.prefix + "/"
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            await error_response(self._too_large())(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise self._too_large()
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"The request is larger than {self.max_body // (1024 * 1024)} MiB. "
+            "Send a smaller image or a shorter text."
+        )
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = services or build_services(settings)
+        interrupted = await built.history.mark_interrupted()
+        if interrupted:
+            log.warning("%d run(s) left running by a previous gateway marked interrupted", interrupted)
+        app.state.services = built
+        app.state.started = time.time()
+        try:
+            yield
+        finally:
+            await built.chat.drain()
+            await built.resolver.aclose()
+            await built.providers.aclose()
+            built.history.close()
+
+    app = FastAPI(
+        title="Jupyter AI Classroom gateway",
+        version="0.1.0",
+        description="One gateway for every provider call of the classroom: OpenAI-compatible "
+        "and vendor-native faces, identity from the hub, history of every call.",
+        lifespan=lifespan,
+    )
+    app.include_router(openai_compat.router)
+    app.include_router(classroom.router)
+
+    @app.get("/health", tags=["Operations"], summary="Liveness and basic facts")
+    async def health(request: Request) -> dict[str, Any]:
+        svc: Services = request.app.state.services
+        return {
+            "status": "ok",
+            "uptime_s": round(time.time() - request.app.state.started, 1),
+            "providers": sorted(svc.providers.providers),
+            "tenants": sorted(svc.tenants),
+            "catalog_version": svc.providers.catalog.version,
+        }
+
+    @app.get("/metrics", tags=["Operations"], response_class=PlainTextResponse)
+    async def metrics(request: Request) -> str:
+        svc: Services = request.app.state.services
+        counts = await svc.history.status_counts()
+        lines = [
+            "# HELP classroom_gateway_runs Provider calls recorded in history, by status.",
+            "# TYPE classroom_gateway_runs gauge",
+        ]
+        lines += [f'classroom_gateway_runs{{status="{s}"}} {n}' for s, n in sorted(counts.items())]
+        lines += [
+            "# HELP classroom_gateway_uptime_seconds Seconds since the gateway started.",
+            "# TYPE classroom_gateway_uptime_seconds gauge",
+            f"classroom_gateway_uptime_seconds {time.time() - request.app.state.started:.1f}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    @app.exception_handler(ClassroomError)
+    async def _classroom_error(_: Request, exc: ClassroomError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
+        error = InvalidRequest(
+            f"The parameter '{field}' is not valid: {first['msg']}." if field
+            else f"The request is not valid: {first['msg']}.",
+            param=field or None,
+        )
+        return JSONResponse(error.to_openai(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return error_response(NotFound("There is no such endpoint. See /docs for the API."))
+        error = InvalidRequest(str(exc.detail))
+        body = error.to_openai()
+        body["error"]["code"] = "method_not_allowed" if exc.status_code == 405 else "invalid_request"
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(ClassroomError("Something went wrong in the gateway. It was logged."))
+
+    return app
+
+
+def create_asgi(settings: Settings, services: Services | None = None) -> ASGIApp:
+    """The app wrapped in its edge middleware: what uvicorn serves."""
+    return Edge(create_app(settings, services), settings.service_prefix, settings.max_body_bytes)

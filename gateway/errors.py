@@ -1,0 +1,169 @@
+"""Every error the gateway returns, in one tree, mapped once to HTTP.
+
+    ClassroomError                      500 internal_error
+    ├── InvalidRequest                  400 invalid_request       (names the field)
+    │   └── ContextLengthExceeded       400 context_length_exceeded
+    ├── InvalidToken                    401 invalid_token
+    ├── Forbidden                       403 forbidden
+    │   ├── ModelNotAllowed             403 model_not_allowed
+    │   ├── FeatureDisabled             403 feature_disabled
+    │   └── PausedByTeacher             403 paused_by_teacher
+    ├── NotFound                        404 not_found
+    │   └── ModelNotFound               404 model_not_found
+    ├── Conflict                        409 conflict
+    ├── ClientDisconnected              499 client_disconnected (recorded, never sent)
+    ├── PayloadTooLarge                 413 payload_too_large
+    ├── RateLimited                     429 rate_limited
+    │   ├── QuotaExceeded               429 quota_exceeded
+    │   ├── BudgetExceeded              429 budget_exceeded
+    │   └── QueueTimeout                429 queue_timeout
+    └── ProviderError                   502 provider_error
+        ├── ProviderRateLimited         429 provider_rate_limited
+        ├── ProviderAuthFailed          502 provider_auth_failed
+        ├── ProviderUnavailable         503 provider_unavailable
+        │   └── NoKeyAvailable          503 no_key_available
+        ├── ProviderTimeout             504 provider_timeout
+        └── ContentBlocked              400 content_blocked
+
+``code`` is stable: programs and the classroom's error explainer test it.
+``message`` is written for a student. Neither ever contains a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ClassroomError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    type: ClassVar[str] = "server_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.retry_after = retry_after
+        self.details = details or {}
+
+    def to_openai(self) -> dict[str, Any]:
+        """OpenAI's error shape, which the ``openai`` SDK turns into its exceptions."""
+        body: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        body["param"] = self.param
+        body.update(self.details)
+        return {"error": body}
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, round(self.retry_after)))}
+
+
+class InvalidRequest(ClassroomError):
+    status, code, type = 400, "invalid_request", "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class InvalidToken(ClassroomError):
+    status, code, type = 401, "invalid_token", "authentication_error"
+
+
+class Forbidden(ClassroomError):
+    status, code, type = 403, "forbidden", "permission_error"
+
+
+class ModelNotAllowed(Forbidden):
+    code = "model_not_allowed"
+
+
+class FeatureDisabled(Forbidden):
+    code = "feature_disabled"
+
+
+class PausedByTeacher(Forbidden):
+    code = "paused_by_teacher"
+
+
+class NotFound(ClassroomError):
+    status, code, type = 404, "not_found", "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class Conflict(ClassroomError):
+    status, code, type = 409, "conflict", "invalid_request_error"
+
+
+class ClientDisconnected(ClassroomError):
+    status, code, type = 499, "client_disconnected", "invalid_request_error"
+
+
+class PayloadTooLarge(ClassroomError):
+    status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class RateLimited(ClassroomError):
+    status, code, type = 429, "rate_limited", "rate_limit_error"
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
+
+
+class BudgetExceeded(RateLimited):
+    code = "budget_exceeded"
+
+
+class QueueTimeout(RateLimited):
+    code = "queue_timeout"
+
+
+class ProviderError(ClassroomError):
+    status, code, type = 502, "provider_error", "api_error"
+
+
+class ProviderRateLimited(ProviderError):
+    status, code, type = 429, "provider_rate_limited", "rate_limit_error"
+
+
+class ProviderAuthFailed(ProviderError):
+    code = "provider_auth_failed"
+
+
+class ProviderUnavailable(ProviderError):
+    status, code = 503, "provider_unavailable"
+
+
+class NoKeyAvailable(ProviderUnavailable):
+    code = "no_key_available"
+
+
+class ProviderTimeout(ProviderError):
+    status, code = 504, "provider_timeout"
+
+
+class ContentBlocked(ProviderError):
+    status, code, type = 400, "content_blocked", "invalid_request_error"
+
+
+def all_error_classes() -> list[type[ClassroomError]]:
+    """Every error class, for documentation and tests."""
+    seen: list[type[ClassroomError]] = []
+    stack: list[type[ClassroomError]] = [ClassroomError]
+    while stack:
+        cls = stack.pop(0)
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return seen

@@ -1,0 +1,221 @@
+"""The history store: one row per provider call, written before and after it.
+
+Writes go through one dedicated thread (SQLite has one writer anyway), so the
+event loop never blocks on the disk and writes never contend with each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from gateway.history.models import runs
+
+T = TypeVar("T")
+MIGRATIONS = Path(__file__).parent / "migrations"
+TEXT_LIMIT = 20_000  # characters of prompt/response kept per run
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema (run at gateway start)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+@dataclass
+class RunStart:
+    user: str
+    tenant: str
+    role: str
+    source: str
+    kind: str
+    api: str
+    provider: str | None
+    model: str | None
+    stream: bool = False
+    request_text: str | None = None
+
+
+class HistoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="history-reader")
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> HistoryStore:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(url)
+        if migrate:
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
+
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.engine.begin() as connection:
+                return fn(connection)
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+
+    async def _read(self, fn: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.engine.connect() as connection:
+                return fn(connection)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def start(self, run: RunStart) -> int:
+        now = time.time()
+        values = {
+            **run.__dict__,
+            "request_text": _clip(run.request_text),
+            "status": "running",
+            "queued_at": now,
+            "started_at": now,
+        }
+
+        def write(connection: Connection) -> int:
+            result = connection.execute(insert(runs).values(**values))
+            return int(result.inserted_primary_key[0])
+
+        return await self._write(write)
+
+    async def finish(self, run_id: int, **values: Any) -> None:
+        values.setdefault("finished_at", time.time())
+        if "response_text" in values:
+            values["response_text"] = _clip(values["response_text"])
+        if "error_message" in values:
+            values["error_message"] = _clip(values["error_message"], 2000)
+
+        def write(connection: Connection) -> None:
+            connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+        await self._write(write)
+
+    async def get(self, run_id: int) -> dict[str, Any] | None:
+        def read(connection: Connection) -> dict[str, Any] | None:
+            row = connection.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            return dict(row) if row else None
+
+        return await self._read(read)
+
+    async def list_runs(
+        self,
+        *,
+        user: str | None = None,
+        tenant: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        conditions = []
+        if user is not None:
+            conditions.append(runs.c.user == user)
+        if tenant is not None:
+            conditions.append(runs.c.tenant == tenant)
+        if model is not None:
+            conditions.append(runs.c.model == model)
+        if status is not None:
+            conditions.append(runs.c.status == status)
+
+        def read(connection: Connection) -> tuple[list[dict[str, Any]], int]:
+            query = select(runs).where(*conditions).order_by(runs.c.id.desc())
+            rows = connection.execute(query.limit(limit).offset(offset)).mappings().all()
+            total = connection.execute(
+                select(func.count()).select_from(runs).where(*conditions)
+            ).scalar_one()
+            return [dict(r) for r in rows], int(total)
+
+        return await self._read(read)
+
+    async def status_counts(self) -> dict[str, int]:
+        def read(connection: Connection) -> dict[str, int]:
+            query = select(runs.c.status, func.count()).group_by(runs.c.status)
+            return {status: int(n) for status, n in connection.execute(query)}
+
+        return await self._read(read)
+
+    async def mark_interrupted(self) -> int:
+        """Runs left ``running`` by a previous process can never finish: say so."""
+
+        def write(connection: Connection) -> int:
+            result = connection.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(
+                    status="interrupted",
+                    error_code="gateway_restarted",
+                    error_message="The gateway stopped while this call was running.",
+                    finished_at=time.time(),
+                )
+            )
+            return int(result.rowcount or 0)
+
+        return await self._write(write)
+
+
+def _clip(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "…"
+
+
+def rows_to_public(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [run_to_public(r) for r in rows]
+
+
+def run_to_public(row: dict[str, Any]) -> dict[str, Any]:
+    """A run as the API shows it: times as ISO strings plus derived durations."""
+    from datetime import UTC, datetime
+
+    def iso(value: float | None) -> str | None:
+        return datetime.fromtimestamp(value, UTC).isoformat() if value else None
+
+    def ms(a: float | None, b: float | None) -> float | None:
+        return round((b - a) * 1000, 1) if a and b else None
+
+    out = dict(row)
+    for name in ("queued_at", "started_at", "first_token_at", "finished_at"):
+        out[name] = iso(row.get(name))
+    out["latency_ms"] = ms(row.get("started_at"), row.get("finished_at"))
+    out["ttft_ms"] = ms(row.get("started_at"), row.get("first_token_at"))
+    cost = row.get("cost_micro_usd")
+    out["cost_usd"] = cost / 1_000_000 if cost is not None else None
+    return out

@@ -1,0 +1,124 @@
+"""Request bodies the gateway accepts, validated once at the edge.
+
+Unknown fields are kept (``extra="allow"``) so that a provider's newer options
+pass through to it, as an OpenAI-compatible proxy should.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.errors import InvalidRequest
+
+MAX_MESSAGES = 2_000
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = Field(default=None, max_length=64)
+
+    @field_validator("content")
+    @classmethod
+    def _parts_have_type(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for index, part in enumerate(value):
+                if not isinstance(part.get("type"), str):
+                    raise ValueError(f"content part {index} needs a 'type' (text, image_url, ...)")
+        return value
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
+    n: int | None = Field(default=None, ge=1, le=8)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = Field(default=None, max_length=256)
+
+    @property
+    def output_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+    @property
+    def wants_usage(self) -> bool:
+        return bool(self.stream_options and self.stream_options.include_usage)
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
+    """A sentence naming the first bad field, and that field's dotted path."""
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"] if p not in ("body",)]
+    field = ".".join(loc) or None
+    message = first["msg"]
+    if first["type"] == "missing":
+        return f"The field '{field}' is required.", field
+    if field:
+        return f"The field '{field}' is not valid: {message}.", field
+    return f"The request body is not valid: {message}.", field
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """Parse and validate a JSON body, raising :class:`InvalidRequest` in words."""
+    if not raw.strip():
+        raise InvalidRequest("The request body is empty; send a JSON object.")
+    try:
+        import json
+
+        data = json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("The request body is not valid UTF-8 text.") from exc
+    except ValueError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("The request body is nested too deeply.") from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        message, field = describe_validation_error(exc)
+        raise InvalidRequest(message, param=field) from exc
+    except RecursionError as exc:
+        raise InvalidRequest("The request body is nested too deeply.") from exc
+
+
+def last_user_text(messages: list[ChatMessage]) -> str:
+    for message in reversed(messages):
+        if message.role == "user":
+            return content_text(message.content)
+    return ""
+
+
+def content_text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    pieces = []
+    for part in content:
+        if part.get("type") == "text":
+            pieces.append(str(part.get("text", "")))
+        elif part.get("type") in ("image_url", "input_image", "image"):
+            pieces.append("[image]")
+    return " ".join(pieces)

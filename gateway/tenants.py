@@ -1,0 +1,150 @@
+"""Schools (tenants): the schema of ``tenants/*.json`` and its loader.
+
+Plain pydantic, no web framework: the hub validates the same files with this
+module at start, so a bad file stops the hub with a message naming the file
+and the field, and the gateway reads the allow-lists and quotas from it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ROLES = ("student", "teacher", "admin", "viewer")
+Role = Literal["student", "teacher", "admin", "viewer"]
+FEATURES = (
+    "chat", "playground", "compare", "images", "speech", "video", "embeddings", "usage",
+)
+TENANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class TenantFileError(ValueError):
+    """A tenant file that cannot be used; the message names the file and field."""
+
+
+class Branding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page_title: str = Field(
+        min_length=1, max_length=120,
+        description="Heading shown on the login page, the hub home page and widget headers.",
+    )
+    browser_tab_title: str = Field(
+        min_length=1, max_length=80, description="Text of the browser tab on hub pages.",
+    )
+    logo_path: str | None = Field(
+        default=None,
+        description="Logo image, relative to the tenants directory (e.g. logos/school_a.svg).",
+    )
+    accent_color: str = Field(
+        default="#2f6fdf", pattern=r"^#[0-9a-fA-F]{6}$",
+        description="Accent colour (#rrggbb) for the login page and widget headers.",
+    )
+
+
+class RoleQuota(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_day: int | None = Field(
+        default=None, ge=0, description="Provider calls per user per day (UTC); null = unlimited.",
+    )
+    tokens_per_day: int | None = Field(
+        default=None, ge=0, description="Prompt + completion tokens per user per day; null = unlimited.",
+    )
+    usd_per_month: float | None = Field(
+        default=None, ge=0, description="Spend per user per calendar month in US dollars; null = unlimited.",
+    )
+    concurrent_requests: int | None = Field(
+        default=None, ge=1, description="Requests one user may have running at once; null = unlimited.",
+    )
+
+
+class Tenant(BaseModel):
+    """One school."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str = Field(description="Stable id: lower-case letters, digits and _; the hub group is tenant-<id>.")
+    display_name: str = Field(min_length=1, max_length=120, description="The school's name as people read it.")
+    branding: Branding = Field(description="What users of this school see.")
+    enabled_features: list[str] = Field(
+        description=f"Widgets and capabilities offered to this school; any of {', '.join(FEATURES)}.",
+    )
+    models: list[str] = Field(
+        min_length=1,
+        description="Allow-list of model names or shell-style patterns (mock/*, gpt-4.1*, claude-*).",
+    )
+    quotas: dict[Role, RoleQuota] = Field(
+        default_factory=dict, description="Limits per role (student, teacher, admin, viewer).",
+    )
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not TENANT_ID.match(value):
+            raise ValueError("must be lower-case letters, digits and _, starting with a letter")
+        return value
+
+    @field_validator("enabled_features")
+    @classmethod
+    def _check_features(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(FEATURES))
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; known: {list(FEATURES)}")
+        return value
+
+    def allows_model(self, model: str) -> bool:
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    def quota_for(self, role: str) -> RoleQuota:
+        return self.quotas.get(role, RoleQuota())  # type: ignore[call-overload]
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        parts.append(f"field '{where}': {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_tenant_file(path: Path) -> Tenant:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TenantFileError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from exc
+    except OSError as exc:
+        raise TenantFileError(f"{path}: cannot be read: {exc.strerror}") from exc
+    try:
+        tenant = Tenant.model_validate(raw)
+    except ValidationError as exc:
+        raise TenantFileError(f"{path}: {_describe(exc)}") from exc
+    if tenant.tenant_id != path.stem:
+        raise TenantFileError(
+            f"{path}: field 'tenant_id' is {tenant.tenant_id!r} but the file is named {path.stem!r}"
+        )
+    if tenant.branding.logo_path and not (path.parent / tenant.branding.logo_path).is_file():
+        raise TenantFileError(
+            f"{path}: field 'branding.logo_path': no file {tenant.branding.logo_path!r} in {path.parent}"
+        )
+    return tenant
+
+
+def load_tenants(directory: Path) -> dict[str, Tenant]:
+    """All ``*.json`` files of a directory, keyed by tenant id; any bad file raises."""
+    if not directory.is_dir():
+        raise TenantFileError(f"{directory}: tenants directory does not exist")
+    tenants = {}
+    for path in sorted(directory.glob("*.json")):
+        if path.name.endswith(".schema.json"):
+            continue
+        tenant = load_tenant_file(path)
+        tenants[tenant.tenant_id] = tenant
+    if not tenants:
+        raise TenantFileError(f"{directory}: no tenant files (*.json)")
+    return tenants
