@@ -125,8 +125,9 @@ class ChatService:
             request = parse_body(raw, ChatCompletionRequest)
             request_text = last_user_text(request.messages)
             check_can_use(identity)
-            model, provider = self.providers.resolve(request.model)
+            model = self.providers.lookup(request.model)
             check_model(identity, tenant_of(identity, self.tenants), request.model)
+            provider = self.providers.provider_for(model)
         except ClassroomError as error:
             await self.record_refusal(
                 identity, error, source=source, api=api, model=model_hint, stream=stream,

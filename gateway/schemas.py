@@ -6,6 +6,7 @@ pass through to it, as an OpenAI-compatible proxy should.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -83,11 +84,11 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
-        import json
-
-        data = json.loads(raw)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The request body is not valid UTF-8 text.") from exc
+    try:
+        data = json.loads(text)
     except ValueError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
     except RecursionError as exc:

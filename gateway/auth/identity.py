@@ -152,12 +152,15 @@ class StaticTokens:
 class HubTokens:
     """Resolve hub tokens through the hub's REST API, with a short cache."""
 
-    def __init__(self, api_url: str, cache_seconds: float = 60.0) -> None:
+    def __init__(
+        self, api_url: str, cache_seconds: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._url = api_url.rstrip("/") + "/user"
         self._ttl = min(cache_seconds, 60.0)
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._inflight: dict[str, asyncio.Future[Identity]] = {}
-        self._client = httpx.AsyncClient(timeout=10.0)
+        self._client = httpx.AsyncClient(timeout=10.0, transport=transport)
 
     @staticmethod
     def _key(token: str) -> str:

@@ -26,7 +26,8 @@ class ProviderRegistry:
         self.catalog = catalog
         self.providers = providers
 
-    def resolve(self, name: str) -> tuple[ModelInfo, ChatProvider]:
+    def lookup(self, name: str) -> ModelInfo:
+        """What a model name means; unknown names are refused with ``model_not_found``."""
         info = self.catalog.get(name)
         if info is None:
             provider_id = next((p for prefix, p in PREFIXES if name.startswith(prefix)), None)
@@ -37,14 +38,17 @@ class ProviderRegistry:
                     param="model",
                 )
             info = ModelInfo(id=name, provider=provider_id)
+        return info
+
+    def provider_for(self, info: ModelInfo) -> ChatProvider:
         provider = self.providers.get(info.provider)
         if provider is None:
             raise NoKeyAvailable(
-                f"The model '{name}' needs a {info.provider} key, and this classroom has none "
+                f"The model '{info.id}' needs a {info.provider} key, and this classroom has none "
                 "set up. Ask your teacher, or practise with mock/echo.",
                 param="model",
             )
-        return info, provider
+        return provider
 
     def available(self) -> list[ModelInfo]:
         return [m for m in self.catalog.models.values() if m.provider in self.providers]
