@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from gateway.api.deps import CurrentUser, ServicesDep
-from gateway.errors import NotFound
+from gateway.auth import Identity
+from gateway.errors import Forbidden, NotFound
 from gateway.history import rows_to_public, run_to_public
 from gateway.policy import tenant_of
 
@@ -51,3 +52,33 @@ async def history_item(run_id: int, identity: CurrentUser, services: ServicesDep
         # Someone else's run looks exactly like a missing one.
         raise NotFound(f"You have no call with id {run_id}.")
     return run_to_public(row)
+
+
+@router.get("/runs", summary="Calls of your school (teachers) or of everyone (admins)")
+async def runs(
+    identity: CurrentUser,
+    services: ServicesDep,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    user: Annotated[str | None, Query(max_length=128)] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    status: Literal["running", "ok", "error", "interrupted"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    scope_tenant = visible_tenant(identity, tenant)
+    rows, total = await services.history.list_runs(
+        user=user, tenant=scope_tenant, model=model, status=status, limit=limit, offset=offset
+    )
+    return {"items": rows_to_public(rows), "total": total, "limit": limit, "offset": offset}
+
+
+def visible_tenant(identity: Identity, asked: str | None) -> str | None:
+    """The tenant a query is limited to: admins choose, teachers get their own, others none."""
+    if identity.is_admin:
+        return asked
+    target = asked or identity.tenant
+    if identity.can_teach(target):
+        return target
+    raise Forbidden(
+        "Only teachers (for their own school) and administrators can see other people's calls."
+    )

@@ -233,3 +233,20 @@ def test_metrics_count_runs_by_status(gateway_client, tokens):
     text = gateway_client.get("/metrics").text
     assert 'classroom_gateway_runs{status="ok"} 1' in text
     assert 'classroom_gateway_runs{status="error"} 1' in text
+
+
+def test_runs_are_scoped_teacher_to_school_admin_to_all(gateway_client, tokens):
+    for who in ("student_a", "student_b"):
+        gateway_client.post("/v1/chat/completions", headers=auth(tokens, who),
+                            json={"model": "mock/echo", "messages": MSG})
+
+    def users(who, **params):
+        response = gateway_client.get("/api/runs", headers=auth(tokens, who), params=params)
+        return response.status_code, {r["user"] for r in response.json().get("items", [])}
+
+    assert users("teacher_a") == (200, {"stu_a"})
+    assert users("teacher_a", tenant="school_b")[0] == 403
+    assert users("admin") == (200, {"stu_a", "stu_b"})
+    assert users("admin", tenant="school_b") == (200, {"stu_b"})
+    status, _ = users("student_a")
+    assert status == 403

@@ -33,7 +33,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subpr
         try:
             if check():
                 return
-        except (httpx.HTTPError, OSError):
+        except (httpx.HTTPError, OSError, ValueError):
             pass
         time.sleep(delay)  # polling interval, not synchronisation: the check decides
         delay = min(delay * 1.5, 0.5)

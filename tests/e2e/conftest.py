@@ -1,0 +1,80 @@
+"""End-to-end fixtures: a real classroom hub and real students.
+
+- ``hub``: ``classroom run`` (JupyterHub + configurable-http-proxy + gateway service)
+  on free loopback ports in a temp data dir, for the whole module; stopped by
+  PID afterwards, with every process it started.
+- ``admin_token``: an API token of the bootstrap admin, made through the REST API.
+- ``student``: account ``stu1`` of school_a made with ``classroom accounts add``,
+  logged in through the login form, with a running lab.
+- ``browser``: Debian's chromium driven by Playwright (never ``playwright install``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.hub import Hub, start_hub
+from tests.support.procs import ARTIFACTS
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    started = start_hub(tmp_path_factory.mktemp("classroom") / "data")
+    try:
+        yield started
+    finally:
+        started.stop()
+        artifacts = ARTIFACTS / "logs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / f"{started.data_dir.parent.name}-hub.log").write_text(started.log())
+
+
+@pytest.fixture(scope="module")
+def admin_token(hub: Hub) -> str:
+    session = hub.login(hub.admin_user, hub.admin_password)
+    return hub.token_for(session, hub.admin_user, note="e2e admin")
+
+
+@dataclass
+class Student:
+    name: str
+    password: str
+    tenant: str
+    session: requests.Session
+    server_url: str
+    home: Path
+
+
+@pytest.fixture(scope="module")
+def student(hub: Hub, admin_token: str) -> Student:
+    name, password = "stu1", "first-lesson-pass-42"
+    out = hub.classroom("accounts", "add", "--tenant", "school_a", "--role", "student",
+                        "--password", password, name)
+    assert name in out.stdout
+    session = hub.login(name, password)
+    hub.start_server(admin_token, name)
+    return Student(name, password, "school_a", session, f"{hub.url}/user/{name}",
+                   hub.data_dir / "home" / name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
