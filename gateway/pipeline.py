@@ -155,9 +155,9 @@ class ChatService:
             raise
         except Exception as exc:
             log.exception("provider %s failed", prepared.model.provider)
-            error = ProviderError(f"The {prepared.model.provider} provider failed unexpectedly.")
-            await self._finish_error(prepared, error)
-            raise error from exc
+            broken = ProviderError(f"The {prepared.model.provider} provider failed unexpectedly.")
+            await self._finish_error(prepared, broken)
+            raise broken from exc
         await self._finish_ok(prepared, result.usage, result.text, None)
         return result.response
 
@@ -184,23 +184,25 @@ class ChatService:
                             first_token_at = time.time()
                         text.append(piece)
                 yield sse(chunk)
-            yield sse("[DONE]")
             finished = True
             final = usage or self._estimate(prepared, "".join(text))
+            # The row is final before the caller hears [DONE], so a client that reads
+            # its history right after the stream sees the finished run.
             await self._finish_ok(prepared, final, "".join(text), first_token_at)
-        except ClassroomError as error:
+            yield sse("[DONE]")
+        except ClassroomError as failure:
             finished = True
             partial = self._estimate(prepared, "".join(text))
             await self._finish_error(
-                prepared, error, usage=partial, text="".join(text), first_token_at=first_token_at
+                prepared, failure, usage=partial, text="".join(text), first_token_at=first_token_at
             )
-            yield sse(error.to_openai())
+            yield sse(failure.to_openai())
         except Exception:
             finished = True
             log.exception("stream from %s failed", prepared.model.provider)
-            error = ProviderError(f"The {prepared.model.provider} provider failed mid-stream.")
-            await self._finish_error(prepared, error, usage=self._estimate(prepared, "".join(text)))
-            yield sse(error.to_openai())
+            broken = ProviderError(f"The {prepared.model.provider} provider failed mid-stream.")
+            await self._finish_error(prepared, broken, usage=self._estimate(prepared, "".join(text)))
+            yield sse(broken.to_openai())
         finally:
             if not finished:
                 # The caller went away (closed the kernel, lost the network): meter what

@@ -1,0 +1,100 @@
+"""Jupyter AI Classroom, the kernel side.
+
+In the classroom every kernel loads this package as an IPython extension, which
+points the official SDKs (``openai``, ``anthropic``, ``google-genai``) at the
+classroom gateway with your own token: ``OpenAI()`` just works. Outside the hub,
+set ``CLASSROOM_GATEWAY_URL`` and ``CLASSROOM_API_TOKEN`` (or call
+:func:`configure`) and ``%load_ext classroom``.
+
+Public names:
+
+- ``client``: a ready-made :class:`GatewayClient` (``client.chat(...)``,
+  ``client.stream_chat(...)``, ``client.models()``, ``client.history()``, ...);
+- ``Chat``: the chat widget (``Chat()`` in a cell);
+- ``configure(url, token)``: point this kernel at a gateway;
+- ``GatewayError``: every failure, with ``.code`` and ``.explain()``.
+"""
+
+from __future__ import annotations
+
+import threading
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from ._config import configure, export_sdk_environment
+from ._exceptions import GatewayError
+
+if TYPE_CHECKING:
+    from ._chat import AsyncChatStream, ChatResult, ChatStream, Usage
+    from ._client import DEFAULT_MODEL, GatewayClient
+    from .widgets import Chat
+
+    client: GatewayClient
+
+try:
+    __version__ = version("jupyter-ai-classroom")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+# Every kernel loads this package at start, so httpx and ipywidgets are imported
+# on first use, not here: a kernel that never calls the gateway starts as fast
+# as a plain one.
+_LAZY = {
+    "AsyncChatStream": "._chat",
+    "ChatResult": "._chat",
+    "ChatStream": "._chat",
+    "Usage": "._chat",
+    "DEFAULT_MODEL": "._client",
+    "GatewayClient": "._client",
+    "Chat": ".widgets",
+}
+_client_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "client":
+        # The default client, created on first use; it reads the environment at
+        # each request, so it follows configure() and never needs replacing.
+        with _client_lock:
+            if "client" not in globals():
+                from ._client import GatewayClient
+
+                globals()["client"] = GatewayClient()
+        return globals()["client"]
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Called by ``%load_ext classroom`` and by the kernel config at every start.
+
+    Fills in the official SDKs' variables from CLASSROOM_GATEWAY_URL and
+    CLASSROOM_API_TOKEN, leaving any that are already set alone; does nothing
+    when those two are not set. Prints nothing.
+    """
+    export_sdk_environment()
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "AsyncChatStream",
+    "Chat",
+    "ChatResult",
+    "ChatStream",
+    "GatewayClient",
+    "GatewayError",
+    "Usage",
+    "__version__",
+    "client",
+    "configure",
+    "load_ipython_extension",
+]

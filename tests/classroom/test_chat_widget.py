@@ -1,0 +1,186 @@
+"""The ``Chat`` widget against the real gateway: the conversation, the cost line, the errors."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import httpx
+import pytest
+from classroom import Chat, GatewayClient, GatewayError
+
+TOKEN_LINE = re.compile(
+    r"mock/echo · \d+ prompt \+ \d+ completion = \d+ tokens · \d+\.\d\d s"
+    r" \(first token after \d+\.\d\d s\)"
+)
+
+
+@pytest.fixture
+def chat(gateway_server, clean_env) -> Chat:
+    return Chat(client=GatewayClient(gateway_server.url, gateway_server.tokens["student_a"]))
+
+
+def test_the_widget_shows_the_school_and_the_allowed_models(chat):
+    assert "Hanbit High School" in chat.header.value
+    assert "stu_a · student" in chat.header.value
+    assert {"mock/echo", "mock/lorem"} <= set(chat.model_picker.options)
+    assert chat.model == "mock/echo"
+    assert chat.error_box.text == ""
+    assert chat.error_box.layout.display == "none"
+
+
+def test_send_shows_the_echo_and_the_token_line_and_is_recorded_as_widget(
+    chat, history_ids, gateway_server
+):
+    token = gateway_server.tokens["student_a"]
+    before = set(history_ids(token))
+    chat.system = "You are a parrot."
+
+    reply = chat.send("Polly wants a **cracker**")
+
+    assert reply == "Polly wants a **cracker**"
+    assert "<strong>cracker</strong>" in chat.transcript.value  # rendered as Markdown
+    assert chat.transcript.value.count("Polly wants a") == 2  # the question and the echo
+    assert TOKEN_LINE.search(chat.transcript.value), chat.transcript.value
+    assert chat.messages == [
+        {"role": "system", "content": "You are a parrot."},
+        {"role": "user", "content": "Polly wants a **cracker**"},
+        {"role": "assistant", "content": "Polly wants a **cracker**"},
+    ]
+    new = [run for rid, run in history_ids(token).items() if rid not in before]
+    assert [(r["source"], r["model"], r["status"], r["stream"]) for r in new] == [
+        ("widget", "mock/echo", "ok", True)
+    ]
+
+
+def test_a_second_message_carries_the_whole_conversation(chat):
+    chat.model = "mock/lorem"
+    first = chat.send("Tell me a story.")
+    second = chat.send("Another one.")
+    assert first and second and first != second  # lorem depends on the whole conversation
+    assert [m["role"] for m in chat.messages] == ["user", "assistant", "user", "assistant"]
+    assert chat.transcript.value.count("mock/lorem · ") == 2
+
+    chat.clear()
+    assert chat.messages == []
+    assert "No messages yet" in chat.transcript.value
+
+
+def test_model_output_is_shown_as_text_not_html(chat):
+    chat.send("<img src=x onerror=alert(1)> hi")
+    assert "<img" not in chat.transcript.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in chat.transcript.value
+
+
+class GatedTransport(httpx.BaseTransport):
+    """Holds chat requests until the test releases them."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/chat/completions"):
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the request"
+        return self.inner.handle_request(request)
+
+
+def test_the_send_button_streams_in_the_background_with_controls_disabled(
+    gateway_server, clean_env
+):
+    gate = GatedTransport()
+    chat = Chat(
+        client=GatewayClient(gateway_server.url, gateway_server.tokens["student_a"], transport=gate)
+    )
+    chat.message_box.value = "pressed the button"
+
+    chat.send_button.click()
+
+    assert gate.entered.wait(30)
+    assert chat.busy
+    assert chat.send_button.disabled and chat.clear_button.disabled
+    assert chat.model_picker.disabled
+    assert chat.message_box.value == ""
+    assert "pressed the button" in chat.transcript.value
+    assert "Waiting for the reply" in chat.status.value
+
+    gate.release.set()
+    assert chat.wait(30)
+
+    assert not chat.send_button.disabled and not chat.clear_button.disabled
+    assert chat.messages[-1] == {"role": "assistant", "content": "pressed the button"}
+    assert chat.status.value == "" and chat.live_reply.value == ""
+
+
+def test_an_empty_message_is_not_sent(chat):
+    chat.message_box.value = "   "
+    chat.send_button.click()
+    assert not chat.busy and chat.messages == []
+    assert chat.error_box.text == "Type a message first, then press Send."
+
+
+def test_a_bad_token_is_explained_in_words(gateway_server, clean_env):
+    chat = Chat(client=GatewayClient(gateway_server.url, "tok-expired"))
+
+    assert "Your session token was not accepted" in chat.error_box.text
+    assert "restart your server from the hub" in chat.error_box.text
+    assert chat.error_box.layout.display is None  # visible
+    assert chat.model is None
+
+    with pytest.raises(GatewayError) as caught:
+        chat.send("hello?")
+    assert caught.value.code == "invalid_token"
+
+
+def test_an_unknown_model_is_explained_with_the_models_to_pick(chat):
+    chat.model = "no-such-model"
+
+    with pytest.raises(GatewayError) as caught:
+        chat.send("hello?")
+
+    assert caught.value.code == "model_not_found"
+    text = chat.error_box.text
+    assert "does not know a model called 'no-such-model'" in text
+    assert "Models you can use: " in text and "mock/echo" in text
+    # The failed message is taken back, ready to send again with another model.
+    assert chat.messages == []
+    assert chat.message_box.value == "hello?"
+    assert not chat.send_button.disabled
+
+    chat.model = "mock/echo"
+    assert chat.send(chat.message_box.value) == "hello?"
+    assert chat.error_box.text == ""
+
+
+def test_an_unreachable_gateway_is_explained(clean_env):
+    from tests.support.procs import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    chat = Chat(client=GatewayClient(url, "tok"))
+    assert chat.error_box.text.startswith(f"The classroom gateway at {url} could not be reached")
+    with pytest.raises(GatewayError) as caught:
+        chat.send("anyone there?")
+    assert caught.value.code == "gateway_unreachable"
+
+
+def test_chat_uses_the_environment_by_default(gateway_server, clean_env, history_ids):
+    clean_env.setenv("CLASSROOM_GATEWAY_URL", gateway_server.url)
+    clean_env.setenv("CLASSROOM_API_TOKEN", gateway_server.tokens["student_b"])
+    chat = Chat(model="mock/lorem", system="Be brief.")
+    assert chat.model == "mock/lorem"
+    assert "stu_b" in chat.header.value
+    assert chat.send("hi")
+    runs = history_ids(gateway_server.tokens["student_b"]).values()
+    assert any(r["source"] == "widget" and r["model"] == "mock/lorem" for r in runs)
+
+
+def test_a_reply_cut_short_says_so(gateway_server, clean_env):
+    class LimitedClient(GatewayClient):
+        def stream_chat(self, messages, model="mock/echo", **params):
+            return super().stream_chat(messages, model, max_tokens=2, **params)
+
+    chat = Chat(client=LimitedClient(gateway_server.url, gateway_server.tokens["student_a"]))
+    assert chat.send("one two three four five") == "one two"
+    assert "cut short: the reply reached its length limit" in chat.transcript.value
