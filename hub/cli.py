@@ -1,0 +1,336 @@
+"""``classroom accounts ...`` and ``classroom run``: the hub side of the CLI.
+
+Both read ``CLASSROOM_DATA_DIR`` and ``CLASSROOM_TENANTS_DIR`` like the hub
+(:mod:`hub.config`). Errors are one line on stderr with exit code 1 (the
+operation failed) or 2 (bad usage); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from gateway.tenants import ROLES, TenantFileError, load_tenants
+
+from .accounts import ACCOUNTS_FILE, Account, AccountError, AccountStore
+from .config import VENV_BIN, HubSettings, resolve_data_dir, resolve_tenants_dir
+
+ADMIN_CREDENTIALS_FILE = "admin_credentials.txt"
+# No 0/o, 1/l/i: passwords are read aloud and copied from a projector.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+T = TypeVar("T")
+
+
+class CommandError(Exception):
+    """A failure to report on stderr; ``code`` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def generate_password(groups: int = 4, group_size: int = 4) -> str:
+    """A random password like ``k7dx-mq2p-...`` (16 symbols, about 79 bits)."""
+    return "-".join(
+        "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(group_size))
+        for _ in range(groups)
+    )
+
+
+def open_store() -> AccountStore:
+    """The accounts store of ``CLASSROOM_DATA_DIR``, checking tenants against the tenant files."""
+    try:
+        tenants = load_tenants(resolve_tenants_dir())
+    except TenantFileError as exc:
+        raise CommandError(str(exc)) from None
+    return AccountStore(resolve_data_dir() / ACCOUNTS_FILE, tenants=tenants)
+
+
+# -- classroom accounts ----------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password to set and whether it was generated."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password on standard input", code=2)
+        return password, False
+    if args.password is not None:
+        return args.password, False
+    return generate_password(), True
+
+
+def _cmd_add(store: AccountStore, args: argparse.Namespace) -> None:
+    password, generated = _read_password(args)
+    account = store.add(
+        args.username,
+        password,
+        tenant=args.tenant,
+        role=args.role,
+        display_name=args.display_name or "",
+    )
+    print(f"Added {account.role} {account.username!r} to school {account.tenant!r}.")
+    if generated:
+        print(f"Generated password: {password}")
+
+
+def _cmd_list(store: AccountStore, args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    accounts = store.list(tenant=args.tenant, role=args.role)
+    if not accounts:
+        print("No accounts.")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("username", "name", "school", "role", "status", "created (UTC)"):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(
+            account.username,
+            account.display_name,
+            account.tenant,
+            account.role,
+            "disabled" if account.disabled else "active",
+            account.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    Console(width=max(100, shutil.get_terminal_size().columns)).print(table)
+
+
+def _cmd_disable(store: AccountStore, args: argparse.Namespace) -> None:
+    store.disable(args.username)
+    print(f"Disabled {args.username!r}; they are signed out within a minute.")
+
+
+def _cmd_enable(store: AccountStore, args: argparse.Namespace) -> None:
+    store.enable(args.username)
+    print(f"Enabled {args.username!r}.")
+
+
+def _cmd_reset_password(store: AccountStore, args: argparse.Namespace) -> None:
+    password, generated = _read_password(args)
+    store.set_password(args.username, password)
+    print(f"Password of {args.username!r} changed.")
+    if generated:
+        print(f"Generated password: {password}")
+
+
+def _cmd_delete(store: AccountStore, args: argparse.Namespace) -> None:
+    store.delete(args.username)
+    print(f"Deleted {args.username!r}.")
+
+
+def _add_password_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--password", help="the new password (default: generate and print one)")
+    group.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+
+
+def _accounts_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="classroom accounts",
+        description="Manage the classroom's local accounts (in CLASSROOM_DATA_DIR).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    add = sub.add_parser("add", help="create an account")
+    add.add_argument("username")
+    add.add_argument("--tenant", default="default", help="school id (default: default)")
+    add.add_argument("--role", default="student", choices=ROLES, help="default: student")
+    add.add_argument("--display-name", help="the person's name as shown to teachers")
+    _add_password_options(add)
+    add.set_defaults(run=_cmd_add)
+
+    listing = sub.add_parser("list", help="show accounts")
+    listing.add_argument("--tenant", help="only this school")
+    listing.add_argument("--role", choices=ROLES, help="only this role")
+    listing.set_defaults(run=_cmd_list)
+
+    for name, run, text in (
+        ("disable", _cmd_disable, "stop an account from signing in"),
+        ("enable", _cmd_enable, "let a disabled account sign in again"),
+        ("delete", _cmd_delete, "remove an account"),
+    ):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("username")
+        command.set_defaults(run=run)
+
+    reset = sub.add_parser("reset-password", help="set a new password")
+    reset.add_argument("username")
+    _add_password_options(reset)
+    reset.set_defaults(run=_cmd_reset_password)
+    return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:  # argparse prints its own usage message
+        return exc.code if isinstance(exc.code, int) else 2
+
+
+def _attempt(prog: str, action: Callable[[], T]) -> tuple[int, T | None]:
+    """Run ``action``; turn expected failures into a stderr line and an exit status."""
+    try:
+        return 0, action()
+    except CommandError as exc:
+        message, code = str(exc), exc.code
+    except (AccountError, OSError) as exc:
+        message, code = str(exc), 1
+    except SystemExit as exc:  # settings refused (bad port, bad tenant file, ...)
+        if not isinstance(exc.code, str):
+            return int(exc.code or 0), None
+        message, code = exc.code, 2
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code, None
+
+
+def accounts_main(argv: list[str]) -> int:
+    """``classroom accounts add|list|disable|enable|reset-password|delete``."""
+    args = _parse(_accounts_parser(), argv)
+    if isinstance(args, int):
+        return args
+    code, _ = _attempt("classroom accounts", lambda: args.run(open_store(), args))
+    return code
+
+
+# -- classroom run -------------------------------------------------------------------
+
+
+def _stored_admin_password(path: Path) -> str | None:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "password" and value.strip():
+            return value.strip()
+    return None
+
+
+def _write_admin_credentials(path: Path, username: str, password: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(
+            "# Generated by `classroom run` for the bootstrap admin; kept until you delete it.\n"
+            f"username: {username}\npassword: {password}\n"
+        )
+    path.chmod(0o600)
+
+
+def ensure_admin(
+    store: AccountStore, username: str, env_password: str | None, credentials_file: Path
+) -> tuple[Account, str]:
+    """Make sure the bootstrap admin exists; return it and how to sign in as it.
+
+    ``CLASSROOM_ADMIN_PASSWORD`` wins and is (re)applied when it differs from
+    the stored hash. Without it, a password is generated once, kept in
+    ``credentials_file`` (0600) and reused on later runs.
+    """
+    account = store.get(username)
+    if env_password:
+        if account is None:
+            account = store.add(
+                username, env_password, tenant="default", role="admin", display_name="Administrator"
+            )
+        elif store.verify(username, env_password, include_disabled=True) is None:
+            account = store.set_password(username, env_password)
+        return account, f"{env_password}   (from CLASSROOM_ADMIN_PASSWORD)"
+
+    stored = _stored_admin_password(credentials_file)
+    if account is None:
+        password = stored or generate_password()
+        account = store.add(
+            username, password, tenant="default", role="admin", display_name="Administrator"
+        )
+        if stored is None:
+            _write_admin_credentials(credentials_file, username, password)
+        return account, f"{password}   (kept in {credentials_file})"
+    if stored and store.verify(username, stored, include_disabled=True) is not None:
+        return account, f"{stored}   (kept in {credentials_file})"
+    return account, (
+        f"(set earlier; change it with `classroom accounts reset-password {username}`)"
+    )
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog="classroom run",
+        description=(
+            "Start the classroom: JupyterHub with its proxy, the gateway service and labs. "
+            "Settings come from CLASSROOM_* environment variables (see README). Ctrl-C stops all."
+        ),
+    )
+
+
+def _prepare_run() -> tuple[HubSettings, str, Path]:
+    """Check settings and tenants, make the data dir, bootstrap the admin."""
+    settings = HubSettings.from_environ()
+    tenants = settings.load_tenants()
+    settings.make_data_dir()
+    store = AccountStore(settings.accounts_db, tenants=tenants)
+    account, password_note = ensure_admin(
+        store,
+        settings.admin_user,
+        os.environ.get("CLASSROOM_ADMIN_PASSWORD") or None,
+        settings.data_dir / ADMIN_CREDENTIALS_FILE,
+    )
+    if account.disabled or account.role != "admin":
+        state = "disabled" if account.disabled else f"a {account.role}"
+        print(
+            f"classroom run: warning: account {account.username!r} is {state}, not an active admin",
+            file=sys.stderr,
+        )
+    config_file = settings.repo_dir / "jupyterhub_config.py"
+    if not config_file.is_file():
+        raise CommandError(f"missing hub configuration {config_file}")
+    return settings, password_note, config_file
+
+
+def run_main(argv: list[str]) -> int:
+    """``classroom run``: bootstrap the admin, print how to sign in, become the hub."""
+    args = _parse(_run_parser(), argv)
+    if isinstance(args, int):
+        return args
+    prog = "classroom run"
+    code, prepared = _attempt(prog, _prepare_run)
+    if code or prepared is None:
+        return code
+    settings, password_note, config_file = prepared
+
+    print(
+        "\nJupyter AI Classroom\n"
+        f"  open:           {settings.public_url}/\n"
+        f"  admin user:     {settings.admin_user}\n"
+        f"  admin password: {password_note}\n"
+        f"  data directory: {settings.data_dir}\n"
+        "Stop with Ctrl-C.\n",
+        flush=True,
+    )
+
+    env = dict(os.environ)
+    # The hub runs in the data directory, so relative paths must not leak through.
+    env["CLASSROOM_DATA_DIR"] = str(settings.data_dir)
+    env["CLASSROOM_TENANTS_DIR"] = str(settings.tenants_dir)
+    node_bin = settings.repo_dir / ".node" / "node_modules" / ".bin"
+    path = [str(node_bin), VENV_BIN, *env.get("PATH", os.defpath).split(os.pathsep)]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
+    jupyterhub = Path(VENV_BIN) / "jupyterhub"
+    program = str(jupyterhub) if jupyterhub.exists() else "jupyterhub"
+    os.chdir(settings.data_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(program, [program, "-f", str(config_file)], env)
+    return 0  # pragma: no cover - exec does not return

@@ -1,0 +1,131 @@
+"""ClassroomSpawner: lesson seeding and the lab's environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from jupyterhub.objects import Hub
+
+from hub.spawner import VENV_BIN, ClassroomSpawner, copy_missing
+
+GATEWAY = "http://127.0.0.1:8123/services/gateway"
+
+
+@pytest.fixture
+def lessons(tmp_path: Path) -> Path:
+    source = tmp_path / "lessons"
+    (source / "images").mkdir(parents=True)
+    (source / "01-hello.ipynb").write_text('{"lesson": 1}')
+    (source / "images" / "diagram.png").write_bytes(b"png")
+    (source / ".ipynb_checkpoints").mkdir()
+    (source / ".ipynb_checkpoints" / "01-hello-checkpoint.ipynb").write_text("{}")
+    return source
+
+
+def make_spawner(tmp_path: Path, lessons: Path | None = None, **traits: object) -> ClassroomSpawner:
+    user = SimpleNamespace(name="alice", url="/user/alice/", escaped_name="alice", id=1)
+    return ClassroomSpawner(
+        user=user,
+        hub=Hub(),
+        home_dir_template=str(tmp_path / "home" / "{username}"),
+        lessons_dir=str(lessons or ""),
+        gateway_url=GATEWAY,
+        api_token="lab-token-123",
+        **traits,
+    )
+
+
+def test_copy_missing_copies_new_files_and_keeps_edits(lessons: Path, tmp_path: Path) -> None:
+    target = tmp_path / "home" / "lessons"
+
+    first = copy_missing(lessons, target)
+    assert sorted(p.relative_to(target).as_posix() for p in first) == [
+        "01-hello.ipynb",
+        "images/diagram.png",
+    ]
+    assert not (target / ".ipynb_checkpoints").exists()
+
+    (target / "01-hello.ipynb").write_text('{"edited": true}')
+    (lessons / "02-next.ipynb").write_text('{"lesson": 2}')
+    second = copy_missing(lessons, target)
+
+    assert [p.name for p in second] == ["02-next.ipynb"]
+    assert (target / "01-hello.ipynb").read_text() == '{"edited": true}'
+    assert (target / "02-next.ipynb").read_text() == '{"lesson": 2}'
+
+
+def test_copy_missing_restores_a_deleted_lesson_but_not_a_replaced_folder(
+    lessons: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "home" / "lessons"
+    copy_missing(lessons, target)
+    (target / "01-hello.ipynb").unlink()
+    (target / "images" / "diagram.png").unlink()
+    (target / "images").rmdir()
+    (target / "images").write_text("student's own file called images")
+
+    copied = copy_missing(lessons, target)
+
+    assert [p.name for p in copied] == ["01-hello.ipynb"]
+    assert (target / "images").read_text() == "student's own file called images"
+
+
+def test_copy_missing_without_source_does_nothing(tmp_path: Path) -> None:
+    assert copy_missing(tmp_path / "absent", tmp_path / "target") == []
+    assert not (tmp_path / "target").exists()
+
+
+def test_pre_spawn_hook_seeds_lessons_into_home(lessons: Path, tmp_path: Path) -> None:
+    calls: list[ClassroomSpawner] = []
+    spawner = make_spawner(tmp_path, lessons, pre_spawn_hook=calls.append)
+
+    spawner.run_pre_spawn_hook()
+
+    home = tmp_path / "home" / "alice"
+    assert (home / "lessons" / "01-hello.ipynb").read_text() == '{"lesson": 1}'
+    assert calls == [spawner]  # a deployment's own hook still runs
+
+
+def test_lab_environment_points_sdks_at_the_gateway(tmp_path: Path) -> None:
+    env = make_spawner(tmp_path).get_env()
+
+    assert env["CLASSROOM_GATEWAY_URL"] == GATEWAY
+    assert env["OPENAI_BASE_URL"] == f"{GATEWAY}/v1"
+    assert env["ANTHROPIC_BASE_URL"] == f"{GATEWAY}/anthropic"
+    assert env["GOOGLE_GEMINI_BASE_URL"] == f"{GATEWAY}/google"
+    for name in ("CLASSROOM_API_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        assert env[name] == "lab-token-123"
+    assert env["JUPYTERHUB_API_TOKEN"] == "lab-token-123"
+    assert env["PATH"].split(os.pathsep)[0] == VENV_BIN
+    assert env["PATH"].split(os.pathsep).count(VENV_BIN) == 1
+    assert env["HOME"] == str(tmp_path / "home" / "alice")
+
+
+def test_trailing_slash_of_gateway_url_is_dropped(tmp_path: Path) -> None:
+    spawner = make_spawner(tmp_path)
+    spawner.gateway_url = GATEWAY + "/"
+    assert spawner.gateway_env()["OPENAI_BASE_URL"] == f"{GATEWAY}/v1"
+
+
+def test_no_provider_key_of_the_hub_reaches_the_lab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLASSROOM_MASTER_KEY", "hub-secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-provider-key")
+
+    env = make_spawner(tmp_path).get_env()
+
+    assert "CLASSROOM_MASTER_KEY" not in env
+    assert env["OPENAI_API_KEY"] == "lab-token-123"
+
+
+def test_defaults_run_the_venv_singleuser_in_lab(tmp_path: Path) -> None:
+    spawner = make_spawner(tmp_path)
+
+    assert spawner.cmd == [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
+    assert Path(spawner.cmd[0]).is_file()
+    assert spawner.default_url == "/lab"
+    assert ("--allow-root" in spawner.args) == (os.geteuid() == 0)
