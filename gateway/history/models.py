@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    ForeignKey,
     Column,
     Float,
     Index,
@@ -53,3 +54,92 @@ runs = Table(
 Index("ix_runs_user_id", runs.c.user, runs.c.id)
 Index("ix_runs_tenant_id", runs.c.tenant, runs.c.id)
 Index("ix_runs_status", runs.c.status)
+
+provider_keys = Table(
+    "provider_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(32), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("secret_enc", Text),
+    Column("secret2_enc", Text),
+    Column("last4", String(8)),
+    Column("base_url", String(500)),
+    Column("concurrency_limit", Integer),
+    Column("rpm_limit", Integer),
+    Column("tpm_limit", Integer),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("tenant_scope", Text, nullable=False, default='["*"]'),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("health", String(16), nullable=False, default="ok"),
+    Column("health_reason", Text),
+    Column("source", String(16), nullable=False, default="file"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("tenant", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200)),
+    Column("details", Text),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("title", String(200)),
+    Column("model", String(200)),
+    Column("system_prompt", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("conversation_id", String(40), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_message_id", String(40)),
+    Column("role", String(16), nullable=False),
+    Column("content", Text),
+    Column("model", String(200)),
+    Column("run_id", Integer),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("cost_micro_usd", Integer),
+    Column("created_at", Float, nullable=False),
+)
+
+quota_overrides = Table(
+    "quota_overrides",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("requests_per_day", Integer),
+    Column("tokens_per_day", Integer),
+    Column("usd_per_month", Float),
+    Column("concurrent_requests", Integer),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+pauses = Table(
+    "pauses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("user", String(128)),
+    Column("paused_by", String(128), nullable=False),
+    Column("reason", Text),
+    Column("created_at", Float, nullable=False),
+)
