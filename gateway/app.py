@@ -17,7 +17,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.api import classroom, openai_compat
+from gateway.api import (
+    admin,
+    anthropic_native,
+    artifacts,
+    classroom,
+    conversations,
+    google_native,
+    jobs,
+    media,
+    openai_compat,
+    usage,
+)
 from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
@@ -129,8 +140,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         "and vendor-native faces, identity from the hub, history of every call.",
         lifespan=lifespan,
     )
-    app.include_router(openai_compat.router)
-    app.include_router(classroom.router)
+    for module in (
+        openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
+        artifacts, usage, admin,
+    ):
+        app.include_router(module.router)
 
     @app.get("/health", tags=["Operations"], summary="Liveness and basic facts")
     async def health(request: Request) -> dict[str, Any]:

@@ -16,7 +16,9 @@ USAGE = """usage: classroom <command> [options]
 commands:
   run                     start the whole classroom (hub, proxy, gateway)
   gateway serve           run the gateway alone (--host, --port)
-  accounts ...            add, list, disable and reset local accounts
+  accounts ...            add, list, disable and reset local accounts (import a roster)
+  publish NOTEBOOK        publish a dashboard to your school (teachers)
+  loadtest ...            plan, run and replay load tests against a gateway (admins)
 """
 
 
@@ -38,10 +40,24 @@ def _run(argv: Sequence[str]) -> int:
     return run_main(list(argv))
 
 
+def _publish(argv: Sequence[str]) -> int:
+    from classroom.publish import main
+
+    return main(list(argv))
+
+
+def _loadtest(argv: Sequence[str]) -> int:
+    from classroom.loadtest import main
+
+    return main(list(argv))
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "gateway": _gateway,
     "accounts": _accounts,
     "run": _run,
+    "publish": _publish,
+    "loadtest": _loadtest,
 }
 
 

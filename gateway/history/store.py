@@ -86,6 +86,14 @@ class HistoryStore:
         self._readers.shutdown(wait=True)
         self.engine.dispose()
 
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one transaction on the writer thread."""
+        return await self._write(fn)
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` on a reader thread."""
+        return await self._read(fn)
+
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:
             with self.engine.begin() as connection:

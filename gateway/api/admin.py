@@ -1,0 +1,5 @@
+"""(placeholder: filled in by the work that owns it)"""
+
+from fastapi import APIRouter
+
+router = APIRouter()
