@@ -1,5 +1,125 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""Saved chat conversations, each a tree of messages (for branching), per user."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.auth import Identity
+from gateway.errors import InvalidRequest
+from gateway.history import conversations as store
+
+router = APIRouter(prefix="/api/conversations", tags=["Conversations"])
+
+MAX_CONTENT = 200_000
+
+
+class ConversationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    system_prompt: str | None = Field(default=None, max_length=MAX_CONTENT)
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["system", "user", "assistant"]
+    content: str = Field(max_length=MAX_CONTENT)
+    parent_message_id: str | None = Field(default=None, max_length=40)
+    model: str | None = Field(default=None, max_length=200)
+    run_id: int | None = None
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    cost_micro_usd: int | None = Field(default=None, ge=0)
+
+
+def _owner(identity: Identity) -> store.Owner:
+    return store.Owner(identity.name, identity.tenant)
+
+
+@router.post("", status_code=201, summary="Start a new conversation")
+async def create_conversation(
+    body: ConversationIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    owner = _owner(identity)
+    return await services.history.write(
+        lambda c: store.create(c, owner, **body.model_dump())
+    )
+
+
+@router.get("", summary="Your conversations, most recently changed first")
+async def list_conversations(
+    identity: CurrentUser,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    owner = _owner(identity)
+    items, total = await services.history.read(
+        lambda c: store.list_owned(c, owner, limit=limit, offset=offset)
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{conversation_id}", summary="One conversation with every message of every branch")
+async def get_conversation(
+    conversation_id: str, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    owner = _owner(identity)
+    return await services.history.read(lambda c: store.get(c, owner, conversation_id))
+
+
+@router.get(
+    "/{conversation_id}/path",
+    summary="The messages from the first one to a leaf (default: the newest message)",
+)
+async def conversation_path(
+    conversation_id: str,
+    identity: CurrentUser,
+    services: ServicesDep,
+    leaf: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    owner = _owner(identity)
+    path = await services.history.read(lambda c: store.path_to(c, owner, conversation_id, leaf))
+    return {"items": path}
+
+
+@router.patch("/{conversation_id}", summary="Rename, or change the model or system prompt")
+async def update_conversation(
+    conversation_id: str, body: ConversationIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    if not fields:
+        raise InvalidRequest("Send at least one of title, model, system_prompt.")
+    owner = _owner(identity)
+    return await services.history.write(
+        lambda c: store.update_fields(c, owner, conversation_id, fields)
+    )
+
+
+@router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation")
+async def delete_conversation(
+    conversation_id: str, identity: CurrentUser, services: ServicesDep
+) -> Response:
+    owner = _owner(identity)
+    await services.history.write(lambda c: store.remove(c, owner, conversation_id))
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    summary="Add a message under a parent (another child of the same parent is a new branch)",
+)
+async def add_message(
+    conversation_id: str, body: MessageIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    owner = _owner(identity)
+    return await services.history.write(
+        lambda c: store.add_message(c, owner, conversation_id, **body.model_dump())
+    )

@@ -1,0 +1,262 @@
+"""Saved conversations: a tree of messages per conversation, owned by one user.
+
+A message points at the message it answers (``parent_message_id``; ``None``
+for the first one). Editing an earlier message of a chat does not overwrite
+it: the new text becomes a sibling under the same parent, so every branch
+stays readable. The path from the first message to a leaf is one version of
+the conversation.
+
+Plain functions on a SQLAlchemy ``Connection``, run through
+``HistoryStore.read`` / ``HistoryStore.write``. Ownership is checked here, so
+another user's conversation looks exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from gateway.errors import InvalidRequest, NotFound
+from gateway.history.models import conversations, messages, runs
+
+TITLE_LENGTH = 60
+MESSAGE_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Owner:
+    user: str
+    tenant: str
+
+
+def _iso(value: float | None) -> str | None:
+    return datetime.fromtimestamp(value, UTC).isoformat() if value else None
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def conversation_to_public(row: dict[str, Any], message_count: int | None = None) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "title": row["title"],
+        "model": row["model"],
+        "system_prompt": row["system_prompt"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+    }
+    if message_count is not None:
+        out["message_count"] = message_count
+    return out
+
+
+def message_to_public(row: dict[str, Any]) -> dict[str, Any]:
+    out = {key: row[key] for key in (
+        "id", "conversation_id", "parent_message_id", "role", "content", "model", "run_id",
+        "prompt_tokens", "completion_tokens", "cost_micro_usd",
+    )}
+    cost = row["cost_micro_usd"]
+    out["cost_usd"] = cost / 1_000_000 if cost is not None else None
+    out["created_at"] = _iso(row["created_at"])
+    return out
+
+
+def title_from(text: str) -> str:
+    """A short title from a first message: its first line, cut at a word."""
+    line = " ".join(text.split())
+    if len(line) <= TITLE_LENGTH:
+        return line or "Untitled"
+    cut = line[:TITLE_LENGTH].rsplit(" ", 1)[0] or line[:TITLE_LENGTH]
+    return cut + "…"
+
+
+def create(
+    connection: Connection,
+    owner: Owner,
+    *,
+    title: str | None = None,
+    model: str | None = None,
+    system_prompt: str | None = None,
+) -> dict[str, Any]:
+    now = time.time()
+    row = {
+        "id": _new_id("conv"),
+        "user": owner.user,
+        "tenant": owner.tenant,
+        "title": title,
+        "model": model,
+        "system_prompt": system_prompt,
+        "created_at": now,
+        "updated_at": now,
+    }
+    connection.execute(insert(conversations).values(**row))
+    return conversation_to_public(row, 0)
+
+
+def _owned(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any]:
+    row = connection.execute(
+        select(conversations).where(
+            conversations.c.id == conversation_id,
+            conversations.c.user == owner.user,
+            conversations.c.tenant == owner.tenant,
+        )
+    ).mappings().first()
+    if row is None:
+        raise NotFound(f"You have no conversation with id {conversation_id!r}.")
+    return dict(row)
+
+
+def list_owned(
+    connection: Connection, owner: Owner, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The owner's conversations, most recently changed first, with message counts."""
+    counts = (
+        select(messages.c.conversation_id, func.count().label("n"))
+        .group_by(messages.c.conversation_id)
+        .subquery()
+    )
+    mine = (conversations.c.user == owner.user, conversations.c.tenant == owner.tenant)
+    query = (
+        select(conversations, func.coalesce(counts.c.n, 0).label("message_count"))
+        .outerjoin(counts, counts.c.conversation_id == conversations.c.id)
+        .where(*mine)
+        .order_by(conversations.c.updated_at.desc(), conversations.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = connection.execute(query).mappings().all()
+    total = connection.execute(
+        select(func.count()).select_from(conversations).where(*mine)
+    ).scalar_one()
+    items = [conversation_to_public(dict(r), int(r["message_count"])) for r in rows]
+    return items, int(total)
+
+
+def get(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any]:
+    """One conversation with all its messages (every branch), oldest first."""
+    row = _owned(connection, owner, conversation_id)
+    rows = connection.execute(
+        select(messages)
+        .where(messages.c.conversation_id == conversation_id)
+        .order_by(messages.c.created_at, messages.c.id)
+    ).mappings().all()
+    items = [message_to_public(dict(r)) for r in rows]
+    out = conversation_to_public(row, len(items))
+    out["messages"] = items
+    out["current_leaf_id"] = items[-1]["id"] if items else None
+    return out
+
+
+def path_to(connection: Connection, owner: Owner, conversation_id: str, leaf_id: str | None
+            ) -> list[dict[str, Any]]:
+    """The messages from the first one down to ``leaf_id`` (default: the newest)."""
+    full = get(connection, owner, conversation_id)
+    by_id = {m["id"]: m for m in full["messages"]}
+    leaf = leaf_id or full["current_leaf_id"]
+    if leaf is None:
+        return []
+    if leaf not in by_id:
+        raise NotFound(f"The conversation has no message with id {leaf!r}.")
+    path: list[dict[str, Any]] = []
+    current: str | None = leaf
+    while current is not None and current in by_id:
+        path.append(by_id[current])
+        current = by_id[current]["parent_message_id"]
+    return path[::-1]
+
+
+def update_fields(
+    connection: Connection, owner: Owner, conversation_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    _owned(connection, owner, conversation_id)
+    allowed = {k: v for k, v in fields.items() if k in ("title", "model", "system_prompt")}
+    allowed["updated_at"] = time.time()
+    connection.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(**allowed)
+    )
+    return conversation_to_public(_owned(connection, owner, conversation_id))
+
+
+def remove(connection: Connection, owner: Owner, conversation_id: str) -> None:
+    _owned(connection, owner, conversation_id)
+    # Explicitly, not by ON DELETE CASCADE: that needs SQLite's foreign_keys pragma.
+    connection.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
+    connection.execute(delete(conversations).where(conversations.c.id == conversation_id))
+
+
+def add_message(
+    connection: Connection,
+    owner: Owner,
+    conversation_id: str,
+    *,
+    role: str,
+    content: str,
+    parent_message_id: str | None,
+    model: str | None = None,
+    run_id: int | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    cost_micro_usd: int | None = None,
+) -> dict[str, Any]:
+    """Append a message under ``parent_message_id`` (``None``: a new first message)."""
+    conversation = _owned(connection, owner, conversation_id)
+    if parent_message_id is not None:
+        parent = connection.execute(
+            select(messages.c.id).where(
+                messages.c.id == parent_message_id,
+                messages.c.conversation_id == conversation_id,
+            )
+        ).first()
+        if parent is None:
+            raise InvalidRequest(
+                f"The parent message {parent_message_id!r} is not part of this conversation.",
+                param="parent_message_id",
+            )
+    if run_id is not None:
+        run = connection.execute(
+            select(runs).where(runs.c.id == run_id, runs.c.user == owner.user)
+        ).mappings().first()
+        if run is None:
+            raise InvalidRequest(f"You have no call with id {run_id}.", param="run_id")
+        # Fill in the metering the gateway recorded, so the numbers cannot be made up.
+        model = model or run["model"]
+        prompt_tokens, completion_tokens, cost_micro_usd = (
+            run["prompt_tokens"], run["completion_tokens"], run["cost_micro_usd"]
+        )
+    last = connection.execute(
+        select(func.max(messages.c.created_at)).where(
+            messages.c.conversation_id == conversation_id
+        )
+    ).scalar_one()
+    # Strictly increasing within a conversation, so "oldest first" is the order of writing.
+    now = max(time.time(), (last or 0) + 1e-6)
+    row = {
+        "id": _new_id("msg"),
+        "conversation_id": conversation_id,
+        "parent_message_id": parent_message_id,
+        "role": role,
+        "content": content,
+        "model": model,
+        "run_id": run_id,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_micro_usd": cost_micro_usd,
+        "created_at": now,
+    }
+    connection.execute(insert(messages).values(**row))
+    changes: dict[str, Any] = {"updated_at": now}
+    if conversation["title"] is None and role == "user" and content.strip():
+        changes["title"] = title_from(content)
+    if model and role == "assistant":
+        changes["model"] = model
+    connection.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(**changes)
+    )
+    return message_to_public(row)
