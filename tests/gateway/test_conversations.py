@@ -42,7 +42,8 @@ def test_create_then_messages_form_a_tree_with_branches(gateway_client, tokens, 
     full = gateway_client.get(f"/api/conversations/{conv['id']}", headers=auth(tokens)).json()
     assert full["title"] == "What is a token?"  # from the first user message, kept
     assert full["model"] == "mock/echo" and full["system_prompt"] == "Be brief."
-    assert [m["id"] for m in full["messages"]] == [q1["id"], a1["id"], q2["id"], q1b["id"], a1b["id"]]
+    order = [q1["id"], a1["id"], q2["id"], q1b["id"], a1b["id"]]
+    assert [m["id"] for m in full["messages"]] == order
     assert full["current_leaf_id"] == a1b["id"]
     assert full["messages"][1]["cost_usd"] == 0.0 and full["messages"][1]["prompt_tokens"] == 10
 
