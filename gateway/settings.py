@@ -69,6 +69,81 @@ class Settings(BaseSettings):
         default=20 * 1024 * 1024, ge=1024,
         description="Largest request body accepted, in bytes (images are sent inline).",
     )
+    keys_file: Path | None = Field(
+        default=None, description="Provider key pool, TOML (one [[provider]] table per key).",
+    )
+    key_pool_json: str | None = Field(
+        default=None, repr=False,
+        description="Provider key pool as JSON (the seed platform's shape); instead of keys_file.",
+    )
+    master_key: str | None = Field(
+        default=None, repr=False,
+        description="Encrypts provider keys at rest: 32 bytes, URL-safe base64. Generated into the "
+        "data dir in the embedded set-up (no CLASSROOM_DB_URL); required otherwise.",
+    )
+    queue_max_wait_s: float = Field(
+        default=120.0, gt=0, le=3600,
+        description="Longest a call waits for a free key before queue_timeout (429).",
+    )
+    lease_ttl_s: float = Field(
+        default=300.0, gt=0,
+        description="A key lease not renewed for this long is reclaimed (its holder died).",
+    )
+    global_concurrency: int | None = Field(
+        default=None, ge=1,
+        description="Provider calls running at once across the whole classroom; unset = no cap.",
+    )
+    keys_file: Path | None = Field(
+        default=None,
+        description="Provider key pool, TOML (see gateway/keypool/keys.py for the format); "
+        "each key may set base_url (Azure OpenAI, a compatible endpoint, a test fake).",
+    )
+    key_pool_json: str | None = Field(
+        default=None, repr=False,
+        description="The same key pool as JSON text (the seed platform's KEY_POOL_JSON); "
+        "used when keys_file is not set.",
+    )
+    chat_timeout_seconds: float = Field(
+        default=120.0, gt=0,
+        description="Chat and embeddings: longest wait for a provider's answer, or between two "
+        "chunks of a stream.",
+    )
+    image_timeout_seconds: float = Field(
+        default=180.0, gt=0, description="Image generation and editing: longest provider wait.",
+    )
+    speech_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Text to speech: longest provider wait.",
+    )
+    video_timeout_seconds: float = Field(
+        default=1200.0, gt=0,
+        description="Asynchronous jobs (video, Midjourney-style): longest time from creation "
+        "to a stored result.",
+    )
+    job_poll_seconds: float = Field(
+        default=3.0, gt=0, description="How often a running job asks its provider for progress.",
+    )
+    retry_attempts: int = Field(
+        default=3, ge=1, le=10,
+        description="Provider attempts per call (429, 5xx, connection errors and timeouts are "
+        "retried; a stream is never retried once its first byte reached the caller).",
+    )
+    retry_base_seconds: float = Field(
+        default=0.5, ge=0,
+        description="First retry's backoff ceiling; it doubles per attempt, with full jitter.",
+    )
+    retry_max_seconds: float = Field(
+        default=30.0, ge=0,
+        description="Total time a call may spend waiting between attempts (Retry-After "
+        "included); beyond it the provider's error is returned.",
+    )
+    mock_media_ms: float = Field(
+        default=300.0, ge=0, le=60_000,
+        description="Mock provider: latency of an embedding, image or speech call, milliseconds.",
+    )
+    mock_job_seconds: float = Field(
+        default=6.0, ge=0, le=3600,
+        description="Mock provider: how long a video or Midjourney-style job takes.",
+    )
     workers: int = Field(
         default=1, ge=1,
         description="Worker processes. Pool state lives in one process, so only 1 is accepted.",
@@ -79,6 +154,10 @@ class Settings(BaseSettings):
     def _slashes(cls, value: str) -> str:
         value = "/" + value.strip("/") + "/"
         return "/" if value == "//" else value
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
 
     @property
     def database_url(self) -> str:
