@@ -93,16 +93,6 @@ class Settings(BaseSettings):
         default=None, ge=1,
         description="Provider calls running at once across the whole classroom; unset = no cap.",
     )
-    keys_file: Path | None = Field(
-        default=None,
-        description="Provider key pool, TOML (see gateway/keypool/keys.py for the format); "
-        "each key may set base_url (Azure OpenAI, a compatible endpoint, a test fake).",
-    )
-    key_pool_json: str | None = Field(
-        default=None, repr=False,
-        description="The same key pool as JSON text (the seed platform's KEY_POOL_JSON); "
-        "used when keys_file is not set.",
-    )
     chat_timeout_seconds: float = Field(
         default=120.0, gt=0,
         description="Chat and embeddings: longest wait for a provider's answer, or between two "
