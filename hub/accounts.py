@@ -7,11 +7,16 @@ accounts`` CLI writes it. Every operation opens its own short connection, so
 the store is safe to use from the hub's worker threads and from a CLI running
 at the same time.
 
+Repeated wrong passwords lock an account for a while when the store is given a
+:class:`Lockout` (the authenticator does; the CLI does not, so an administrator
+on the server is never locked out of ``classroom run``).
+
 Exceptions (messages are meant to be shown to a person as they are)::
 
     AccountError
     ├── AccountNotFoundError
-    └── AccountExistsError
+    ├── AccountExistsError
+    └── AccountLocked          (``until``; ``just_locked`` on the failure that locked it)
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -30,10 +35,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from gateway.tenants import ROLES, TENANT_ID
 
+from .passwords import (  # noqa: F401 - the length limits are re-exported
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    password_problem,
+)
+
 ACCOUNTS_FILE = "accounts.sqlite"  # inside CLASSROOM_DATA_DIR
 USERNAME_PATTERN = r"^[a-z][a-z0-9._-]{0,63}$"
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
 MAX_DISPLAY_NAME_LENGTH = 120
 SCHEMA_VERSION = 1
 
@@ -72,6 +81,48 @@ class AccountExistsError(AccountError):
     """An account with that username already exists."""
 
 
+class AccountLocked(AccountError):
+    """Too many wrong passwords: sign-in is refused until ``until`` (UTC)."""
+
+    def __init__(self, username: str, until: datetime, *, just_locked: bool = False) -> None:
+        minutes = max(1, -(-int((until - _now()).total_seconds()) // 60))
+        super().__init__(
+            f"Too many failed sign-ins. This account is locked for {minutes} more "
+            f"minute{'s' if minutes != 1 else ''}; try again later or ask your teacher."
+        )
+        self.username = username
+        self.until = until
+        self.just_locked = just_locked
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """Lock an account for ``seconds`` after ``threshold`` wrong passwords in a row."""
+
+    threshold: int = 5
+    seconds: int = 600
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One person of a roster: what :meth:`AccountStore.import_roster` applies."""
+
+    username: str
+    display_name: str
+    tenant: str
+    role: str
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import did to one account (``action``: created, updated, unchanged)."""
+
+    account: Account
+    action: str
+    password_set: bool
+
+
 @dataclass(frozen=True)
 class Account:
     """One row of the store. ``password_hash`` is kept out of ``repr``."""
@@ -106,11 +157,11 @@ def check_username(username: str) -> str:
     return username
 
 
-def check_password(password: str) -> str:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters long.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"The password must be at most {MAX_PASSWORD_LENGTH} characters long.")
+def check_password(password: str, username: str | None = None) -> str:
+    """Return ``password`` if the rules of :mod:`hub.passwords` allow it, else raise."""
+    problem = password_problem(password, username)
+    if problem:
+        raise AccountError(problem)
     return password
 
 
@@ -150,10 +201,12 @@ class AccountStore:
         path: Path | str,
         tenants: Collection[str] | None = None,
         hasher: PasswordHasher | None = None,
+        lockout: Lockout | None = None,
     ) -> None:
         self.path = Path(path)
         self.tenants = frozenset(tenants) if tenants is not None else None
         self.hasher = hasher or PasswordHasher()
+        self.lockout = lockout
         self._dummy_hash: str | None = None
         self._initialise()
 
@@ -249,7 +302,7 @@ class AccountStore:
     ) -> Account:
         """Create an account; :class:`AccountExistsError` if the name is taken."""
         check_username(username)
-        check_password(password)
+        check_password(password, username)
         self._check_tenant(tenant)
         self._check_role(role)
         display_name = self._check_display_name(display_name)
@@ -312,8 +365,8 @@ class AccountStore:
         return self._set(username, **values)
 
     def set_password(self, username: str, password: str) -> Account:
-        """Replace the password; also clears failed-login counters."""
-        check_password(password)
+        """Replace the password; also clears failed-login counters and any lock."""
+        check_password(password, username)
         return self._set(
             username,
             password_hash=self.hasher.hash(password),
@@ -346,16 +399,97 @@ class AccountStore:
         if account is None:
             self._burn_time(password)
             return None
+        if self._is_locked(account):
+            assert account.locked_until is not None
+            self._burn_time(password)
+            raise AccountLocked(account.username, account.locked_until)
         try:
             self.hasher.verify(account.password_hash, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
-            self._record_failure(account.username)
+            locked_until = self._record_failure(account.username)
+            if locked_until is not None:
+                raise AccountLocked(account.username, locked_until, just_locked=True) from None
             return None
         if account.disabled and not include_disabled:
             return None
-        if account.failed_logins or self.hasher.check_needs_rehash(account.password_hash):
+        if (
+            account.failed_logins
+            or account.locked_until
+            or self.hasher.check_needs_rehash(account.password_hash)
+        ):
             account = self._record_success(account, password)
         return account
+
+    def check_entry(self, entry: RosterEntry) -> RosterEntry:
+        """``entry`` cleaned up (names trimmed), or :class:`AccountError` saying what is wrong."""
+        written = entry.username.strip()
+        if not is_valid_username(written.lower()):
+            check_username(written)  # raises, naming the username as it was written
+        username = written.lower()
+        cleaned = RosterEntry(
+            username=username,
+            display_name=self._check_display_name(entry.display_name),
+            tenant=self._check_tenant(entry.tenant.strip()),
+            role=self._check_role(entry.role.strip().lower()),
+            password=entry.password or None,
+        )
+        if cleaned.password is not None:
+            check_password(cleaned.password, username)
+        return cleaned
+
+    def import_roster(self, entries: Sequence[RosterEntry]) -> list[ImportResult]:
+        """Create or update every account of ``entries`` in one transaction: all or nothing.
+
+        A new account needs a password; an existing one keeps its password
+        unless the entry has one. Disabled accounts stay disabled.
+        """
+        cleaned = [self.check_entry(entry) for entry in entries]
+        names = [entry.username for entry in cleaned]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise AccountError(f"Usernames listed twice: {', '.join(duplicates)}.")
+        # Hash before the transaction: argon2 is slow on purpose, the write lock is not.
+        hashes = {e.username: self.hasher.hash(e.password) for e in cleaned if e.password}
+        now = _now().isoformat()
+        results: list[ImportResult] = []
+        with self._transaction() as conn:
+            for entry in cleaned:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM accounts WHERE username = ?", (entry.username,)
+                ).fetchone()
+                new_hash = hashes.get(entry.username)
+                if row is None:
+                    if new_hash is None:
+                        raise AccountError(f"The new account {entry.username!r} needs a password.")
+                    conn.execute(
+                        "INSERT INTO accounts (username, display_name, tenant, role,"
+                        " password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (entry.username, entry.display_name, entry.tenant, entry.role,
+                         new_hash, now, now),
+                    )
+                    action = "created"
+                else:
+                    old = _row_to_account(row)
+                    changed = (old.display_name, old.tenant, old.role) != (
+                        entry.display_name, entry.tenant, entry.role
+                    )
+                    if changed or new_hash:
+                        conn.execute(
+                            "UPDATE accounts SET display_name = ?, tenant = ?, role = ?,"
+                            " updated_at = ? WHERE username = ?",
+                            (entry.display_name, entry.tenant, entry.role, now, entry.username),
+                        )
+                    if new_hash:
+                        conn.execute(
+                            "UPDATE accounts SET password_hash = ?, failed_logins = 0,"
+                            " locked_until = NULL WHERE username = ?",
+                            (new_hash, entry.username),
+                        )
+                    action = "updated" if changed or new_hash else "unchanged"
+                results.append(
+                    ImportResult(self._require(conn, entry.username), action, bool(new_hash))
+                )
+        return results
 
     # -- verification helpers ------------------------------------------------
 
@@ -368,15 +502,41 @@ class AccountStore:
         except VerificationError:
             pass
 
-    def _record_failure(self, username: str) -> None:
+    def _is_locked(self, account: Account) -> bool:
+        return (
+            self.lockout is not None
+            and account.locked_until is not None
+            and account.locked_until > _now()
+        )
+
+    def _record_failure(self, username: str) -> datetime | None:
+        """Count a wrong password; lock the account when that makes too many. Returns the lock."""
         with self._transaction() as conn:
             conn.execute(
                 "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE username = ?",
                 (username,),
             )
+            if self.lockout is None:
+                return None
+            failures = conn.execute(
+                "SELECT failed_logins FROM accounts WHERE username = ?", (username,)
+            ).fetchone()[0]
+            if failures < self.lockout.threshold:
+                return None
+            until = _now() + timedelta(seconds=self.lockout.seconds)
+            # The count starts again once the lock is over.
+            conn.execute(
+                "UPDATE accounts SET failed_logins = 0, locked_until = ? WHERE username = ?",
+                (until.isoformat(), username),
+            )
+            return until
+
+    def unlock(self, username: str) -> Account:
+        """Lift a lock and forget failed sign-ins."""
+        return self._set(username, failed_logins=0, locked_until=None)
 
     def _record_success(self, account: Account, password: str) -> Account:
-        values: dict[str, object] = {"failed_logins": 0}
+        values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
         if self.hasher.check_needs_rehash(account.password_hash):
             values["password_hash"] = self.hasher.hash(password)
         assignments = ", ".join(f"{name} = ?" for name in values)

@@ -16,11 +16,19 @@ from typing import Any
 
 from jupyterhub.auth import Authenticator
 from tornado import web
-from traitlets import Unicode, default
+from traitlets import Integer, Unicode, default
 
 from gateway.tenants import TenantFileError, load_tenants
 
-from .accounts import ACCOUNTS_FILE, Account, AccountStore, is_valid_username
+from .accounts import (
+    ACCOUNTS_FILE,
+    Account,
+    AccountError,
+    AccountLocked,
+    AccountStore,
+    Lockout,
+    is_valid_username,
+)
 from .roles import groups_for
 
 DISABLED_MESSAGE = "This account is disabled. Ask your teacher or administrator to enable it."
@@ -60,6 +68,26 @@ class ClassroomAuthenticator(Authenticator):
         """,
     )
 
+    lockout_threshold = Integer(
+        5,
+        config=True,
+        help="""
+        Wrong passwords in a row after which an account is locked.
+
+        The lock lasts `lockout_minutes`; each lock is logged with the account
+        name. A successful sign-in, a new password or `classroom accounts enable`
+        starts the count again. 0 turns the lockout off.
+        """,
+    )
+
+    lockout_minutes = Integer(
+        10,
+        config=True,
+        help="""
+        How long an account stays locked after `lockout_threshold` wrong passwords.
+        """,
+    )
+
     @default("manage_groups")
     def _default_manage_groups(self) -> bool:
         # Groups come from the accounts store; the hub must not edit them.
@@ -91,7 +119,10 @@ class ClassroomAuthenticator(Authenticator):
     def store(self) -> AccountStore:
         if not self.data_dir:
             raise ValueError("ClassroomAuthenticator.data_dir must be set")
-        return AccountStore(Path(self.data_dir) / ACCOUNTS_FILE)
+        lockout = None
+        if self.lockout_threshold > 0 and self.lockout_minutes > 0:
+            lockout = Lockout(self.lockout_threshold, self.lockout_minutes * 60)
+        return AccountStore(Path(self.data_dir) / ACCOUNTS_FILE, lockout=lockout)
 
     @cached_property
     def tenant_ids(self) -> frozenset[str] | None:
@@ -123,9 +154,19 @@ class ClassroomAuthenticator(Authenticator):
     async def authenticate(self, handler: Any, data: dict[str, Any]) -> dict[str, Any] | None:
         username = str(data.get("username") or "").strip().lower()
         password = str(data.get("password") or "")
-        account = await asyncio.to_thread(
-            self.store.verify, username, password, include_disabled=True
-        )
+        try:
+            account = await asyncio.to_thread(
+                self.store.verify, username, password, include_disabled=True
+            )
+        except AccountLocked as locked:
+            if locked.just_locked:
+                self.log.warning(
+                    "Account %r locked until %s after %d failed logins",
+                    locked.username, locked.until.isoformat(), self.lockout_threshold,
+                )
+            else:
+                self.log.warning("Login refused for locked account %r", locked.username)
+            raise web.HTTPError(403, str(locked)) from None
         if account is None:
             # One message for unknown user and wrong password; never the password.
             self.log.warning("Failed login for %r", username[:64])
@@ -145,6 +186,19 @@ class ClassroomAuthenticator(Authenticator):
         if account is None or account.disabled or not self._school_is_known(account):
             return False
         return self.auth_model(account)
+
+    def delete_user(self, user: Any) -> None:
+        """A user deleted in the admin panel (or the REST API) can no longer sign in.
+
+        The account is disabled, not removed: its history keeps a name, and
+        `classroom accounts enable` brings the person back.
+        """
+        super().delete_user(user)
+        try:
+            self.store.disable(user.name)
+        except AccountError:
+            return  # no account (e.g. a hub-only user): nothing to disable
+        self.log.warning("Account %r disabled: its hub user was deleted", user.name)
 
     def check_allowed(self, username: str, authentication: dict | None = None) -> bool:
         account = self.store.get(username)

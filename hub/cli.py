@@ -127,6 +127,51 @@ def _cmd_delete(store: AccountStore, args: argparse.Namespace) -> None:
     print(f"Deleted {args.username!r}.")
 
 
+def _cmd_unlock(store: AccountStore, args: argparse.Namespace) -> None:
+    store.unlock(args.username)
+    print(f"Unlocked {args.username!r}.")
+
+
+def _cmd_import(store: AccountStore, args: argparse.Namespace) -> None:
+    from .hubapi import HubClient
+    from .roster import import_roster_file
+
+    roster = Path(args.roster)
+    hub = None if args.no_hub else HubClient.from_data_dir(resolve_data_dir())
+    report = import_roster_file(
+        store,
+        roster,
+        credentials=Path(args.credentials) if args.credentials else None,
+        hub=hub,
+        generate=generate_password,
+    )
+    print(
+        f"Imported {roster.name}: {report.count('created')} created, "
+        f"{report.count('updated')} updated, {report.count('unchanged')} unchanged."
+    )
+    disabled = [r.account.username for r in report.results if r.account.disabled]
+    if disabled:
+        print(
+            f"Still disabled: {', '.join(disabled)} "
+            "(enable with `classroom accounts enable NAME`)."
+        )
+    if report.credentials_file is not None:
+        print(
+            f"Passwords of the {len(report.generated)} new account(s) are in "
+            f"{report.credentials_file} (readable only by you): hand them out, then delete it."
+        )
+    if report.hub_synced:
+        created = sum(1 for a in report.hub_synced.values() if a == "created")
+        print(
+            f"Hub: {len(report.hub_synced)} user(s) in step with their groups "
+            f"({created} new)."
+        )
+    elif hub is None and not args.no_hub:
+        print("Hub: not configured yet; groups are given at each person's first sign-in.")
+    elif report.hub_problem:
+        print(f"Hub: not updated ({report.hub_problem}); groups are given at each sign-in.")
+
+
 def _add_password_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--password", help="the new password (default: generate and print one)")
@@ -157,8 +202,31 @@ def _accounts_parser() -> argparse.ArgumentParser:
     listing.add_argument("--role", choices=ROLES, help="only this role")
     listing.set_defaults(run=_cmd_list)
 
+    roster = sub.add_parser(
+        "import",
+        help="create or update accounts from a roster CSV (all or nothing)",
+        description=(
+            "Create or update every account of a roster CSV with the columns "
+            "username, display_name, tenant, role and optionally password. Nothing is "
+            "applied when any row is bad. New accounts without a password get a "
+            "generated one, written to a credentials CSV for you to hand out. When the "
+            "hub is running, its users and groups are updated at once."
+        ),
+    )
+    roster.add_argument("roster", help="the roster CSV file")
+    roster.add_argument(
+        "--credentials",
+        help="where to write generated passwords "
+        "(default: <roster>-credentials-<time>.csv beside the roster)",
+    )
+    roster.add_argument(
+        "--no-hub", action="store_true", help="only the accounts store; do not call the hub"
+    )
+    roster.set_defaults(run=_cmd_import)
+
     for name, run, text in (
         ("disable", _cmd_disable, "stop an account from signing in"),
+        ("unlock", _cmd_unlock, "lift a lock after too many failed sign-ins"),
         ("enable", _cmd_enable, "let a disabled account sign in again"),
         ("delete", _cmd_delete, "remove an account"),
     ):
@@ -197,7 +265,7 @@ def _attempt(prog: str, action: Callable[[], T]) -> tuple[int, T | None]:
 
 
 def accounts_main(argv: list[str]) -> int:
-    """``classroom accounts add|list|disable|enable|reset-password|delete``."""
+    """``classroom accounts add|import|list|disable|enable|unlock|reset-password|delete``."""
     args = _parse(_accounts_parser(), argv)
     if isinstance(args, int):
         return args

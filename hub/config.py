@@ -33,7 +33,7 @@ from traitlets.config import Config
 
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
-from . import roles
+from . import hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -125,6 +125,11 @@ class HubSettings:
         return f"{self.public_url}/services/{GATEWAY_SERVICE}"
 
     @property
+    def hub_api_url(self) -> str:
+        """The hub's own REST API (not through the proxy)."""
+        return f"http://127.0.0.1:{self.hub_port}/hub/api"
+
+    @property
     def accounts_db(self) -> Path:
         return self.data_dir / ACCOUNTS_FILE
 
@@ -208,8 +213,15 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.Authenticator.admin_users = {settings.admin_user}
 
     c.JupyterHub.custom_scopes = roles.custom_scopes()
-    c.JupyterHub.load_roles = roles.load_roles(tenants, gateway_service=GATEWAY_SERVICE)
-    c.JupyterHub.services = [settings.gateway_service()]
+    c.JupyterHub.load_roles = [
+        *roles.load_roles(tenants, gateway_service=GATEWAY_SERVICE),
+        hubapi.service_role(),
+    ]
+    c.JupyterHub.services = [
+        settings.gateway_service(),
+        # API-only: `classroom accounts import` creates users and groups through it.
+        hubapi.prepare_service(data, settings.hub_api_url),
+    ]
 
     c.JupyterHub.spawner_class = ClassroomSpawner
     c.ClassroomSpawner.home_dir_template = str(data / "home" / "{username}")

@@ -50,6 +50,10 @@ SERVER_TOKEN_SCOPES: list[str] = [
 ]
 
 
+# Every group the classroom manages starts with one of these; others are left alone.
+CLASSROOM_GROUP_PREFIXES = ("tenant-", "role-", "teachers-")
+
+
 def tenant_group(tenant_id: str) -> str:
     return f"tenant-{tenant_id}"
 

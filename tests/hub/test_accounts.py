@@ -214,3 +214,33 @@ def test_newer_schema_is_refused(data_dir: Path, fast_hasher: PasswordHasher) ->
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(AccountError, match="newer version"):
         AccountStore(path, hasher=fast_hasher)
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("short", "at least 8"),
+        ("password123", "most common"),
+        ("Classroom1", "most common"),
+        ("aaaaaaaaaaaa", "more than two different"),
+        ("student7", None),
+    ],
+)
+def test_password_rules(store: AccountStore, password: str, problem: str | None) -> None:
+    if problem is None:
+        assert store.add("newbie", password).username == "newbie"
+    else:
+        with pytest.raises(AccountError, match=problem):
+            store.add("newbie", password)
+
+
+def test_password_must_not_be_the_username(store: AccountStore) -> None:
+    with pytest.raises(AccountError, match="not be the username"):
+        store.add("longusername", "LongUsername")
+
+
+def test_lockout_is_off_without_a_lockout_setting(store: AccountStore) -> None:
+    store.add("alice", "right-password-1")
+    for _ in range(10):
+        assert store.verify("alice", "wrong-password") is None
+    assert store.verify("alice", "right-password-1") is not None

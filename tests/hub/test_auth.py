@@ -167,3 +167,74 @@ def test_validate_username_follows_account_rules(authenticator: ClassroomAuthent
 def test_missing_data_dir_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="data_dir must be set"):
         ClassroomAuthenticator().check_allowed("stu")
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_the_lock_is_logged(
+    authenticator: ClassroomAuthenticator, store: AccountStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    authenticator.lockout_threshold = 3
+    authenticator.lockout_minutes = 15
+    caplog.set_level(logging.WARNING)
+
+    assert login(authenticator, "stu", "wrong-guess-1") is None
+    assert login(authenticator, "stu", "wrong-guess-2") is None
+    with pytest.raises(web.HTTPError) as locked:
+        login(authenticator, "stu", "wrong-guess-3")
+    assert locked.value.status_code == 403
+    assert "locked for 15 more minutes" in locked.value.log_message
+
+    # Even the right password is refused while the lock lasts.
+    with pytest.raises(web.HTTPError, match="locked"):
+        login(authenticator, "stu", PASSWORD)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("Account 'stu' locked until") for m in messages)
+    assert "Login refused for locked account 'stu'" in messages
+    # Other accounts are not affected.
+    assert login(authenticator, "tina", PASSWORD) is not None
+
+    store.unlock("stu")
+    assert login(authenticator, "stu", PASSWORD) is not None
+    assert store.get("stu").locked_until is None
+
+
+def test_lock_expires_by_itself(authenticator: ClassroomAuthenticator, store: AccountStore) -> None:
+    authenticator.lockout_threshold = 2
+    for guess in ("wrong-guess-1", "wrong-guess-2"):
+        try:
+            login(authenticator, "stu", guess)
+        except web.HTTPError:
+            pass
+    assert store.get("stu").locked_until is not None
+    # Pretend the lock ran out: set it to the past.
+    import sqlite3
+
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "UPDATE accounts SET locked_until = '2000-01-01T00:00:00+00:00' WHERE username='stu'"
+        )
+    assert login(authenticator, "stu", PASSWORD) is not None
+    assert store.get("stu").locked_until is None
+
+
+def test_lockout_zero_turns_it_off(
+    authenticator: ClassroomAuthenticator, store: AccountStore
+) -> None:
+    authenticator.lockout_threshold = 0
+    for n in range(7):
+        assert login(authenticator, "stu", f"wrong-guess-{n}") is None
+    assert login(authenticator, "stu", PASSWORD) is not None
+
+
+def test_deleting_the_hub_user_disables_the_account(
+    authenticator: ClassroomAuthenticator, store: AccountStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    authenticator.delete_user(SimpleNamespace(name="stu"))
+    assert store.get("stu").disabled
+    assert authenticator.check_allowed("stu") is False
+    with pytest.raises(web.HTTPError) as refused:
+        login(authenticator, "stu", PASSWORD)
+    assert refused.value.log_message == DISABLED_MESSAGE
+    assert "Account 'stu' disabled: its hub user was deleted" in caplog.messages
+    # A hub-only user (no account) is simply gone.
+    authenticator.delete_user(SimpleNamespace(name="hubonly"))

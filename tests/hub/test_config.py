@@ -38,7 +38,8 @@ def test_gateway_service_gets_command_and_environment(
     c = Config()
     settings = configure(c, environ)
 
-    (service,) = c.JupyterHub.services
+    service, admin_service = c.JupyterHub.services
+    assert admin_service["name"] == "classroom-admin"
     port = settings.gateway_port
     assert service["name"] == "gateway"
     assert service["url"] == f"http://127.0.0.1:{port}"
