@@ -6,6 +6,7 @@ settings and kept on ``app.state.services``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -27,12 +28,16 @@ from gateway.api import (
     jobs,
     media,
     openai_compat,
+    pool,
     usage,
 )
 from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.history import HistoryStore
+from gateway.keypool import ProviderKey
+from gateway.keypool.setup import build_pool
+from gateway.policy.admission import Admission
 from gateway.pricing import Catalog
 from gateway.providers import MockProvider, ProviderRegistry
 from gateway.schemas import describe_validation_error
@@ -67,7 +72,31 @@ def build_services(settings: Settings) -> Services:
         {"mock": MockProvider(settings.mock_ttft_ms, settings.mock_tokens_per_second)},
     )
     history = HistoryStore.open(settings.database_url)
-    return Services(settings, build_resolver(settings), history, tenants, providers)
+    key_pool, keystore = build_pool(settings, history.engine)
+    admission = Admission(history, tenants, global_concurrency=settings.global_concurrency)
+    return Services(
+        settings, build_resolver(settings), history, tenants, providers, key_pool, keystore,
+        admission,
+    )
+
+
+def _persist_health(services: Services) -> Callable[[ProviderKey, bool, str | None], None]:
+    """Key health decided by the pool (a 401 from the provider) is kept across restarts."""
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def persist(key: ProviderKey, healthy: bool, reason: str | None) -> None:
+        store = services.keystore
+        if store is None:
+            return
+
+        def write(conn: Any) -> None:
+            store.set_state(conn, key.provider, key.name, healthy=healthy, reason=reason)
+
+        task = asyncio.get_running_loop().create_task(services.history.write(write))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    return persist
 
 
 def error_response(error: ClassroomError) -> JSONResponse:
@@ -120,6 +149,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(settings)
+        await built.admission.load()
+        built.pool.on_health = _persist_health(built)
         interrupted = await built.history.mark_interrupted()
         if interrupted:
             log.warning("%d run(s) left running by a previous gateway marked interrupted", interrupted)
@@ -142,7 +173,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin,
+        artifacts, usage, admin, pool,
     ):
         app.include_router(module.router)
 

@@ -27,6 +27,7 @@ async def me(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
         "groups": list(identity.groups),
         "branding": tenant.branding.model_dump(),
         "enabled_features": tenant.enabled_features,
+        "quota": await services.admission.status(identity),
     }
 
 

@@ -9,6 +9,9 @@ from fastapi import Depends, Request
 from gateway.auth import Identity, TokenResolver, token_from_headers
 from gateway.errors import InvalidToken
 from gateway.history import HistoryStore
+from gateway.keypool import KeyPool
+from gateway.keypool.store import KeyStore
+from gateway.policy.admission import Admission
 from gateway.pipeline import ChatService
 from gateway.providers import ProviderRegistry
 from gateway.settings import Settings
@@ -29,12 +32,18 @@ class Services:
         history: HistoryStore,
         tenants: dict[str, Tenant],
         providers: ProviderRegistry,
+        pool: KeyPool | None = None,
+        keystore: KeyStore | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.settings = settings
         self.resolver = resolver
         self.history = history
         self.tenants = tenants
         self.providers = providers
+        self.pool = pool or KeyPool()
+        self.keystore = keystore
+        self.admission = admission or Admission(history, tenants)
         self.chat = ChatService(providers, tenants, history)
 
 
