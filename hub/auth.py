@@ -18,7 +18,7 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-from gateway.tenants import TenantFileError, load_tenants
+from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from .accounts import (
     ACCOUNTS_FILE,
@@ -125,14 +125,19 @@ class ClassroomAuthenticator(Authenticator):
         return AccountStore(Path(self.data_dir) / ACCOUNTS_FILE, lockout=lockout)
 
     @cached_property
-    def tenant_ids(self) -> frozenset[str] | None:
-        """Known school ids, or None when ``tenants_dir`` is not set."""
+    def tenants(self) -> dict[str, Tenant]:
+        """The schools of ``tenants_dir`` (empty when it is not set)."""
         if not self.tenants_dir:
-            return None
+            return {}
         try:
-            return frozenset(load_tenants(Path(self.tenants_dir)))
+            return load_tenants(Path(self.tenants_dir))
         except TenantFileError as exc:
             raise ValueError(str(exc)) from exc
+
+    @cached_property
+    def tenant_ids(self) -> frozenset[str] | None:
+        """Known school ids, or None when ``tenants_dir`` is not set."""
+        return frozenset(self.tenants) if self.tenants_dir else None
 
     def auth_model(self, account: Account) -> dict[str, Any]:
         """What JupyterHub stores for a signed-in account."""
@@ -147,6 +152,12 @@ class ClassroomAuthenticator(Authenticator):
         return known is None or account.tenant in known
 
     # -- Authenticator hooks ----------------------------------------------------
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        """The branded login page and the classroom's pages (:mod:`hub.pages`)."""
+        from .pages import handlers
+
+        return handlers()
 
     def validate_username(self, username: str) -> bool:
         return super().validate_username(username) and is_valid_username(username)

@@ -35,6 +35,7 @@ from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from . import hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
+from .branding import UserBranding
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 # The venv this code runs from: its jupyterhub, jupyterhub-singleuser and classroom.
@@ -227,19 +228,15 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.ClassroomSpawner.home_dir_template = str(data / "home" / "{username}")
     c.ClassroomSpawner.lessons_dir = str(settings.repo_dir / "notebooks" / "lessons")
     c.ClassroomSpawner.gateway_url = settings.gateway_public_url
+    c.ClassroomSpawner.published_root = str(data / "published")
     c.Spawner.server_token_scopes = list(roles.SERVER_TOKEN_SCOPES)
     c.Spawner.default_url = "/lab"
 
     default_tenant = tenants.get("default")
-    if default_tenant is not None:
-        logo = default_tenant.branding.logo_path
-        if logo:
-            c.JupyterHub.logo_file = str(settings.tenants_dir / logo)
-        c.JupyterHub.template_vars = {
-            "classroom_title": default_tenant.branding.page_title,
-            "classroom_tab_title": default_tenant.branding.browser_tab_title,
-            "classroom_accent": default_tenant.branding.accent_color,
-        }
+    if default_tenant is not None and default_tenant.branding.logo_path:
+        c.JupyterHub.logo_file = str(settings.tenants_dir / default_tenant.branding.logo_path)
+    # Every page is branded for its user's school (the login page for ?tenant=).
+    c.JupyterHub.template_vars = {"classroom": UserBranding(tenants)}
     c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
     return settings
 

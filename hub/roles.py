@@ -87,13 +87,27 @@ def teacher_role(tenant_id: str) -> dict[str, Any]:
         "scopes": [
             SCOPE_USE,
             SCOPE_TEACH + only_school,
+            # The admin panel, showing only their school: list, start, stop and
+            # open their students' servers.
+            "admin-ui",
             "read:users" + only_school,
             "list:users" + only_school,
             "servers" + only_school,
             "access:servers" + only_school,
             "read:groups" + only_school,
+            "list:groups" + only_school,
         ],
         "groups": [teachers_group(tenant_id)],
+    }
+
+
+def school_role(tenant_id: str) -> dict[str, Any]:
+    """Members of a school; the role also makes the hub create the school's group at start."""
+    return {
+        "name": f"classroom-school-{tenant_id}",
+        "description": f"Members of school {tenant_id}.",
+        "scopes": ["read:groups:name" + f"!group={tenant_group(tenant_id)}"],
+        "groups": [tenant_group(tenant_id)],
     }
 
 
@@ -137,7 +151,9 @@ def load_roles(tenant_ids: Iterable[str], gateway_service: str | None = "gateway
             "groups": [role_group("admin")],
         },
     ]
-    roles.extend(teacher_role(tenant_id) for tenant_id in sorted(tenant_ids))
+    for tenant_id in sorted(tenant_ids):
+        roles.append(school_role(tenant_id))
+        roles.append(teacher_role(tenant_id))
     if gateway_service:
         roles.append(
             {

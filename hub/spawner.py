@@ -6,6 +6,11 @@ the data directory. Before each start the lesson notebooks are copied into
 ``<home>/lessons/`` (never over a copy the student has edited), and the lab's
 environment points every official AI SDK at the gateway with the lab's own
 hub token as API key, so no provider key ever reaches a kernel.
+
+``~/published`` is a link to the school's folder of published dashboards
+(``<data dir>/published/<tenant>``), read-only: the folder and its files are
+not writable on disk and the lab's contents manager refuses saves into it
+(:mod:`hub.labhooks`). Real OS-level isolation comes with per-user accounts.
 """
 
 from __future__ import annotations
@@ -73,6 +78,18 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         """,
     )
 
+    published_root = Unicode(
+        "",
+        config=True,
+        help="""
+        Directory holding one folder of published dashboards per school.
+
+        `~/published` in each lab links to `<published_root>/<tenant>` of the
+        user's school (the `tenant-<id>` group). Default (set by
+        `hub.config.configure`): `<CLASSROOM_DATA_DIR>/published`. Empty: no link.
+        """,
+    )
+
     @default("cmd")
     def _default_cmd(self) -> list[str]:
         # The venv's own entry point, whatever PATH the hub was started with.
@@ -103,9 +120,47 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
             self.log.info("Copied %d lesson file(s) for %s", len(copied), self.user.name)
         return copied
 
+    def user_tenant(self) -> str | None:
+        for group in getattr(self.user, "groups", []) or []:
+            name = str(getattr(group, "name", group))
+            if name.startswith("tenant-"):
+                return name.removeprefix("tenant-")
+        return None
+
+    def link_published(self) -> Path | None:
+        """Point ``~/published`` at the school's folder; return the folder linked."""
+        tenant = self.user_tenant()
+        if not self.published_root or tenant is None:
+            return None
+        folder = Path(self.published_root) / tenant
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o555)
+        home = Path(self.home_dir)
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        link = home / "published"
+        if link.is_symlink():
+            if os.readlink(link) == str(folder):
+                return folder
+            link.unlink()  # the user moved school
+        elif link.exists():
+            self.log.warning(
+                "Not linking published dashboards for %s: %s already exists", self.user.name, link
+            )
+            return None
+        link.symlink_to(folder, target_is_directory=True)
+        return folder
+
     def run_pre_spawn_hook(self) -> Any:
         self.seed_lessons()
+        self.link_published()
         return super().run_pre_spawn_hook()
+
+    def get_args(self) -> list[str]:
+        return [
+            *super().get_args(),
+            "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
+        ]
 
     def gateway_env(self) -> dict[str, str]:
         """Variables that send the lab's AI calls to the gateway with its own token."""

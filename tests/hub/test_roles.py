@@ -132,3 +132,54 @@ def test_admin_server_token_carries_all_gateway_scopes(db: object) -> None:
     granted = server_token_scopes(db, admin)
 
     assert {"custom:gateway:use", "custom:gateway:teach", "custom:gateway:admin"} <= granted
+
+
+TEACHER_ACTIONS = [
+    # (scope JupyterHub checks, what it guards)
+    ("list:users", "list the users in the admin panel / GET /hub/api/users"),
+    ("read:users", "read a user's model"),
+    ("servers", "start and stop a user's server"),
+    ("access:servers", "open a user's server"),
+]
+
+
+@pytest.mark.parametrize(("scope", "action"), TEACHER_ACTIONS)
+def test_teacher_may_act_on_own_school_students_only(db: object, scope: str, action: str) -> None:
+    teacher = make_user(db, "tina", "school_a", "teacher")
+    own = make_user(db, "stu_a", "school_a", "student")
+    other = make_user(db, "stu_b", "school_b", "student")
+    other_teacher = make_user(db, "tom", "school_b", "teacher")
+    parsed = scopes.parse_scopes(scopes.get_scopes_for(teacher))
+
+    assert scope in parsed, action
+    assert scopes.check_scope_filter(parsed[scope], own, "user"), action
+    assert not scopes.check_scope_filter(parsed[scope], other, "user"), action
+    assert not scopes.check_scope_filter(parsed[scope], other_teacher, "user"), action
+
+
+def test_student_may_act_on_nobody_else(db: object) -> None:
+    student = make_user(db, "stu_a", "school_a", "student")
+    classmate = make_user(db, "stu_a2", "school_a", "student")
+    parsed = scopes.parse_scopes(scopes.get_scopes_for(student))
+    for scope, _ in TEACHER_ACTIONS:
+        if scope in parsed:
+            assert not scopes.check_scope_filter(parsed[scope], classmate, "user")
+    assert "admin-ui" not in parsed
+
+
+def test_teacher_sees_the_admin_panel_and_only_own_school_group(db: object) -> None:
+    teacher = make_user(db, "tina", "school_a", "teacher")
+    make_user(db, "stu_b", "school_b", "student")
+    parsed = scopes.parse_scopes(scopes.get_scopes_for(teacher))
+    assert "admin-ui" in parsed
+    assert "admin:users" not in parsed and "admin:groups" not in parsed
+    group_a = orm.Group.find(db, "tenant-school_a")
+    group_b = orm.Group.find(db, "tenant-school_b")
+    assert scopes.check_scope_filter(parsed["list:groups"], group_a, "group")
+    assert not scopes.check_scope_filter(parsed["list:groups"], group_b, "group")
+
+
+def test_every_school_has_a_group_role() -> None:
+    specs = {spec["name"]: spec for spec in roles.load_roles(["school_a", "school_b"])}
+    assert specs["classroom-school-school_a"]["groups"] == ["tenant-school_a"]
+    assert specs["classroom-school-school_b"]["groups"] == ["tenant-school_b"]

@@ -1,0 +1,150 @@
+"""Published dashboards: one folder of notebooks per school, ``<data dir>/published/<tenant>/``.
+
+Teachers publish with ``classroom.publish("my_dashboard.ipynb")`` (through
+``POST /api/dashboards/published``); every lab of that school sees the folder
+read-only at ``~/published`` (the hub's spawner links it), and the hub's
+*Dashboards* page links each one to ``/hub/user-redirect/voila/render/published/<name>``,
+so each viewer runs it in their own server with their own rights.
+
+Plain Python, shared by the gateway (writes) and the hub (lists).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+PUBLISHED_DIR = "published"  # inside CLASSROOM_DATA_DIR
+MAX_NOTEBOOK_BYTES = 5 * 1024 * 1024
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}\.ipynb$")
+_TENANT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# Writers open a school's folder for a moment; one writer at a time keeps it closed after.
+_writing = threading.Lock()
+
+
+class PublishError(ValueError):
+    """A dashboard that cannot be published; the message says why."""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    name: str
+    title: str
+    modified: float
+    size: int
+
+
+def clean_name(name: str) -> str:
+    """The file name a dashboard is published under (``.ipynb`` added when missing)."""
+    base = Path(str(name)).name.strip()
+    if base and not base.endswith(".ipynb"):
+        base += ".ipynb"
+    if not _NAME.fullmatch(base):
+        raise PublishError(
+            f"{name!r} is not a usable dashboard name: use letters, digits, spaces, "
+            "'.', '_', '-' or '()', at most 100 characters, ending in .ipynb."
+        )
+    return base
+
+
+def school_dir(data_dir: Path, tenant: str) -> Path:
+    if not _TENANT.fullmatch(tenant):
+        raise PublishError(f"{tenant!r} is not a school id.")
+    return Path(data_dir) / PUBLISHED_DIR / tenant
+
+
+def notebook_title(content: dict) -> str:
+    """The first Markdown heading of a notebook, else ''."""
+    for cell in content.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        for line in text.splitlines():
+            if line.startswith("#"):
+                return line.lstrip("#").strip()[:200]
+    return ""
+
+
+def check_notebook(raw: bytes | str) -> dict:
+    """The notebook as JSON, or :class:`PublishError` when it is not one."""
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise PublishError(f"The notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB.")
+    try:
+        content = json.loads(raw)
+    except ValueError:
+        raise PublishError("The file is not a notebook (not JSON).") from None
+    if not isinstance(content, dict) or not isinstance(content.get("cells"), list):
+        raise PublishError("The file is not a notebook (no cells).")
+    if content.get("nbformat") != 4:
+        raise PublishError("Only nbformat 4 notebooks can be published.")
+    return content
+
+
+def publish(data_dir: Path, tenant: str, name: str, raw: bytes | str) -> Dashboard:
+    """Write a notebook into the school's folder, atomically, read-only (0444)."""
+    content = check_notebook(raw)
+    target_dir = school_dir(data_dir, tenant)
+    filename = clean_name(name)
+    with _writing:
+        return _write(target_dir, filename, raw, content)
+
+
+def _write(target_dir: Path, filename: str, raw: bytes | str, content: dict) -> Dashboard:
+    target_dir.mkdir(parents=True, exist_ok=True)
+    # Labs see the folder read-only; open it to the publisher just for the write.
+    target_dir.chmod(0o755)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".publish-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(raw.encode() if isinstance(raw, str) else raw)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target_dir / filename)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    finally:
+        target_dir.chmod(0o555)
+    info = (target_dir / filename).stat()
+    return Dashboard(filename, notebook_title(content), info.st_mtime, info.st_size)
+
+
+def unpublish(data_dir: Path, tenant: str, name: str) -> bool:
+    target_dir = school_dir(data_dir, tenant)
+    path = target_dir / clean_name(name)
+    with _writing:
+        if not path.is_file():
+            return False
+        target_dir.chmod(0o755)
+        try:
+            path.unlink()
+        finally:
+            target_dir.chmod(0o555)
+    return True
+
+
+def list_dashboards(data_dir: Path, tenant: str) -> list[Dashboard]:
+    """The school's published notebooks, by name."""
+    folder = school_dir(data_dir, tenant)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir()):
+        if not _NAME.fullmatch(path.name):
+            continue
+        try:
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                continue  # never follow a link out of the folder
+            title = notebook_title(json.loads(path.read_bytes()))
+        except (OSError, ValueError):
+            continue
+        found.append(Dashboard(path.name, title, info.st_mtime, info.st_size))
+    return found
