@@ -9,10 +9,18 @@ set ``CLASSROOM_GATEWAY_URL`` and ``CLASSROOM_API_TOKEN`` (or call
 Public names:
 
 - ``client``: a ready-made :class:`GatewayClient` (``client.chat(...)``,
-  ``client.stream_chat(...)``, ``client.models()``, ``client.history()``, ...);
-- ``Chat``: the chat widget (``Chat()`` in a cell);
+  ``client.stream_chat(...)``, ``client.models()``, ``client.catalog()``,
+  ``client.embed(...)``, ``client.generate_image(...)``, ``client.speech(...)``,
+  ``client.start_job(...)``, ``client.my_usage()``, ``client.history()``, ...);
+- the widgets: ``Chat``, ``Playground``, ``Compare``, ``Images``, ``Speech``,
+  ``Video``, ``Embeddings``, ``MyUsage`` (display one in a cell), and
+  ``widgets.menu()`` with the ones your school has switched on;
+- ``use_mock(True)`` / ``mock_switch()``: send every widget to the free
+  practice models;
+- ``explain(error_or_code)``: what an error means and what to do next;
 - ``configure(url, token)``: point this kernel at a gateway;
-- ``GatewayError``: every failure, with ``.code`` and ``.explain()``.
+- ``GatewayError``: every failure, with ``.code`` and ``.explain()``;
+- ``publish``: publish a notebook as a dashboard (teachers).
 """
 
 from __future__ import annotations
@@ -23,11 +31,23 @@ from typing import TYPE_CHECKING, Any
 
 from ._config import configure, export_sdk_environment
 from ._exceptions import GatewayError
+from ._mock import mock_enabled, mock_switch, use_mock
 
 if TYPE_CHECKING:
+    from ._catalog import Catalog, ModelInfo
     from ._chat import AsyncChatStream, ChatResult, ChatStream, Usage
     from ._client import DEFAULT_MODEL, GatewayClient
-    from .widgets import Chat
+    from ._explainer import Explanation, explain
+    from .widgets import (
+        Chat,
+        Compare,
+        Embeddings,
+        Images,
+        MyUsage,
+        Playground,
+        Speech,
+        Video,
+    )
 
     client: GatewayClient
 
@@ -46,8 +66,21 @@ _LAZY = {
     "Usage": "._chat",
     "DEFAULT_MODEL": "._client",
     "GatewayClient": "._client",
+    "Catalog": "._catalog",
+    "ModelInfo": "._catalog",
+    "Explanation": "._explainer",
+    "explain": "._explainer",
     "Chat": ".widgets",
+    "Playground": ".widgets",
+    "Compare": ".widgets",
+    "Images": ".widgets",
+    "Speech": ".widgets",
+    "Video": ".widgets",
+    "Embeddings": ".widgets",
+    "MyUsage": ".widgets",
 }
+#: Submodules reached as attributes (``classroom.widgets.menu()``, ``classroom.publish``).
+_SUBMODULES = {"widgets": ".widgets", "publish": ".publish"}
 _client_lock = threading.Lock()
 
 
@@ -65,6 +98,14 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        import importlib
+
+        module = importlib.import_module(_SUBMODULES[name], __name__)
+        # ``classroom.publish`` is the function of that name when the module has one.
+        value = getattr(module, name, module) if name == "publish" else module
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -87,14 +128,30 @@ def load_ipython_extension(ipython: Any) -> None:
 __all__ = [
     "DEFAULT_MODEL",
     "AsyncChatStream",
+    "Catalog",
     "Chat",
     "ChatResult",
     "ChatStream",
+    "Compare",
+    "Embeddings",
+    "Explanation",
     "GatewayClient",
     "GatewayError",
+    "Images",
+    "ModelInfo",
+    "MyUsage",
+    "Playground",
+    "Speech",
     "Usage",
+    "Video",
     "__version__",
     "client",
     "configure",
+    "explain",
     "load_ipython_extension",
+    "mock_enabled",
+    "mock_switch",
+    "publish",
+    "use_mock",
+    "widgets",
 ]

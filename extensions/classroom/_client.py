@@ -39,6 +39,7 @@ from ._chat import (
 )
 from ._config import gateway_settings
 from ._exceptions import GatewayError
+from ._resources import ResourcesMixin
 
 DEFAULT_MODEL = "mock/echo"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=30.0, pool=30.0)
@@ -49,7 +50,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     _USER_AGENT = "classroom"
 
 
-class GatewayClient:
+class GatewayClient(ResourcesMixin):
     """A client for the classroom gateway.
 
     ``base_url`` and ``token`` default to the environment, read at each request.
@@ -137,14 +138,21 @@ class GatewayClient:
         params: Mapping[str, Any] | None = None,
         timeout: httpx.Timeout | float | None = None,
         model: str | None = None,
+        files: Any = None,
+        data: Mapping[str, Any] | None = None,
     ) -> httpx.Response:
-        """Send one request; return the response, or raise :class:`GatewayError`."""
+        """Send one request; return the response, or raise :class:`GatewayError`.
+
+        ``files`` and ``data`` send a multipart form instead of JSON (image edits).
+        """
         base, url, headers = self._target(path)
         with _translate_errors(base):
             response = self._client().request(
                 method,
                 url,
                 json=json,
+                files=files,
+                data=data,
                 params=_query(params),
                 headers=headers,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,

@@ -10,7 +10,7 @@ import pytest
 from classroom import Chat, GatewayClient, GatewayError
 
 TOKEN_LINE = re.compile(
-    r"mock/echo · \d+ prompt \+ \d+ completion = \d+ tokens · \d+\.\d\d s"
+    r"mock/echo · \d+ prompt \+ \d+ completion = \d+ tokens · free · \d+\.\d\d s"
     r" \(first token after \d+\.\d\d s\)"
 )
 

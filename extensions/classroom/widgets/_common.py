@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,6 +12,7 @@ import ipywidgets as w
 
 from .._client import GatewayClient
 from .._exceptions import GatewayError
+from .._explainer import Explanation, explain, explain_more
 
 DEFAULT_ACCENT = "#3b6ea8"
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
@@ -31,15 +33,21 @@ def fetch_me(client: GatewayClient) -> tuple[dict[str, Any] | None, GatewayError
 
 
 class Header(w.HTML):
-    """The school's name above a widget, with the widget's own title."""
+    """The school's name and colour above a widget, with the widget's own title."""
 
     def __init__(self, title: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.title = title
+        self.practice = False
+        self._me: dict[str, Any] | None = None
         self.update(None)
 
-    def update(self, me: dict[str, Any] | None) -> None:
-        me = me or {}
+    def update(self, me: dict[str, Any] | None, *, practice: bool | None = None) -> None:
+        if me is not None:
+            self._me = me
+        if practice is not None:
+            self.practice = practice
+        me = self._me or {}
         school = (
             (me.get("branding") or {}).get("page_title")
             or me.get("tenant_display_name")
@@ -49,36 +57,104 @@ class Header(w.HTML):
         if me.get("name"):
             who = f"{me['name']}" + (f" · {me['role']}" if me.get("role") else "")
             who = f'<span style="float:right;opacity:.65">{html.escape(who)}</span>'
+        badge = (
+            ' <span title="classroom.use_mock(False) turns it off" style="font-size:80%;'
+            'padding:0 6px;border-radius:8px;background:#f0ad4e;color:#222">practice mode: '
+            "mock models</span>"
+            if self.practice
+            else ""
+        )
         self.value = (
-            f'<div style="border-left:4px solid {accent_color(me)};padding:2px 10px;'
-            f'margin-bottom:4px">{who}<b>{html.escape(school)}</b>'
-            f'<span style="opacity:.65"> · {html.escape(self.title)}</span></div>'
+            f'<div class="classroom-header" style="border-left:4px solid {accent_color(me)};'
+            f'padding:2px 10px;margin-bottom:4px">{who}<b>{html.escape(school)}</b>'
+            f'<span style="opacity:.65"> · {html.escape(self.title)}</span>{badge}</div>'
         )
 
 
-class ErrorBox(w.HTML):
-    """A problem, said in words; hidden while there is none."""
+class ErrorBox(w.VBox):
+    """A problem, said in words, with what it means and what to do; hidden while there is none.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    ``text`` is the one-sentence explanation; the table from the error explainer
+    adds the meaning and the next step, and "Explain more" asks a cheap model.
+    """
+
+    def __init__(self, client: GatewayClient | None = None, **kwargs: Any) -> None:
+        self.message = w.HTML()
+        self.more_button = w.Button(
+            description="Explain more", icon="question-circle",
+            tooltip="Ask a cheap model to explain this error in more depth",
+            layout=w.Layout(width="auto"),
+        )
+        self.more = w.HTML()
+        super().__init__([self.message, self.more_button, self.more], **kwargs)
+        self.client = client
         self.text = ""
+        self.error: BaseException | str | None = None
+        self.explanation: Explanation | None = None
+        self._more_thread: threading.Thread | None = None
+        self.more_button.on_click(lambda _: self._explain_more_in_background())
         self.clear()
 
     def show(
         self, error: BaseException | str, available_models: Iterable[str] | None = None
     ) -> None:
+        self.error = error
         self.text = describe_error(error, available_models)
-        self.value = (
-            '<div role="alert" style="border:1px solid #d9534f;border-left-width:4px;'
-            'background:rgba(217,83,79,.08);padding:6px 10px;border-radius:3px">'
-            f"<b>Problem:</b> {html.escape(self.text)}</div>"
+        self.explanation = None if isinstance(error, str) else explain(error)
+        details = ""
+        if self.explanation is not None:
+            e = self.explanation
+            details = (
+                f'<div style="margin-top:4px;font-size:92%"><b>{html.escape(e.title)}</b> '
+                f"<code>{html.escape(e.code)}</code><br><b>What it means:</b> "
+                f"{html.escape(e.meaning)}<br><b>What to do:</b> {html.escape(e.todo)}</div>"
+            )
+        self.message.value = (
+            '<div role="alert" class="classroom-error" style="border:1px solid #d9534f;'
+            'border-left-width:4px;background:rgba(217,83,79,.08);padding:6px 10px;'
+            f'border-radius:3px"><b>Problem:</b> {html.escape(self.text)}{details}</div>'
         )
+        can_explain = self.client is not None and self.explanation is not None
+        self.more_button.layout.display = None if can_explain else "none"
+        self.more_button.disabled = False
+        self.more.value = ""
         self.layout.display = None
 
     def clear(self) -> None:
         self.text = ""
-        self.value = ""
+        self.error = None
+        self.explanation = None
+        self.message.value = ""
+        self.more.value = ""
         self.layout.display = "none"
+
+    def explain_more(self) -> str:
+        """Ask a cheap model about the error shown; the answer is shown and returned."""
+        if self.error is None or self.client is None:
+            return ""
+        self.more_button.disabled = True
+        self.more.value = '<div style="opacity:.6;font-style:italic">Asking a model…</div>'
+        try:
+            answer = explain_more(self.error, self.client)
+        except Exception as exc:  # the explainer must never hide the original error
+            self.more.value = (
+                f'<div style="opacity:.75">Could not ask for more: '
+                f"{html.escape(describe_error(exc))}</div>"
+            )
+            return ""
+        finally:
+            self.more_button.disabled = False
+        self.more.value = (
+            '<div class="jp-RenderedHTMLCommon" style="border-left:3px solid #999;'
+            f'padding-left:8px">{render_markdown(answer)}</div>'
+        )
+        return answer
+
+    def _explain_more_in_background(self) -> None:
+        self._more_thread = threading.Thread(
+            target=self.explain_more, name="classroom-explain", daemon=True
+        )
+        self._more_thread.start()
 
 
 def describe_error(

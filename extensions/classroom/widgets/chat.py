@@ -1,28 +1,35 @@
-"""``Chat()``: talk to a model from a notebook, and see what each reply cost.
+"""``Chat()``: talk to a model, see what each reply cost, keep and branch conversations.
 
 The reply is streamed from the gateway in a background thread, so the kernel
-stays free and the text appears as it is generated. The same widget can be
-driven from code, which is how the lessons and the tests use it::
+stays free and the text appears as it is generated. Every exchange is saved
+in the gateway (``/api/conversations``) as a tree: editing an earlier message
+starts a new branch from there, and the old branch stays in the tree, one
+click away. The same widget can be driven from code::
 
     chat = Chat(model="mock/echo", system="You are a friendly tutor.")
-    chat.send("Hello!")          # waits for the reply and returns its text
-    chat.messages                # what the model will see next time
+    chat.send("Hello!")              # waits for the reply and returns its text
+    chat.edit(0, "Hi there!")        # change your first message: a new branch
+    chat.branches()                  # the leaves of the tree, one per branch
+    Chat.open(chat.conversation_id)  # reopen it later, in another notebook
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
 
+from .._catalog import format_cost
 from .._chat import ChatResult
 from .._client import DEFAULT_MODEL, GatewayClient
 from .._exceptions import GatewayError
-from ._common import ErrorBox, Header, accent_color, fetch_me, render_markdown
+from .._mock import mock_enabled, substitute
+from ._base import ClassroomWidget, muted
+from ._common import accent_color, render_markdown
 
 #: How often the streamed reply is redrawn: often enough to look live, rarely
 #: enough that a fast model does not flood the browser with updates.
@@ -31,31 +38,33 @@ ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 
 @dataclass
-class _Turn:
+class Node:
+    """One message in the conversation tree."""
+
+    id: str
+    parent: str | None
     role: str
     content: str
-    #: The tokens/latency line under a reply.
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
     meta: str = ""
+    children: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Job:
-    text: str
-    done: threading.Event
-    reply: str | None = None
-    error: BaseException | None = None
-
-
-class Chat:
+class Chat(ClassroomWidget):
     """A chat with a model through the classroom gateway.
 
     Pick a model, optionally give the assistant instructions (the system
-    prompt), type a message and press Send. Each reply shows how many tokens it
-    used and how long it took. Clear starts a new conversation.
-
-    From code: :meth:`send` sends a message and returns the reply,
-    :attr:`messages` is the conversation, :attr:`model` the model.
+    prompt), type a message and press Send. Each reply shows its tokens, cost
+    and time. **Edit** an earlier message to try it differently: the old
+    branch is kept and can be reopened from **Branches**. **New** starts a new
+    conversation; **Open** reopens a saved one.
     """
+
+    title = "Chat"
+    feature = "chat"
 
     def __init__(
         self,
@@ -63,19 +72,25 @@ class Chat:
         system: str = "",
         *,
         client: GatewayClient | None = None,
+        save: bool = True,
     ) -> None:
-        if client is None:
-            from .. import client as default_client
-
-            client = default_client
-        self.client = client.with_source("widget")
-        self._turns: list[_Turn] = []
-        self._job: _Job | None = None
-        self._lock = threading.Lock()
+        self._initial = (model, system)
+        self.save = save
+        self.conversation_id: str | None = None
+        self._nodes: dict[str, Node] = {}
+        self._leaf: str | None = None
+        self._edit_target: str | None = None
         self._available: list[str] = []
-        self._load_error: GatewayError | None = None
+        self._pending_text = ""
+        self.reply: str | None = None
+        super().__init__(client=client)
+        if self.disabled_reason is None:
+            self.refresh(prefer=model)
 
-        self.header = Header("Chat")
+    # -- building ----------------------------------------------------------------------
+
+    def _build(self) -> list[w.Widget]:
+        model, system = self._initial
         self.model_picker = w.Dropdown(
             description="Model", options=[], layout=w.Layout(width="auto", min_width="320px")
         )
@@ -83,63 +98,76 @@ class Chat:
             icon="refresh", tooltip="Reload the list of models", layout=w.Layout(width="36px")
         )
         self.system_prompt = w.Textarea(
-            value=system,
-            description="System",
+            value=system, description="System", rows=2, layout=w.Layout(width="100%"),
             placeholder="Optional: instructions for the assistant, "
             "e.g. “Answer in one short sentence.”",
-            rows=2,
-            layout=w.Layout(width="100%"),
         )
+        self.conversation_picker = w.Dropdown(
+            description="Saved", options=[], layout=w.Layout(width="auto", min_width="320px")
+        )
+        self.open_button = w.Button(description="Open", icon="folder-open",
+                                    tooltip="Reopen the selected conversation")
+        self.new_button = w.Button(description="New", icon="plus",
+                                   tooltip="Start a new conversation")
         self.transcript = w.HTML(layout=w.Layout(width="100%"))
         self.live_reply = w.HTML(layout=w.Layout(width="100%"))
-        self.status = w.HTML()
-        self.error_box = ErrorBox(layout=w.Layout(width="100%"))
+        self.counter = w.HTML()
         self.message_box = w.Textarea(
-            placeholder="Type your message, then press Send",
-            rows=3,
+            placeholder="Type your message, then press Send", rows=3,
             layout=w.Layout(width="100%"),
         )
-        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
-        self.clear_button = w.Button(
-            description="Clear", icon="eraser", tooltip="Start a new conversation"
-        )
+        self.send_button = w.Button(description="Send", button_style="primary",
+                                    icon="paper-plane")
+        self.clear_button = w.Button(description="Clear", icon="eraser",
+                                     tooltip="Start a new conversation")
+        self.edit_picker = w.Dropdown(description="Edit", options=[],
+                                      layout=w.Layout(width="auto", min_width="280px"))
+        self.edit_button = w.Button(description="Edit", icon="pencil",
+                                    tooltip="Put this message in the box; Send starts a new "
+                                    "branch from it")
+        self.cancel_edit_button = w.Button(description="Cancel edit", icon="times")
+        self.branch_picker = w.Dropdown(description="Branch", options=[],
+                                        layout=w.Layout(width="auto", min_width="280px"))
+        self.tree = w.HTML()
+        self.tree_box = w.Accordion(children=[w.VBox([self.branch_picker, self.tree])])
+        self.tree_box.set_title(0, "Branches (the conversation tree)")
+        self.tree_box.selected_index = None
+
         self.send_button.on_click(lambda _: self._send_from_button())
         self.clear_button.on_click(lambda _: self.clear())
+        self.new_button.on_click(lambda _: self.clear())
         self.reload_button.on_click(lambda _: self.refresh())
-        self.widget = w.VBox(
-            [
-                self.header,
-                w.HBox([self.model_picker, self.reload_button]),
-                self.system_prompt,
-                self.transcript,
-                self.live_reply,
-                self.status,
-                self.error_box,
-                self.message_box,
-                w.HBox([self.send_button, self.clear_button]),
-            ],
-            layout=w.Layout(width="100%", max_width="900px"),
-        )
-        self._render_transcript()
-        self.refresh(prefer=model)
+        self.open_button.on_click(lambda _: self._open_from_picker())
+        self.edit_button.on_click(lambda _: self._edit_from_picker())
+        self.cancel_edit_button.on_click(lambda _: self._cancel_edit())
+        self.branch_picker.observe(self._branch_picked, names="value")
+        self._render()
+        return [
+            w.HBox([self.model_picker, self.reload_button]),
+            self.system_prompt,
+            w.HBox([self.conversation_picker, self.open_button, self.new_button]),
+            self.transcript,
+            self.live_reply,
+            self.counter,
+            self.message_box,
+            w.HBox([self.send_button, self.clear_button]),
+            w.HBox([self.edit_picker, self.edit_button, self.cancel_edit_button]),
+            self.tree_box,
+        ]
 
-    # -- display -------------------------------------------------------------------
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        # What a frontend without widgets (or a saved notebook) shows instead.
-        bundle["text/plain"] = repr(self)
-        return bundle
+    def _controls(self) -> list[w.Widget]:
+        return [self.send_button, self.clear_button, self.model_picker, self.reload_button,
+                self.open_button, self.new_button, self.edit_button, self.branch_picker]
 
     def __repr__(self) -> str:
-        return f"<Chat model={self.model!r} messages={len(self._turns)}>"
+        return f"<Chat model={self.model!r} messages={len(self._path())}>"
 
-    # -- the public API ------------------------------------------------------------
+    # -- the public API ------------------------------------------------------------------
 
     @property
     def model(self) -> str | None:
         """The model replies come from. Any name can be set; the gateway checks it."""
-        value = self.model_picker.value
+        value = self.model_picker.value if self.disabled_reason is None else None
         return str(value) if value else None
 
     @model.setter
@@ -159,20 +187,14 @@ class Chat:
 
     @property
     def messages(self) -> list[dict[str, str]]:
-        """The conversation as the model receives it: system prompt first, if any."""
+        """The conversation (current branch) as the model receives it, system prompt first."""
         messages = [{"role": "system", "content": self.system}] if self.system.strip() else []
-        return messages + [{"role": t.role, "content": t.content} for t in self._turns]
+        return messages + [{"role": n.role, "content": n.content} for n in self._path()]
 
     @property
     def available_models(self) -> list[str]:
-        """The models the gateway offered when the list was last loaded."""
+        """The chat models offered when the list was last loaded."""
         return list(self._available)
-
-    @property
-    def busy(self) -> bool:
-        """Whether a reply is being received."""
-        job = self._job
-        return job is not None and not job.done.is_set()
 
     def send(self, text: str, timeout: float | None = None) -> str:
         """Send ``text`` as your next message, wait for the reply and return it.
@@ -182,171 +204,378 @@ class Chat:
         """
         if not text.strip():
             raise ValueError("the message is empty")
+        if self.disabled_reason is not None:
+            raise RuntimeError(self.disabled_reason)
         self.wait(timeout)
-        job = self._start(text)
-        if job is None:  # pragma: no cover - another thread started one in between
-            raise RuntimeError("the chat is busy with another message")
-        if not job.done.wait(timeout):
-            raise TimeoutError(f"no reply within {timeout} seconds")
-        if job.error is not None:
-            raise job.error
-        return job.reply or ""
+        if not self.model:
+            error = self.load_error or ValueError("No model is selected: pick one from the list.")
+            self.error_box.show(error)
+            raise error
+        self._run_and_wait(self._exchange_work(text), "Waiting for the reply…", timeout)
+        return self.reply or ""
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait until the reply being received (if any) is complete; False on timeout."""
-        job = self._job
-        return job is None or job.done.wait(timeout)
+    def edit(self, index: int, text: str, timeout: float | None = None) -> str:
+        """Replace your ``index``-th message (0 = first) with ``text`` and continue from there.
+
+        The old version stays in the tree as another branch.
+        """
+        users = [n for n in self._path() if n.role == "user"]
+        self._edit_target = users[index].id
+        try:
+            return self.send(text, timeout)
+        finally:
+            self._edit_target = None
+
+    def branches(self) -> list[str]:
+        """The ids of the last message of every branch (the leaves of the tree)."""
+        return [n.id for n in self._nodes.values() if not n.children]
+
+    def switch_branch(self, leaf_id: str) -> None:
+        """Show (and continue) the branch that ends with message ``leaf_id``."""
+        if leaf_id not in self._nodes:
+            raise KeyError(leaf_id)
+        self._leaf = leaf_id
+        self._render()
 
     def clear(self) -> None:
-        """Forget the conversation (the system prompt and model stay)."""
+        """Start a new conversation (the system prompt and model stay)."""
         if self.busy:
             return
-        self._turns.clear()
+        self.conversation_id = None
+        self._nodes.clear()
+        self._leaf = None
+        self._edit_target = None
         self.status.value = ""
         self.error_box.clear()
-        self._render_transcript()
+        self._render()
 
     def refresh(self, prefer: str | None = None) -> None:
-        """Reload the school header and the list of models from the gateway."""
+        """Reload the header, the list of models and the saved conversations."""
+        from ._common import fetch_me
+
         me, error = fetch_me(self.client)
-        self.header.update(me)
+        if me is not None:
+            self.me = me
+        self.header.update(me, practice=mock_enabled())
         self.send_button.style.button_color = accent_color(me)
+        self._catalog = None
         self._available = []
         if error is None:
             try:
-                self._available = self.client.models()
+                self._catalog = self.client.catalog(refresh=True)
+                self._available = self.model_options("chat")
             except GatewayError as exc:
                 error = exc
-        self._load_error = error
+        self.load_error = error
         if error is None:
             self.error_box.clear()
+            self._load_conversation_list()
         else:
             self.error_box.show(error)
         self._set_models(self._available, prefer)
 
-    # -- sending -------------------------------------------------------------------
+    def conversations(self) -> list[dict[str, Any]]:
+        """Your saved conversations, most recent first."""
+        return self.client.conversations()
 
-    def _set_models(self, names: list[str], prefer: str | None) -> None:
-        current = prefer or self.model
-        options = list(names)
-        if current and current not in options:
-            options.append(current)
-        self.model_picker.options = options
-        if current:
-            self.model_picker.value = current
-        elif options:
-            self.model_picker.value = DEFAULT_MODEL if DEFAULT_MODEL in options else options[0]
+    @classmethod
+    def open(cls, conversation_id: str, *, client: GatewayClient | None = None) -> Chat:
+        """A Chat showing a saved conversation, ready to continue."""
+        chat = cls(client=client)
+        chat.load(conversation_id)
+        return chat
+
+    def load(self, conversation_id: str) -> None:
+        """Show the saved conversation ``conversation_id`` in this widget."""
+        saved = self.client.conversation(conversation_id)
+        self.conversation_id = saved["id"]
+        self._nodes = {}
+        for message in saved["messages"]:
+            node = Node(
+                message["id"], message["parent_message_id"], message["role"],
+                message["content"] or "", message.get("model"), message.get("prompt_tokens"),
+                message.get("completion_tokens"), message.get("cost_usd"),
+            )
+            if node.role == "assistant":
+                node.meta = _meta(node, None)
+            self._nodes[node.id] = node
+        for node in self._nodes.values():
+            if node.parent in self._nodes:
+                self._nodes[node.parent].children.append(node.id)
+        self._leaf = saved.get("current_leaf_id")
+        if saved.get("system_prompt") is not None:
+            self.system = saved["system_prompt"]
+        if saved.get("model"):
+            self.model = saved["model"]
+        self.error_box.clear()
+        self._render()
+
+    def tree_text(self) -> str:
+        """The conversation tree as indented text (``*`` marks the branch shown)."""
+        on_path = {n.id for n in self._path()}
+        lines: list[str] = []
+
+        def walk(node_id: str, depth: int) -> None:
+            node = self._nodes[node_id]
+            mark = "*" if node_id in on_path else " "
+            lines.append(f"{mark} {'  ' * depth}{ROLE_LABELS[node.role]}: {_short(node.content)}")
+            for child in node.children:
+                walk(child, depth + 1)
+
+        for root in self._roots():
+            walk(root, 0)
+        return "\n".join(lines)
+
+    # -- the exchange ------------------------------------------------------------------
+
+    def _exchange_work(self, text: str) -> Any:
+        parent = self._leaf
+        if self._edit_target is not None:
+            parent = self._nodes[self._edit_target].parent
+        model = substitute(str(self.model), "chat")
+        history = [{"role": n.role, "content": n.content} for n in self._path_to(parent)]
+        system = self.system
+        messages = ([{"role": "system", "content": system}] if system.strip() else []) + history
+        messages.append({"role": "user", "content": text})
+        self._pending_text = text
+        self._render(pending=text, parent=parent)
+
+        def work() -> None:
+            try:
+                result = self._stream(messages, model)
+            except Exception:
+                # The message did not get an answer: give it back, so Send retries it.
+                if not self.message_box.value:
+                    self.message_box.value = text
+                self._render()
+                raise
+            finally:
+                self.live_reply.value = ""
+            self._record(text, parent, result, system)
+            self.reply = result.text
+
+        return work
+
+    def _stream(self, messages: list[dict[str, str]], model: str) -> ChatResult:
+        stream = self.client.stream_chat(messages, model)
+        last_redraw = 0.0
+        for _ in stream:
+            now = time.perf_counter()
+            if now - last_redraw >= REDRAW_INTERVAL:
+                self.live_reply.value = _turn_html(Node("", None, "assistant", stream.text + " ▍"))
+                last_redraw = now
+        assert stream.result is not None
+        return stream.result
+
+    def _record(self, text: str, parent: str | None, result: ChatResult, system: str) -> None:
+        usage = result.usage
+        cost = self.catalog.cost(result.model, usage.prompt_tokens, usage.completion_tokens) \
+            if usage else None
+        user = Node(_local_id(), parent, "user", text)
+        reply = Node(
+            _local_id(), user.id, "assistant", result.text, result.model,
+            usage.prompt_tokens if usage else None, usage.completion_tokens if usage else None,
+            cost,
+        )
+        reply.meta = _meta(reply, result)
+        if self.save:
+            self._save(user, reply, system)
+        self._nodes[user.id] = user
+        self._nodes[reply.id] = reply
+        if parent is not None and parent in self._nodes:
+            self._nodes[parent].children.append(user.id)
+        user.children.append(reply.id)
+        self._leaf = reply.id
+        self._edit_target = None
+        self._render()
+
+    def _save(self, user: Node, reply: Node, system: str) -> None:
+        """Save the exchange in the gateway; a failure is said, and the chat goes on."""
+        try:
+            if self.conversation_id is None:
+                created = self.client.create_conversation(
+                    model=reply.model, system_prompt=system or None
+                )
+                self.conversation_id = created["id"]
+            saved_user = self.client.add_message(
+                self.conversation_id, "user", user.content, user.parent
+            )
+            user.id = saved_user["id"]
+            reply.parent = user.id
+            cost = None if reply.cost_usd is None else round(reply.cost_usd * 1_000_000)
+            saved_reply = self.client.add_message(
+                self.conversation_id, "assistant", reply.content, user.id, model=reply.model,
+                prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+                cost_micro_usd=cost,
+            )
+            reply.id = saved_reply["id"]
+        except GatewayError as error:
+            self.save = False
+            self.status.value = muted(f"This conversation is not being saved: {error.explain()}")
+
+    # -- button handlers -------------------------------------------------------------
 
     def _send_from_button(self) -> None:
         text = str(self.message_box.value)
         if not text.strip():
             self.error_box.show("Type a message first, then press Send.")
             return
-        job = self._start(text)
-        if job is not None and job.error is None:
-            self.message_box.value = ""
-
-    def _start(self, text: str) -> _Job | None:
-        """Show ``text`` as sent and start receiving the reply; None if already busy."""
-        with self._lock:
-            if self.busy:
-                return None
-            if not self.model:
-                # Usually the list could not be loaded: that error is the real reason.
-                error = self._load_error or ValueError(
-                    "No model is selected: pick one from the Model list."
-                )
-                self.error_box.show(error)
-                job = _Job(text, threading.Event(), error=error)
-                job.done.set()
-                self._job = job
-                return job
-            job = _Job(text, threading.Event())
-            self._job = job
-        self._set_busy(True)
-        self.error_box.clear()
-        self._turns.append(_Turn("user", text))
-        self._render_transcript()
-        self.status.value = _muted("Waiting for the reply…")
-        model, messages = str(self.model), self.messages
-        thread = threading.Thread(
-            target=self._receive, args=(job, model, messages), name="classroom-chat", daemon=True
-        )
-        thread.start()
-        return job
-
-    def _receive(self, job: _Job, model: str, messages: list[dict[str, str]]) -> None:
-        try:
-            stream = self.client.stream_chat(messages, model)
-            last_redraw = 0.0
-            for _ in stream:
-                now = time.perf_counter()
-                if now - last_redraw >= REDRAW_INTERVAL:
-                    self._render_live(stream.text)
-                    last_redraw = now
-            assert stream.result is not None
-            result = stream.result
-            self._turns.append(_Turn("assistant", result.text, _meta_line(result)))
-            job.reply = result.text
-            self.status.value = ""
-        except Exception as exc:
-            job.error = exc
-            # The message did not get an answer: take it back, so Send retries it.
-            if self._turns and self._turns[-1].role == "user":
-                self._turns.pop()
-            if not self.message_box.value:
-                self.message_box.value = job.text
-            self.status.value = ""
-            self.error_box.show(exc, self._available or None)
-        finally:
-            self._render_transcript()
-            self.live_reply.value = ""
-            self._set_busy(False)
-            job.done.set()
-
-    def _set_busy(self, busy: bool) -> None:
-        for control in (self.send_button, self.clear_button, self.model_picker, self.reload_button):
-            control.disabled = busy
-
-    # -- drawing -------------------------------------------------------------------
-
-    def _render_transcript(self) -> None:
-        if not self._turns:
-            self.transcript.value = _muted("No messages yet. Type one below and press Send.")
+        if not self.model:
+            self.error_box.show(self.load_error or "No model is selected: pick one from the list.")
             return
-        self.transcript.value = "".join(_turn_html(turn) for turn in self._turns)
+        # Emptied first: a call that fails at once gives the text back into the box.
+        self.message_box.value = ""
+        if not self._start(self._exchange_work(text), "Waiting for the reply…"):
+            self.message_box.value = text
 
-    def _render_live(self, text: str) -> None:
-        self.live_reply.value = _turn_html(_Turn("assistant", text + " ▍"))
+    def _edit_from_picker(self) -> None:
+        target = self.edit_picker.value
+        if target in self._nodes:
+            self._edit_target = target
+            self.message_box.value = self._nodes[target].content
+            self._render()
+
+    def _cancel_edit(self) -> None:
+        self._edit_target = None
+        self.message_box.value = ""
+        self._render()
+
+    def _branch_picked(self, change: dict[str, Any]) -> None:
+        if change["new"] in self._nodes and change["new"] != self._leaf and not self.busy:
+            self.switch_branch(change["new"])
+
+    def _open_from_picker(self) -> None:
+        if self.conversation_picker.value:
+            try:
+                self.load(str(self.conversation_picker.value))
+            except GatewayError as error:
+                self.error_box.show(error)
+
+    def _load_conversation_list(self) -> None:
+        if not self.save:
+            return
+        try:
+            items = self.client.conversations(limit=50)
+        except GatewayError:
+            return  # a gateway without saved conversations: the chat still works
+        self.conversation_picker.options = [
+            (f"{c.get('title') or 'Untitled'} ({c.get('message_count', 0)})", c["id"])
+            for c in items
+        ]
+
+    def _set_models(self, names: list[str], prefer: str | None) -> None:
+        current = prefer or self.model
+        options = list(names)
+        if current and current not in options and not mock_enabled():
+            options.append(current)
+        self.model_picker.options = options
+        if current and current in options:
+            self.model_picker.value = current
+        elif options:
+            self.model_picker.value = DEFAULT_MODEL if DEFAULT_MODEL in options else options[0]
+
+    def _refresh_models(self) -> None:
+        self._available = self.model_options("chat")
+        self._set_models(self._available, None)
+
+    # -- the tree ------------------------------------------------------------------------
+
+    def _roots(self) -> list[str]:
+        return [n.id for n in self._nodes.values() if n.parent not in self._nodes]
+
+    def _path_to(self, leaf: str | None) -> list[Node]:
+        path: list[Node] = []
+        while leaf is not None and leaf in self._nodes:
+            path.append(self._nodes[leaf])
+            leaf = self._nodes[leaf].parent
+        return path[::-1]
+
+    def _path(self) -> list[Node]:
+        return self._path_to(self._leaf)
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def _render(self, pending: str | None = None, parent: str | None = None) -> None:
+        if self.disabled_reason is not None:
+            return
+        path = self._path_to(parent) if pending is not None else self._path()
+        if self._edit_target is not None and pending is None:
+            path = self._path_to(self._nodes[self._edit_target].parent)
+        turns = [_turn_html(n, self._siblings(n)) for n in path]
+        if pending is not None:
+            turns.append(_turn_html(Node("", parent, "user", pending)))
+        if self._edit_target is not None and pending is None:
+            turns.append(muted("Editing your message: change it below and press Send. "
+                               "The old version stays in Branches."))
+        self.transcript.value = "".join(turns) or muted(
+            "No messages yet. Type one below and press Send."
+        )
+        users = [n for n in self._path() if n.role == "user"]
+        self.edit_picker.options = [(f"#{i + 1}: {_short(n.content, 40)}", n.id)
+                                    for i, n in enumerate(users)]
+        leaves = self.branches()
+        self.branch_picker.unobserve(self._branch_picked, names="value")
+        self.branch_picker.options = [(f"{i + 1}: {_short(self._nodes[leaf].content, 40)}", leaf)
+                                      for i, leaf in enumerate(leaves)]
+        self.branch_picker.value = self._leaf if self._leaf in leaves else None
+        self.branch_picker.observe(self._branch_picked, names="value")
+        self.tree.value = f"<pre style='font-size:85%'>{html.escape(self.tree_text())}</pre>"
+        tokens = sum((n.prompt_tokens or 0) + (n.completion_tokens or 0) for n in self._path())
+        costs = [n.cost_usd for n in self._path() if n.role == "assistant"]
+        total = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
+        self.counter.value = muted(
+            f"This conversation: {tokens} tokens, {format_cost(total)}"
+            + (f" · {len(leaves)} branches" if len(leaves) > 1 else "")
+        ) if costs else ""
+
+    def _siblings(self, node: Node) -> tuple[int, int]:
+        if node.parent is None or node.parent not in self._nodes:
+            group = self._roots()
+        else:
+            group = self._nodes[node.parent].children
+        return (group.index(node.id) + 1 if node.id in group else 1, len(group))
 
 
-def _meta_line(result: ChatResult) -> str:
-    parts = [result.model]
-    if result.usage is not None:
-        parts.append(str(result.usage))
-    timing = f"{result.latency:.2f} s"
-    if result.first_token_latency is not None:
-        timing += f" (first token after {result.first_token_latency:.2f} s)"
-    parts.append(timing)
-    if result.finish_reason == "length":
-        parts.append("cut short: the reply reached its length limit")
-    return " · ".join(parts)
+def _local_id() -> str:
+    return f"local_{uuid.uuid4().hex[:12]}"
 
 
-def _turn_html(turn: _Turn) -> str:
-    label = ROLE_LABELS.get(turn.role, turn.role)
-    body = render_markdown(turn.content)
-    background = "var(--jp-layout-color2, #f3f3f3)" if turn.role == "user" else "transparent"
+def _short(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _meta(node: Node, result: ChatResult | None) -> str:
+    parts = [node.model or ""]
+    if node.prompt_tokens is not None and node.completion_tokens is not None:
+        total = node.prompt_tokens + node.completion_tokens
+        parts.append(f"{node.prompt_tokens} prompt + {node.completion_tokens} completion "
+                     f"= {total} tokens")
+    parts.append(format_cost(node.cost_usd))
+    if result is not None:
+        timing = f"{result.latency:.2f} s"
+        if result.first_token_latency is not None:
+            timing += f" (first token after {result.first_token_latency:.2f} s)"
+        parts.append(timing)
+        if result.finish_reason == "length":
+            parts.append("cut short: the reply reached its length limit")
+    return " · ".join(p for p in parts if p)
+
+
+def _turn_html(node: Node, siblings: tuple[int, int] = (1, 1)) -> str:
+    label = ROLE_LABELS.get(node.role, node.role)
+    if siblings[1] > 1:
+        label += f" (version {siblings[0]} of {siblings[1]})"
+    body = render_markdown(node.content)
+    background = "var(--jp-layout-color2, #f3f3f3)" if node.role == "user" else "transparent"
     meta = (
-        f'<div style="font-size:85%;opacity:.6">{html.escape(turn.meta)}</div>' if turn.meta else ""
+        f'<div class="classroom-meta" style="font-size:85%;opacity:.6">{html.escape(node.meta)}'
+        "</div>" if node.meta else ""
     )
     return (
-        f'<div style="margin:6px 0;padding:4px 10px;border-radius:4px;background:{background}">'
+        f'<div class="classroom-turn classroom-{node.role}" style="margin:6px 0;padding:4px 10px;'
+        f'border-radius:4px;background:{background}">'
         f'<div style="font-weight:600;font-size:90%;opacity:.75">{label}</div>'
         f'<div class="jp-RenderedHTMLCommon" style="padding:0">{body}</div>'
         f"{meta}</div>"
     )
-
-
-def _muted(text: str) -> str:
-    return f'<div style="opacity:.6;font-style:italic">{html.escape(text)}</div>'
