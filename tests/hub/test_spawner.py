@@ -129,3 +129,46 @@ def test_defaults_run_the_venv_singleuser_in_lab(tmp_path: Path) -> None:
     assert Path(spawner.cmd[0]).is_file()
     assert spawner.default_url == "/lab"
     assert ("--allow-root" in spawner.args) == (os.geteuid() == 0)
+
+
+def test_published_link_points_at_the_users_school_and_follows_a_move(tmp_path: Path) -> None:
+    spawner = make_spawner(tmp_path, published_root=str(tmp_path / "published"))
+    spawner.user.groups = [SimpleNamespace(name="role-student"),
+                           SimpleNamespace(name="tenant-school_a")]
+
+    folder = spawner.link_published()
+
+    link = tmp_path / "home" / "alice" / "published"
+    assert folder == tmp_path / "published" / "school_a"
+    assert link.is_symlink() and link.resolve() == folder.resolve()
+    assert oct(folder.stat().st_mode & 0o777) == "0o555"
+    spawner.user.groups = [SimpleNamespace(name="tenant-school_b")]
+    spawner.link_published()
+    assert link.resolve() == (tmp_path / "published" / "school_b").resolve()
+
+
+def test_published_link_never_replaces_a_real_folder(tmp_path: Path) -> None:
+    spawner = make_spawner(tmp_path, published_root=str(tmp_path / "published"))
+    spawner.user.groups = [SimpleNamespace(name="tenant-school_a")]
+    mine = tmp_path / "home" / "alice" / "published"
+    mine.mkdir(parents=True)
+    (mine / "my-notes.txt").write_text("mine")
+    assert spawner.link_published() is None
+    assert (mine / "my-notes.txt").read_text() == "mine"
+
+
+def test_lab_refuses_saves_into_published() -> None:
+    from tornado import web
+
+    from hub.labhooks import refuse_save_in_published
+
+    with pytest.raises(web.HTTPError) as refused:
+        refuse_save_in_published(model={}, path="published/pulse.ipynb")
+    assert refused.value.status_code == 403
+    refuse_save_in_published(model={}, path="lessons/published.ipynb")
+    refuse_save_in_published(model={}, path="my-published/x.ipynb")
+
+
+def test_lab_args_install_the_save_hook(tmp_path: Path) -> None:
+    args = make_spawner(tmp_path).get_args()
+    assert "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published" in args
