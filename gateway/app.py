@@ -26,6 +26,7 @@ from gateway.api import (
     conversations,
     google_native,
     jobs,
+    loadtests,
     media,
     openai_compat,
     pool,
@@ -173,7 +174,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool,
+        artifacts, usage, admin, pool, loadtests,
     ):
         app.include_router(module.router)
 
