@@ -167,6 +167,11 @@ KNOWN_ERRORS: dict[str, tuple[str, str, str]] = {
         "The classroom's gateway (or the hub in front of it) is restarting or overloaded.",
         "Try again in a minute; tell your teacher if it lasts.",
     ),
+    "invalid_input": (
+        "Something is missing",
+        "The widget needs more from you before it can call a model.",
+        "Fill in what the message asks for, then press the button again.",
+    ),
     "not_configured": (
         "Not connected to a classroom",
         "This kernel does not know the gateway's address or your token.",
@@ -210,6 +215,8 @@ def explain(error: BaseException | str) -> Explanation:
         code, message = error.code, error.explain()
     elif isinstance(error, str):
         code, message = error, ""
+    elif isinstance(error, ValueError):
+        code, message = "invalid_input", str(error)
     else:
         code = "widget_error"
         message = f"Something went wrong inside the widget ({type(error).__name__}: {error})."

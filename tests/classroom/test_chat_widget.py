@@ -184,3 +184,95 @@ def test_a_reply_cut_short_says_so(gateway_server, clean_env):
     chat = Chat(client=LimitedClient(gateway_server.url, gateway_server.tokens["student_a"]))
     assert chat.send("one two three four five") == "one two"
     assert "cut short: the reply reached its length limit" in chat.transcript.value
+
+
+# -- saved conversations, branching, cost ------------------------------------------------
+
+
+def test_each_exchange_is_saved_and_can_be_reopened(make_client, recorder):
+    chat = Chat(client=make_client(transport=recorder), system="Be brief.")
+    chat.send("First question")
+    chat.send("Second question")
+    assert chat.conversation_id and chat.conversation_id.startswith("conv_")
+    assert "This conversation: " in chat.counter.value and "free" in chat.counter.value
+    posted = recorder.bodies("/messages")
+    assert [(b["role"], b["content"]) for b in posted] == [
+        ("user", "First question"), ("assistant", "First question"),
+        ("user", "Second question"), ("assistant", "Second question"),
+    ]
+    assert posted[0]["parent_message_id"] is None
+    assert posted[1]["prompt_tokens"] > 0 and posted[1]["cost_micro_usd"] == 0
+    assert recorder.bodies("/api/conversations")[0]["system_prompt"] == "Be brief."
+
+    saved = [c for c in chat.conversations() if c["id"] == chat.conversation_id]
+    assert saved and saved[0]["title"] == "First question" and saved[0]["message_count"] == 4
+
+    again = Chat.open(chat.conversation_id, client=make_client())
+    assert again.messages == chat.messages
+    assert again.system == "Be brief."
+    assert "Second question" in again.transcript.value
+    assert again.send("Third") == "Third"
+    assert len(again.client.conversation(chat.conversation_id)["messages"]) == 6
+
+
+def test_the_open_button_reopens_the_selected_conversation(make_client):
+    first = Chat(client=make_client())
+    first.send("Remember this")
+    chat = Chat(client=make_client())
+    chat.refresh()
+    assert first.conversation_id in [value for _, value in chat.conversation_picker.options]
+    chat.conversation_picker.value = first.conversation_id
+    chat.open_button.click()
+    assert chat.messages[-1] == {"role": "assistant", "content": "Remember this"}
+
+
+def test_editing_an_earlier_message_starts_a_branch_and_keeps_the_old_one(make_client):
+    chat = Chat(client=make_client(), model="mock/echo")
+    chat.send("one")
+    chat.send("two")
+    old_leaf = chat.branches()[0]
+
+    assert chat.edit(0, "uno") == "uno"
+
+    assert [m["content"] for m in chat.messages] == ["uno", "uno"]
+    assert len(chat.branches()) == 2
+    assert "version 2 of 2" in chat.transcript.value
+    tree = chat.tree_text()
+    assert "* You: uno" in tree and "  You: one" in tree and "You: two" in tree
+    saved = chat.client.conversation(chat.conversation_id)
+    firsts = [m for m in saved["messages"] if m["parent_message_id"] is None]
+    assert sorted(m["content"] for m in firsts) == ["one", "uno"]
+
+    chat.switch_branch(old_leaf)  # the old branch is still there, and can go on
+    assert [m["content"] for m in chat.messages] == ["one", "one", "two", "two"]
+    assert chat.send("three") == "three"
+    assert len(chat.branches()) == 2
+
+
+def test_edit_through_the_buttons(make_client):
+    chat = Chat(client=make_client())
+    chat.send("hello")
+    chat.edit_picker.value = chat.edit_picker.options[0][1]
+    chat.edit_button.click()
+    assert chat.message_box.value == "hello"
+    assert "Editing your message" in chat.transcript.value
+    chat.message_box.value = "hello again"
+    chat.send_button.click()
+    assert chat.wait(30)
+    assert [m["content"] for m in chat.messages] == ["hello again", "hello again"]
+    assert len(chat.branch_picker.options) == 2
+    chat.branch_picker.value = [v for _, v in chat.branch_picker.options if v != chat._leaf][0]
+    assert [m["content"] for m in chat.messages] == ["hello", "hello"]
+
+
+def test_a_chat_without_saving_sends_nothing_to_conversations(make_client, recorder):
+    chat = Chat(client=make_client(transport=recorder), save=False)
+    chat.send("private")
+    assert chat.conversation_id is None
+    assert not [r for r in recorder.seen if "/api/conversations" in r.path]
+
+
+def test_the_model_picker_offers_only_chat_models(make_client):
+    chat = Chat(client=make_client())
+    kinds = {chat.catalog.get(m).kind for m in chat.model_picker.options}
+    assert kinds == {"chat"}

@@ -192,6 +192,12 @@ class ClassroomWidget:
             self._set_busy(False)
             done.set()
 
+    def _require_enabled(self) -> None:
+        """Refuse (in words, shown and raised) when the school has not enabled this widget."""
+        if self.disabled_reason is not None:
+            self.error_box.show(self.disabled_reason)
+            raise RuntimeError(self.disabled_reason)
+
     def _run_and_wait(self, work: Callable[[], Any], status: str, timeout: float | None) -> None:
         """Start ``work``, wait for it, and raise its error (already shown) if it failed."""
         self.wait(timeout)

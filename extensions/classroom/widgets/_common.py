@@ -114,7 +114,7 @@ class ErrorBox(w.VBox):
             'border-left-width:4px;background:rgba(217,83,79,.08);padding:6px 10px;'
             f'border-radius:3px"><b>Problem:</b> {html.escape(self.text)}{details}</div>'
         )
-        can_explain = self.client is not None and self.explanation is not None
+        can_explain = self.client is not None and isinstance(error, GatewayError)
         self.more_button.layout.display = None if can_explain else "none"
         self.more_button.disabled = False
         self.more.value = ""
@@ -165,6 +165,8 @@ def describe_error(
         return error
     if isinstance(error, GatewayError):
         return error.explain(available_models)
+    if isinstance(error, ValueError):
+        return str(error)  # the widget's own words about what to fill in
     return f"Something went wrong inside the widget ({type(error).__name__}: {error})."
 
 

@@ -93,6 +93,7 @@ class Compare(ClassroomWidget):
 
     def run(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """Ask every chosen model; wait and return one result per model."""
+        self._require_enabled()
         self._run_and_wait(self._work(), "Asking every model…", timeout)
         return self.results
 

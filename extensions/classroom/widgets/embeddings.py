@@ -92,6 +92,7 @@ class Embeddings(ClassroomWidget):
     def embed(self, texts: Sequence[str] | None = None, timeout: float | None = None
               ) -> list[list[float]]:
         """Embed ``texts`` (default: the text box, one per line); wait; return the vectors."""
+        self._require_enabled()
         if texts is not None:
             self.texts_box.value = "\n".join(texts)
         self._run_and_wait(self._embed_work(), "Embedding…", timeout)
@@ -100,6 +101,7 @@ class Embeddings(ClassroomWidget):
     def nearest(self, query: str, k: int | None = None, timeout: float | None = None
                 ) -> list[tuple[str, float]]:
         """The ``k`` texts closest in meaning to ``query``: ``[(text, similarity), ...]``."""
+        self._require_enabled()
         if k is not None:
             self.k.value = k
         self.query_box.value = query

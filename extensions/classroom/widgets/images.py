@@ -135,6 +135,7 @@ class Images(ClassroomWidget):
 
     def generate(self, prompt: str | None = None, timeout: float | None = None) -> list[bytes]:
         """Generate images for ``prompt`` (default: the prompt box); wait; return their bytes."""
+        self._require_enabled()
         if prompt is not None:
             self.prompt_box.value = prompt
         self._run_and_wait(self._generate_work(), "Drawing…", timeout)
@@ -142,12 +143,14 @@ class Images(ClassroomWidget):
 
     def edit(self, instruction: str, timeout: float | None = None) -> bytes:
         """Change the last image as ``instruction`` says (multi-turn editing)."""
+        self._require_enabled()
         self.edit_box.value = instruction
         self._run_and_wait(self._edit_work(instruction), "Editing…", timeout)
         return self.images[-1]
 
     def load_gallery(self, timeout: float | None = None) -> list[dict[str, Any]]:
         """Your saved images, newest first (also shown in the widget)."""
+        self._require_enabled()
         self._run_and_wait(self._gallery_work(), "Loading…", timeout)
         return self.gallery
 

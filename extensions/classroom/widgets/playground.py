@@ -176,6 +176,7 @@ class Playground(ClassroomWidget):
     def run(self, iterations: int | None = None, timeout: float | None = None
             ) -> list[dict[str, Any]]:
         """Run the prompt ``iterations`` times at once; wait and return the results."""
+        self._require_enabled()
         if iterations is not None:
             self.iterations_slider.value = iterations
         self._run_and_wait(self._work(), "Running…", timeout)

@@ -103,6 +103,7 @@ class Speech(ClassroomWidget):
     def say(self, text: str | None = None, voice: str | None = None,
             timeout: float | None = None) -> Audio:
         """Speak ``text`` (default: the text box); wait; return the clip."""
+        self._require_enabled()
         if text is not None:
             self.text_box.value = text
         if voice is not None:

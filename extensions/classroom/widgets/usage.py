@@ -43,6 +43,7 @@ class MyUsage(ClassroomWidget):
 
     def refresh(self, timeout: float | None = None) -> dict[str, Any]:
         """Load the numbers again; wait and return them."""
+        self._require_enabled()
         self._run_and_wait(self._work(), "Loading your usage…", timeout)
         assert self.usage is not None
         return self.usage

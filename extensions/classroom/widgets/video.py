@@ -105,6 +105,7 @@ class Video(ClassroomWidget):
 
     def generate(self, prompt: str | None = None, timeout: float | None = None) -> bytes:
         """Make the video; wait for the job; return the video's bytes."""
+        self._require_enabled()
         if prompt is not None:
             self.prompt_box.value = prompt
         self._run_and_wait(self._work(), "Starting the job…", timeout)

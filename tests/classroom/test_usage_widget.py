@@ -1,0 +1,70 @@
+"""My usage: today's and this month's numbers against the limits, and recent calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+from classroom import GatewayClient, MyUsage
+from classroom._usage import normalize_usage, usage_from_history
+
+
+def test_my_usage_counts_my_calls_against_my_limits(make_client):
+    client = make_client("student_b")
+    before = MyUsage(client=client, load=False).refresh()
+    client.chat("count me", model="mock/echo")
+    client.chat("and me", model="mock/echo")
+    usage = MyUsage(client=client, load=False)
+    after = usage.refresh()
+    assert after["today"]["requests"] == before["today"]["requests"] + 2
+    assert after["month"]["tokens"] > before["month"]["tokens"]
+    assert after["limits"]["requests_per_day"] == 500  # the school's student quota
+    bars = usage.bars()
+    assert [b["label"] for b in bars] == ["Requests today", "Tokens today",
+                                          "Cost this month (USD)"]
+    assert bars[0]["share"] == after["today"]["requests"] / 500
+    assert list(usage.chart.figure.data[0].y) == [b["label"] for b in bars]
+    assert "of 500" in usage.chart.figure.data[0].text[0]
+    assert "and me" not in usage.recent.value  # the table shows models, not prompts
+    assert "mock/echo" in usage.recent.value and "Recent calls" in usage.recent.value
+    assert "Today:" in usage.summary.value
+
+
+def test_the_widget_loads_by_itself(make_client):
+    usage = MyUsage(client=make_client())
+    assert usage.wait(30) and usage.usage is not None and usage.last_error is None
+
+
+def test_usage_from_history_adds_up_today_and_this_month():
+    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    runs = [
+        {"queued_at": "2026-11-21T09:00:00+00:00", "prompt_tokens": 10, "completion_tokens": 5,
+         "cost_usd": 0.001},
+        {"queued_at": "2026-11-03T09:00:00+00:00", "prompt_tokens": 1, "completion_tokens": 1,
+         "cost_usd": 0.5},
+        {"queued_at": "2026-10-30T09:00:00+00:00", "prompt_tokens": 99, "completion_tokens": 99,
+         "cost_usd": 9.0},
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/history":
+            return httpx.Response(200, json={"items": runs, "total": 3})
+        return httpx.Response(200, json={"quota": {"requests_today": {"limit": 7},
+                                                   "tokens_today": {"limit": None},
+                                                   "budget_month": {"limit_usd": 5.0}}})
+
+    client = GatewayClient("http://g.test", "t", transport=httpx.MockTransport(handler))
+    usage = usage_from_history(client, now)
+    assert usage["today"] == {"requests": 1, "tokens": 15, "cost_usd": 0.001}
+    assert usage["month"]["requests"] == 2 and usage["month"]["cost_usd"] == 0.501
+    assert usage["limits"] == {"requests_per_day": 7, "tokens_per_day": None,
+                               "usd_per_month": 5.0}
+
+
+def test_a_usage_report_is_read_whatever_its_exact_shape():
+    usage = normalize_usage({"today": {"requests": 3, "prompt_tokens": 10,
+                                       "completion_tokens": 2, "cost_micro_usd": 1500},
+                             "month": {"requests": 9, "tokens": 40, "cost_usd": 0.01},
+                             "limits": {"requests_per_day": {"limit": 50, "used": 3}}})
+    assert usage["today"] == {"requests": 3, "tokens": 12, "cost_usd": 0.0015}
+    assert usage["limits"]["requests_per_day"] == 50
