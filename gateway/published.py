@@ -42,7 +42,9 @@ class Dashboard:
 
 def clean_name(name: str) -> str:
     """The file name a dashboard is published under (``.ipynb`` added when missing)."""
-    base = Path(str(name)).name.strip()
+    base = str(name).strip()
+    if "/" in base or "\\" in base:
+        raise PublishError(f"{name!r} is a path; give the dashboard's file name only.")
     if base and not base.endswith(".ipynb"):
         base += ".ipynb"
     if not _NAME.fullmatch(base):

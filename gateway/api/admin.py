@@ -1,5 +1,277 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""Audit log, housekeeping (retention, table sizes, purges) and published dashboards.
 
-from fastapi import APIRouter
+- ``GET /api/audit``: who did what; admins see all, teachers their school,
+  everyone else their own actions.
+- ``/api/admin/*``: admins only. Every change is itself audited.
+- ``/api/dashboards/published``: the school's published dashboards; teachers
+  (of that school) and admins publish and withdraw them.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.auth import Identity
+from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.history.audit import record_audit
+from gateway.history.retention import (
+    DAY,
+    PURGEABLE,
+    RetentionSettings,
+    apply_retention,
+    purge_table,
+    purge_text,
+    table_counts,
+    text_counts,
+)
+from gateway.history.review import audit_entries
+from gateway.history.usage import parse_time
+from gateway.published import PublishError, list_dashboards, publish, unpublish
+
+router = APIRouter(prefix="/api", tags=["Audit, housekeeping and dashboards"])
+
+
+def require_admin(identity: Identity) -> None:
+    if not identity.is_admin:
+        raise Forbidden("Only administrators can do housekeeping.")
+
+
+# -- audit ------------------------------------------------------------------------------
+
+
+@router.get("/audit", summary="The audit log: who did what, when (scoped)")
+async def audit(
+    identity: CurrentUser,
+    services: ServicesDep,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=128)] = None,
+    action: Annotated[str | None, Query(max_length=64, description="Prefix, e.g. key.")] = None,
+    since: Annotated[str | None, Query(description="Date or ISO date-time (UTC).")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    tenants: set[str] | None
+    if identity.is_admin:
+        tenants = {tenant} if tenant else None
+    elif identity.can_teach(tenant or identity.tenant):
+        tenants = {tenant or identity.tenant}
+    else:
+        if tenant not in (None, identity.tenant) or actor not in (None, identity.name):
+            raise Forbidden("You can only see your own actions in the audit log.")
+        tenants, actor = None, identity.name
+    try:
+        after = parse_time(since)
+    except ValueError:
+        raise InvalidRequest("since must be a date or an ISO date-time.", param="since") from None
+    items, total = await services.history.read(
+        lambda c: audit_entries(c, tenants=tenants, actor=actor, action=action, since=after,
+                                limit=limit, offset=offset)
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# -- retention ------------------------------------------------------------------------------
+
+
+class RetentionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text_days: int | None = Field(
+        ge=1, le=3650,
+        description="Keep prompt and response text this many days; null keeps it forever.",
+    )
+
+
+class PurgeTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: int | None = Field(
+        default=None, ge=0, le=3650,
+        description="Remove text older than this many days; default: the retention setting.",
+    )
+
+
+@router.get("/admin/retention", summary="Retention setting and what it would remove (admins)")
+async def retention(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    require_admin(identity)
+    settings = RetentionSettings.load(services.settings.data_dir)
+    result: dict[str, Any] = settings.public()
+    if settings.text_days is not None:
+        cutoff = time.time() - settings.text_days * DAY
+        result["pending"] = await services.history.read(lambda c: text_counts(c, cutoff))
+    return result
+
+
+@router.put("/admin/retention", summary="Set how long prompt and response text is kept (admins)")
+async def set_retention(
+    body: RetentionIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    require_admin(identity)
+    data_dir = services.settings.data_dir
+    settings = RetentionSettings.load(data_dir)
+    before = settings.text_days
+    settings.text_days, settings.updated_by, settings.updated_at = (
+        body.text_days, identity.name, time.time()
+    )
+    await asyncio.to_thread(settings.save, data_dir)
+    await record_audit(services.history, identity, "retention.set", target="text_days",
+                       details={"from": before, "to": body.text_days})
+    return settings.public()
+
+
+@router.post("/admin/retention/purge", summary="Remove old prompt and response text now (admins)")
+async def purge_text_now(
+    body: PurgeTextIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    require_admin(identity)
+    data_dir = services.settings.data_dir
+    days = body.older_than_days
+    if days is None:
+        days = RetentionSettings.load(data_dir).text_days
+        if days is None:
+            raise InvalidRequest(
+                "No retention is set: give older_than_days or set one first.",
+                param="older_than_days",
+            )
+        done = await apply_retention(services.history, data_dir) or {}
+    else:
+        cutoff = time.time() - days * DAY
+        done = await services.history.write(lambda c: purge_text(c, cutoff))
+    await record_audit(services.history, identity, "retention.purge_text",
+                       details={"older_than_days": days, "cleared": done})
+    return {"older_than_days": days, "cleared": done}
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+class PurgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: int = Field(ge=0, le=3650, description="Delete rows older than this.")
+    confirm: str = Field(max_length=64, description="The table's name again, to confirm.")
+
+
+@router.get("/admin/tables", summary="Row counts of every history table (admins)")
+async def tables(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    require_admin(identity)
+    counts = await services.history.read(table_counts)
+    return {
+        "tables": [
+            {"name": name, "rows": rows, "purgeable": name in PURGEABLE}
+            for name, rows in counts.items()
+        ]
+    }
+
+
+@router.post("/admin/purge/{table}", summary="Delete old rows of one table (admins)")
+async def purge(
+    table: str, body: PurgeIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    require_admin(identity)
+    if table not in PURGEABLE:
+        raise InvalidRequest(
+            f"{table!r} cannot be purged; one of: {', '.join(sorted(PURGEABLE))}.", param="table"
+        )
+    if body.confirm != table:
+        raise InvalidRequest("confirm must repeat the table's name.", param="confirm")
+    cutoff = time.time() - body.older_than_days * DAY
+    deleted = await services.history.write(lambda c: purge_table(c, table, cutoff))
+    await record_audit(services.history, identity, "table.purge", target=table,
+                       details={"older_than_days": body.older_than_days, "deleted": deleted})
+    return {"table": table, "older_than_days": body.older_than_days, "deleted": deleted}
+
+
+# -- published dashboards -------------------------------------------------------------------
+
+
+class PublishIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=120, description="File name, e.g. class_activity.ipynb.")
+    notebook: dict[str, Any] = Field(description="The notebook (nbformat 4 JSON).")
+    tenant: str | None = Field(default=None, max_length=64,
+                               description="The school; default: your own.")
+
+
+def _publishing_tenant(identity: Identity, tenant: str | None) -> str:
+    target = tenant or identity.tenant
+    if not identity.can_teach(target):
+        raise Forbidden("Only teachers (for their own school) and administrators can publish.")
+    return target
+
+
+def _visible_tenant(identity: Identity, tenant: str | None) -> str:
+    target = tenant or identity.tenant
+    if target != identity.tenant and not identity.can_teach(target):
+        raise Forbidden("You can only see the dashboards of your own school.")
+    return target
+
+
+@router.get("/dashboards/published", summary="Dashboards published to your school")
+async def published(
+    identity: CurrentUser,
+    services: ServicesDep,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    target = _visible_tenant(identity, tenant)
+    try:
+        found = await asyncio.to_thread(list_dashboards, services.settings.data_dir, target)
+    except PublishError as exc:
+        raise InvalidRequest(str(exc), param="tenant") from None
+    return {
+        "tenant": target,
+        "items": [
+            {"name": d.name, "title": d.title, "size": d.size, "modified": d.modified,
+             "url": f"/hub/user-redirect/voila/render/published/{d.name}"}
+            for d in found
+        ],
+    }
+
+
+@router.post("/dashboards/published", summary="Publish a dashboard to a school (teachers)",
+             status_code=201)
+async def publish_dashboard(
+    body: PublishIn, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
+    target = _publishing_tenant(identity, body.tenant)
+    raw = json.dumps(body.notebook, ensure_ascii=False, indent=1)
+    try:
+        dashboard = await asyncio.to_thread(
+            publish, services.settings.data_dir, target, body.name, raw
+        )
+    except PublishError as exc:
+        raise InvalidRequest(str(exc), param="notebook") from None
+    await record_audit(services.history, identity, "dashboard.publish", target=dashboard.name,
+                       tenant=target, details={"title": dashboard.title, "size": dashboard.size})
+    return {
+        "tenant": target, "name": dashboard.name, "title": dashboard.title,
+        "url": f"/hub/user-redirect/voila/render/published/{dashboard.name}",
+    }
+
+
+@router.delete("/dashboards/published/{name}", summary="Withdraw a published dashboard",
+               status_code=204)
+async def withdraw_dashboard(
+    name: str,
+    identity: CurrentUser,
+    services: ServicesDep,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    target = _publishing_tenant(identity, tenant)
+    try:
+        removed = await asyncio.to_thread(unpublish, services.settings.data_dir, target, name)
+    except PublishError as exc:
+        raise InvalidRequest(str(exc), param="name") from None
+    if not removed:
+        raise NotFound(f"No dashboard {name!r} is published to {target}.")
+    await record_audit(services.history, identity, "dashboard.withdraw", target=name,
+                       tenant=target)
+    return Response(status_code=204)

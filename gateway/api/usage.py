@@ -1,5 +1,216 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""Usage, live activity and per-student drill-down, scoped by who asks.
 
-from fastapi import APIRouter
+A student sees only their own numbers, a teacher their school's, an admin
+everyone's; the scopes of the caller's identity decide
+(``custom:gateway:teach!group=tenant-<id>`` means "teacher of that school").
+Asking for more than that is refused with 403, never silently widened.
+The numbers come from :mod:`gateway.history.usage`.
+"""
 
-router = APIRouter()
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
+
+from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.auth import Identity
+from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.history.models import runs
+from gateway.history.review import student_work
+from gateway.history.usage import (
+    GroupBy,
+    UsageFilter,
+    activity,
+    aggregate,
+    estimate,
+    month_start,
+    next_month,
+    own_usage,
+    parse_time,
+    select_runs,
+)
+
+router = APIRouter(prefix="/api", tags=["Usage and monitoring"])
+
+Name = Annotated[str | None, Query(max_length=200)]
+
+
+def visible_scope(
+    identity: Identity, tenant: str | None, user: str | None
+) -> tuple[str | None, str | None]:
+    """``(tenant, user)`` a query is limited to; Forbidden when it asks for more than allowed.
+
+    Admins choose freely. A teacher gets their own school (or another school
+    they teach), any user within it. Everyone else gets exactly themselves.
+    """
+    if identity.is_admin:
+        return tenant, user
+    target = tenant or identity.tenant
+    if identity.can_teach(target):
+        return target, user
+    if tenant is not None and tenant != identity.tenant:
+        raise Forbidden("You can only see the usage of your own school.")
+    if user is not None and user != identity.name:
+        raise Forbidden("Students can only see their own usage.")
+    return None, identity.name
+
+
+def _time_range(start: str | None, end: str | None) -> tuple[float | None, float | None]:
+    try:
+        return parse_time(start), parse_time(end, end=True)
+    except ValueError:
+        raise InvalidRequest(
+            "start and end must be dates (2025-03-01) or ISO date-times (2025-03-01T09:00:00Z).",
+            param="start" if start else "end",
+        ) from None
+
+
+@router.get("/usage", summary="Usage aggregates: requests, errors, tokens, cost, latency")
+async def usage(
+    identity: CurrentUser,
+    services: ServicesDep,
+    start: Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
+    = None,
+    end: Annotated[str | None, Query(description="Until this date (inclusive) or time.")] = None,
+    tenant: Name = None,
+    user: Name = None,
+    provider: Name = None,
+    model: Name = None,
+    source: Name = None,
+    group_by: GroupBy = "day",
+) -> dict[str, Any]:
+    scope_tenant, scope_user = visible_scope(identity, tenant, user)
+    begin, finish = _time_range(start, end)
+    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source)
+    rows = await services.history.read(lambda c: select_runs(c, flt))
+    report = aggregate(rows, group_by)
+    report["filters"] = {
+        "start": start, "end": end, "tenant": scope_tenant, "user": scope_user,
+        "provider": provider, "model": model, "source": source,
+    }
+    return report
+
+
+@router.get("/usage/me", summary="Your own use today and this month, against your limits")
+async def usage_me(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    flt = UsageFilter(start=month_start(now).timestamp(), user=identity.name)
+    rows = await services.history.read(lambda c: select_runs(c, flt))
+    mine = own_usage(rows, now)
+    tenant = services.tenants.get(identity.tenant)
+    quota = tenant.quota_for(identity.role).model_dump() if tenant else {}
+    return {
+        "user": identity.name,
+        "tenant": identity.tenant,
+        "role": identity.role,
+        **mine,
+        "quota": quota,
+        "limits": await services.admission.status(identity),
+    }
+
+
+@router.get("/usage/estimate", summary="Cost estimate for a period, by model")
+async def usage_estimate(
+    identity: CurrentUser,
+    services: ServicesDep,
+    start: Annotated[str | None, Query(description="Default: the first of this month.")] = None,
+    end: Annotated[str | None, Query(description="Default: the end of this month.")] = None,
+    tenant: Name = None,
+    user: Name = None,
+    provider: Name = None,
+    model: Name = None,
+) -> dict[str, Any]:
+    scope_tenant, scope_user = visible_scope(identity, tenant, user)
+    now = datetime.now(UTC)
+    begin, finish = _time_range(start, end)
+    begin = month_start(now).timestamp() if begin is None else begin
+    finish = next_month(now).timestamp() if finish is None else finish
+    if finish <= begin:
+        raise InvalidRequest("end must be after start.", param="end")
+    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model)
+    rows = await services.history.read(lambda c: select_runs(c, flt))
+    result = estimate(rows, services.providers.catalog, begin, finish, time.time())
+    result["filters"] = {"tenant": scope_tenant, "user": scope_user,
+                         "provider": provider, "model": model}
+    return result
+
+
+@router.get("/activity", summary="Live monitoring: running calls, last minutes, queue, budget")
+async def live_activity(
+    identity: CurrentUser,
+    services: ServicesDep,
+    tenant: Name = None,
+    window_minutes: Annotated[int, Query(ge=1, le=240)] = 15,
+) -> dict[str, Any]:
+    scope_tenant, scope_user = visible_scope(identity, tenant, None)
+    now = time.time()
+    since = now - window_minutes * 60
+    month = month_start(datetime.now(UTC)).timestamp()
+
+    def read(connection: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        flt = UsageFilter(tenant=scope_tenant, user=scope_user)
+        query = (
+            select(*[c for c in runs.c if c.name not in ("request_text", "response_text")])
+            .where(*flt.conditions(), or_(runs.c.queued_at >= since, runs.c.status == "running"))
+            .order_by(runs.c.id)
+        )
+        live = [dict(r) for r in connection.execute(query).mappings()]
+        monthly = select_runs(connection, UsageFilter(start=month, tenant=scope_tenant,
+                                                      user=scope_user))
+        return live, monthly
+
+    live, monthly = await services.history.read(read)
+    report = activity(live, now, window_minutes)
+    report["scope"] = {"tenant": scope_tenant, "user": scope_user}
+    # Who waits in the key pool's queues, limited to the people this caller may see.
+    visible_users = {r["user"] for r in live if r["status"] == "running"}
+    snapshot = services.pool.snapshot()
+    report["queue"] = [
+        u for u in snapshot.get("users", [])
+        if (identity.is_admin and scope_tenant is None) or u["user"] in visible_users
+    ]
+    month_totals = aggregate(monthly)["totals"]
+    report["month"] = month_totals
+    budget: dict[str, Any] = {"spent_usd": month_totals["cost_usd"]}
+    school = services.tenants.get(scope_tenant or identity.tenant)
+    if scope_user is not None:
+        status = await services.admission.status(identity)
+        budget["limit_usd"] = status["budget_month"]["limit_usd"]
+    elif school is not None:
+        per_student = school.quota_for("student").usd_per_month
+        students = {r["user"] for r in monthly if r["role"] == "student"}
+        budget["per_student_usd"] = per_student
+        budget["students_this_month"] = len(students)
+        budget["limit_usd"] = None if per_student is None else per_student * len(students)
+    report["budget"] = budget
+    return report
+
+
+@router.get("/students/{user}", summary="One student's work: usage, calls, conversations")
+async def student(
+    user: str,
+    identity: CurrentUser,
+    services: ServicesDep,
+    runs_limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    if identity.is_admin:
+        tenants: set[str] | None = None
+    elif user == identity.name:
+        tenants = None
+    elif identity.has_scope("custom:gateway:teach"):
+        tenants = {t for t in services.tenants if identity.can_teach(t)}
+    else:
+        raise Forbidden("Students can only see their own work.")
+    now = time.time()
+    work = await services.history.read(
+        lambda c: student_work(c, user, tenants, runs_limit=runs_limit, now=now)
+    )
+    if work is None:
+        # Someone of another school looks exactly like nobody.
+        raise NotFound(f"There is no work of {user!r} to show.")
+    return work

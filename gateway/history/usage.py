@@ -1,0 +1,341 @@
+"""Usage aggregates over the history: who spent what, on which model, and is anything broken.
+
+Plain Python over SQLAlchemy Core, no web framework: the ``/api/usage*``,
+``/api/activity`` and ``/api/students/*`` routers and the admin notebooks'
+numbers all come from here.
+
+Definitions (one place, so every view agrees):
+
+- a *request* is one row of ``runs``: refused calls count too;
+- an *error* is a run whose status is ``error`` or ``interrupted``;
+- *latency* is ``finished_at - started_at`` of successful runs, in ms;
+  percentiles are linear between closest ranks (numpy's default);
+- *cost* is the recorded ``cost_micro_usd`` (unpriced runs count as 0 and are
+  counted separately in ``unpriced_requests``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from gateway.history.models import runs
+from gateway.pricing import Catalog, Usage, token_cost
+
+GroupBy = Literal["day", "hour", "user", "model", "provider", "tenant", "source", "kind", "none"]
+GROUP_BY: tuple[str, ...] = (
+    "day", "hour", "user", "model", "provider", "tenant", "source", "kind", "none",
+)
+ERROR_STATUSES = ("error", "interrupted")
+MICRO = 1_000_000
+
+_COLUMNS = (
+    runs.c.id, runs.c.user, runs.c.tenant, runs.c.role, runs.c.source, runs.c.kind,
+    runs.c.provider, runs.c.model, runs.c.status, runs.c.error_code, runs.c.queued_at,
+    runs.c.started_at, runs.c.first_token_at, runs.c.finished_at, runs.c.prompt_tokens,
+    runs.c.completion_tokens, runs.c.cost_micro_usd, runs.c.cost_status,
+)
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """Which runs to count; ``None`` means no restriction. Times are UNIX seconds."""
+
+    start: float | None = None
+    end: float | None = None
+    tenant: str | None = None
+    user: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    source: str | None = None
+
+    def conditions(self) -> list[Any]:
+        where: list[Any] = []
+        if self.start is not None:
+            where.append(runs.c.queued_at >= self.start)
+        if self.end is not None:
+            where.append(runs.c.queued_at < self.end)
+        for name in ("tenant", "user", "provider", "model", "source"):
+            value = getattr(self, name)
+            if value is not None:
+                where.append(getattr(runs.c, name) == value)
+        return where
+
+
+def select_runs(connection: Connection, flt: UsageFilter) -> list[dict[str, Any]]:
+    """The columns aggregates need (never prompt or response text)."""
+    query = select(*_COLUMNS).where(*flt.conditions()).order_by(runs.c.id)
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The ``q``-th percentile (0-100), linear between closest ranks; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return round(value, 1)
+
+
+def _latency_ms(row: dict[str, Any]) -> float | None:
+    if row["status"] != "ok" or not row["started_at"] or not row["finished_at"]:
+        return None
+    return (row["finished_at"] - row["started_at"]) * 1000
+
+
+def _ttft_ms(row: dict[str, Any]) -> float | None:
+    if row["status"] != "ok" or not row["started_at"] or not row["first_token_at"]:
+        return None
+    return (row["first_token_at"] - row["started_at"]) * 1000
+
+
+@dataclass
+class Totals:
+    requests: int = 0
+    errors: int = 0
+    running: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    micro_usd: int = 0
+    unpriced: int = 0
+    users: set[str] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+    ttfts: list[float] = field(default_factory=list)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.requests += 1
+        self.errors += row["status"] in ERROR_STATUSES
+        self.running += row["status"] == "running"
+        self.prompt_tokens += row["prompt_tokens"] or 0
+        self.completion_tokens += row["completion_tokens"] or 0
+        self.micro_usd += row["cost_micro_usd"] or 0
+        self.unpriced += row["cost_status"] == "unpriced"
+        self.users.add(row["user"])
+        latency, ttft = _latency_ms(row), _ttft_ms(row)
+        if latency is not None:
+            self.latencies.append(latency)
+        if ttft is not None:
+            self.ttfts.append(ttft)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": round(self.errors / self.requests, 4) if self.requests else 0.0,
+            "running": self.running,
+            "users": len(self.users),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+            "cost_usd": self.micro_usd / MICRO,
+            "unpriced_requests": self.unpriced,
+            "latency_ms_p50": percentile(self.latencies, 50),
+            "latency_ms_p95": percentile(self.latencies, 95),
+            "latency_ms_p99": percentile(self.latencies, 99),
+            "ttft_ms_p50": percentile(self.ttfts, 50),
+        }
+
+
+def _key(row: dict[str, Any], group_by: str) -> str:
+    if group_by == "none":
+        return "all"
+    if group_by in ("day", "hour"):
+        moment = datetime.fromtimestamp(row["queued_at"], UTC)
+        if group_by == "day":
+            return moment.date().isoformat()
+        return moment.replace(minute=0, second=0, microsecond=0).isoformat()
+    value = row.get(group_by)
+    return str(value) if value is not None else "(none)"
+
+
+def aggregate(rows: Iterable[dict[str, Any]], group_by: str = "none") -> dict[str, Any]:
+    """Rows grouped by ``group_by`` (ordered by key) and the totals over all of them."""
+    if group_by not in GROUP_BY:
+        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}")
+    groups: dict[str, Totals] = {}
+    overall = Totals()
+    for row in rows:
+        groups.setdefault(_key(row, group_by), Totals()).add(row)
+        overall.add(row)
+    return {
+        "group_by": group_by,
+        "rows": [{"key": key, **groups[key].public()} for key in sorted(groups)],
+        "totals": overall.public(),
+    }
+
+
+# -- periods --------------------------------------------------------------------------
+
+
+def day_start(now: datetime) -> datetime:
+    return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def month_start(now: datetime) -> datetime:
+    return day_start(now).replace(day=1)
+
+
+def next_month(now: datetime) -> datetime:
+    return (month_start(now) + timedelta(days=32)).replace(day=1)
+
+
+def parse_time(value: str | None, *, end: bool = False) -> float | None:
+    """``YYYY-MM-DD`` or an ISO date-time (UTC when no zone) as UNIX seconds.
+
+    A bare date as an ``end`` means the end of that day, so ``start=end=date`` is one day.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if end and len(text) == 10:
+        moment += timedelta(days=1)
+    return moment.timestamp()
+
+
+# -- the caller's own use ------------------------------------------------------------------
+
+
+def own_usage(rows: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """Today's and this month's numbers of one user's rows (rows of this month at least)."""
+    today, month = day_start(now).timestamp(), month_start(now).timestamp()
+    return {
+        "today": aggregate([r for r in rows if r["queued_at"] >= today])["totals"],
+        "month": aggregate([r for r in rows if r["queued_at"] >= month])["totals"],
+    }
+
+
+# -- cost estimate (the seed API's cost-estimation, over the history) ------------------------------
+
+
+def estimate(
+    rows: Sequence[dict[str, Any]], catalog: Catalog, start: float, end: float, now: float
+) -> dict[str, Any]:
+    """Cost of the period by model: as recorded, at today's prices, and projected to ``end``.
+
+    Runs without a recorded cost but with tokens are priced from the catalog
+    (``estimated``); models without a price are listed as ``unpriced``. When the
+    period reaches past ``now``, the spend so far is extended at its daily rate.
+    """
+    by_model: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        model = row["model"] or "(none)"
+        entry = by_model.setdefault(model, {
+            "model": model, "provider": row["provider"], "requests": 0,
+            "prompt_tokens": 0, "completion_tokens": 0, "recorded_micro_usd": 0,
+            "at_current_prices_micro_usd": 0, "priced": True,
+        })
+        entry["requests"] += 1
+        prompt, completion = row["prompt_tokens"] or 0, row["completion_tokens"] or 0
+        entry["prompt_tokens"] += prompt
+        entry["completion_tokens"] += completion
+        entry["recorded_micro_usd"] += row["cost_micro_usd"] or 0
+        info = catalog.get(model)
+        if info is None or not info.priced:
+            if prompt or completion:
+                entry["priced"] = False
+            entry["at_current_prices_micro_usd"] += row["cost_micro_usd"] or 0
+            continue
+        cost = token_cost(info, Usage(prompt_tokens=prompt, completion_tokens=completion))
+        entry["at_current_prices_micro_usd"] += cost.micro_usd or 0
+
+    models = []
+    for entry in sorted(by_model.values(), key=lambda e: -e["at_current_prices_micro_usd"]):
+        models.append({
+            "model": entry["model"], "provider": entry["provider"], "requests": entry["requests"],
+            "prompt_tokens": entry["prompt_tokens"],
+            "completion_tokens": entry["completion_tokens"],
+            "recorded_usd": entry["recorded_micro_usd"] / MICRO,
+            "at_current_prices_usd": entry["at_current_prices_micro_usd"] / MICRO,
+            "priced": entry["priced"],
+        })
+    recorded = sum(e["recorded_micro_usd"] for e in by_model.values())
+    current = sum(e["at_current_prices_micro_usd"] for e in by_model.values())
+    observed_end = min(end, now)
+    observed_days = max((observed_end - start) / 86400, 1 / 24)  # at least an hour
+    period_days = (end - start) / 86400
+    daily = current / observed_days if observed_end > start else 0.0
+    projected = current + daily * max(0.0, (end - observed_end) / 86400)
+    return {
+        "start": datetime.fromtimestamp(start, UTC).isoformat(),
+        "end": datetime.fromtimestamp(end, UTC).isoformat(),
+        "days": round(period_days, 3),
+        "observed_days": round(max(0.0, observed_end - start) / 86400, 3),
+        "recorded_usd": recorded / MICRO,
+        "at_current_prices_usd": current / MICRO,
+        "daily_rate_usd": round(daily / MICRO, 6),
+        "projected_usd": round(projected / MICRO, 6),
+        "unpriced_models": sorted(e["model"] for e in by_model.values() if not e["priced"]),
+        "models": models,
+        "catalog_version": catalog.version,
+    }
+
+
+# -- activity right now ----------------------------------------------------------------------
+
+
+def activity(
+    rows: Sequence[dict[str, Any]], now: float, window_minutes: int = 15
+) -> dict[str, Any]:
+    """The seed dashboard's live monitoring: what runs now, and the last minutes per minute.
+
+    ``rows`` are the runs queued since ``now - window`` plus every run still running.
+    """
+    window_start = now - window_minutes * 60
+    recent = [r for r in rows if r["queued_at"] >= window_start]
+    running = sorted(
+        (r for r in rows if r["status"] == "running"), key=lambda r: r["queued_at"]
+    )
+    minutes: dict[int, Totals] = {}
+    for row in recent:
+        minutes.setdefault(int(row["queued_at"] // 60), Totals()).add(row)
+    first = int(window_start // 60) + 1
+    per_minute = []
+    for minute in range(first, int(now // 60) + 1):
+        totals = minutes.get(minute, Totals())
+        per_minute.append({
+            "minute": datetime.fromtimestamp(minute * 60, UTC).isoformat(),
+            "requests": totals.requests, "errors": totals.errors,
+            "cost_usd": totals.micro_usd / MICRO,
+        })
+    active_users: dict[str, float] = {}
+    for row in recent:
+        active_users[row["user"]] = max(active_users.get(row["user"], 0.0), row["queued_at"])
+    errors = [r for r in recent if r["status"] in ERROR_STATUSES][-20:]
+    return {
+        "now": datetime.fromtimestamp(now, UTC).isoformat(),
+        "window_minutes": window_minutes,
+        "running": [
+            {
+                "id": r["id"], "user": r["user"], "tenant": r["tenant"], "model": r["model"],
+                "provider": r["provider"], "source": r["source"], "kind": r["kind"],
+                "queued_at": datetime.fromtimestamp(r["queued_at"], UTC).isoformat(),
+                "elapsed_s": round(now - r["queued_at"], 1),
+            }
+            for r in running
+        ],
+        "active_users": [
+            {"user": u, "last_request_at": datetime.fromtimestamp(t, UTC).isoformat()}
+            for u, t in sorted(active_users.items(), key=lambda item: -item[1])
+        ],
+        "per_minute": per_minute,
+        "window": aggregate(recent)["totals"],
+        "recent_errors": [
+            {
+                "id": r["id"], "user": r["user"], "model": r["model"],
+                "error_code": r["error_code"],
+                "at": datetime.fromtimestamp(r["queued_at"], UTC).isoformat(),
+            }
+            for r in reversed(errors)
+        ],
+    }
