@@ -114,7 +114,9 @@ def test_admin_totals_match_the_database(client: TestClient, tokens: dict[str, s
     assert {r["key"] for r in report["rows"]} == {"school_a", "school_b", "default"}
 
 
-def test_teacher_sees_own_school_grouped_by_user(client: TestClient, tokens: dict[str, str]) -> None:
+def test_teacher_sees_own_school_grouped_by_user(
+    client: TestClient, tokens: dict[str, str]
+) -> None:
     report = get(client, tokens["teacher_a"], "/api/usage", group_by="user")
     assert {r["key"] for r in report["rows"]} == {"stu_a", "stu_a2", "teach_a"}
     assert report["filters"]["tenant"] == "school_a"
