@@ -54,9 +54,14 @@ def _period(data: Any) -> dict[str, Any]:
 
 def normalize_usage(body: Mapping[str, Any]) -> dict[str, Any]:
     """The gateway's usage document in the shape the widget and lessons use."""
-    limits_in = body.get("limits") or body.get("quota") or body.get("quotas") or {}
     limits: dict[str, Any] = {key: None for key in LIMIT_KEYS}
-    if isinstance(limits_in, Mapping):
+    status = body.get("limits")
+    # The admission status (with per-student overrides) wins over the school's plain quota.
+    limits_in = status if isinstance(status, Mapping) and "requests_today" not in status \
+        else body.get("quota") or body.get("quotas") or {}
+    if isinstance(status, Mapping) and "requests_today" in status:
+        limits = limits_from_quota(status)
+    elif isinstance(limits_in, Mapping):
         for key in LIMIT_KEYS:
             value = limits_in.get(key)
             if isinstance(value, Mapping):  # {"limit": n, "used": m}

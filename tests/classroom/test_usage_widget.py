@@ -68,3 +68,17 @@ def test_a_usage_report_is_read_whatever_its_exact_shape():
                              "limits": {"requests_per_day": {"limit": 50, "used": 3}}})
     assert usage["today"] == {"requests": 3, "tokens": 12, "cost_usd": 0.0015}
     assert usage["limits"]["requests_per_day"] == 50
+
+
+def test_the_gateways_usage_report_with_its_admission_status_is_read():
+    usage = normalize_usage({
+        "today": {"requests": 2, "total_tokens": 30, "cost_usd": 0.0},
+        "month": {"requests": 5, "total_tokens": 90, "cost_usd": 0.25},
+        "quota": {"requests_per_day": 500, "tokens_per_day": 200000, "usd_per_month": 5.0},
+        "limits": {"requests_today": {"used": 2, "limit": 20},
+                   "tokens_today": {"used": 30, "limit": 1000},
+                   "budget_month": {"spent_usd": 0.25, "limit_usd": 1.0}},
+    })
+    assert usage["today"]["tokens"] == 30 and usage["month"]["cost_usd"] == 0.25
+    assert usage["limits"] == {"requests_per_day": 20, "tokens_per_day": 1000,
+                               "usd_per_month": 1.0}
