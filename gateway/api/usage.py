@@ -23,7 +23,8 @@ from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.models import runs
 from gateway.history.review import student_work
 from gateway.history.usage import (
-    GroupBy,
+    GROUP_BY,
+    GROUP_BY_PATTERN,
     UsageFilter,
     activity,
     aggregate,
@@ -82,7 +83,10 @@ async def usage(
     provider: Name = None,
     model: Name = None,
     source: Name = None,
-    group_by: GroupBy = "day",
+    group_by: Annotated[str, Query(
+        pattern=GROUP_BY_PATTERN,
+        description=f"One or more of {', '.join(GROUP_BY)}, comma-separated (day,tenant,model).",
+    )] = "day",
 ) -> dict[str, Any]:
     scope_tenant, scope_user = visible_scope(identity, tenant, user)
     begin, finish = _time_range(start, end)

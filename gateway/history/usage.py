@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -28,10 +28,12 @@ from sqlalchemy.engine import Connection
 from gateway.history.models import runs
 from gateway.pricing import Catalog, Usage, token_cost
 
-GroupBy = Literal["day", "hour", "user", "model", "provider", "tenant", "source", "kind", "none"]
 GROUP_BY: tuple[str, ...] = (
     "day", "hour", "user", "model", "provider", "tenant", "source", "kind", "none",
 )
+# One dimension or several, comma-separated: "day", "day,tenant,model".
+_ONE = "|".join(GROUP_BY)
+GROUP_BY_PATTERN = rf"^({_ONE})(,({_ONE}))*$"
 ERROR_STATUSES = ("error", "interrupted")
 MICRO = 1_000_000
 
@@ -144,30 +146,47 @@ class Totals:
         }
 
 
-def _key(row: dict[str, Any], group_by: str) -> str:
-    if group_by == "none":
+def _value(row: dict[str, Any], dimension: str) -> str:
+    if dimension == "none":
         return "all"
-    if group_by in ("day", "hour"):
+    if dimension in ("day", "hour"):
         moment = datetime.fromtimestamp(row["queued_at"], UTC)
-        if group_by == "day":
+        if dimension == "day":
             return moment.date().isoformat()
         return moment.replace(minute=0, second=0, microsecond=0).isoformat()
-    value = row.get(group_by)
+    value = row.get(dimension)
     return str(value) if value is not None else "(none)"
 
 
-def aggregate(rows: Iterable[dict[str, Any]], group_by: str = "none") -> dict[str, Any]:
-    """Rows grouped by ``group_by`` (ordered by key) and the totals over all of them."""
-    if group_by not in GROUP_BY:
-        raise ValueError(f"group_by must be one of {', '.join(GROUP_BY)}")
-    groups: dict[str, Totals] = {}
+def dimensions(group_by: str | Sequence[str]) -> list[str]:
+    """``"day,model"`` or ``["day", "model"]`` as a checked list of dimensions."""
+    names = group_by.split(",") if isinstance(group_by, str) else list(group_by)
+    names = [n.strip() for n in names if n.strip()] or ["none"]
+    unknown = [n for n in names if n not in GROUP_BY]
+    if unknown:
+        raise ValueError(f"group_by must be made of {', '.join(GROUP_BY)}; not {unknown}")
+    return names
+
+
+def aggregate(rows: Iterable[dict[str, Any]], group_by: str | Sequence[str] = "none"
+              ) -> dict[str, Any]:
+    """Rows grouped by one or more dimensions (ordered), and the totals over all of them.
+
+    Each group row has ``key`` (the values joined by `` / ``), one field per
+    dimension (``day``, ``model``, ...) and the metrics.
+    """
+    dims = dimensions(group_by)
+    groups: dict[tuple[str, ...], Totals] = {}
     overall = Totals()
     for row in rows:
-        groups.setdefault(_key(row, group_by), Totals()).add(row)
+        groups.setdefault(tuple(_value(row, d) for d in dims), Totals()).add(row)
         overall.add(row)
     return {
-        "group_by": group_by,
-        "rows": [{"key": key, **groups[key].public()} for key in sorted(groups)],
+        "group_by": ",".join(dims),
+        "rows": [
+            {"key": " / ".join(key), **dict(zip(dims, key, strict=True)), **groups[key].public()}
+            for key in sorted(groups)
+        ],
         "totals": overall.public(),
     }
 

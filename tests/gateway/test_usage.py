@@ -211,3 +211,13 @@ def test_drill_down_refuses_other_schools_and_classmates(
     assert status(client, tokens["student_a"], "/api/students/stu_a2") == 403
     assert get(client, tokens["student_a"], "/api/students/stu_a")["user"] == "stu_a"
     assert get(client, tokens["admin"], "/api/students/stu_b")["tenants"] == ["school_b"]
+
+
+def test_group_by_several_dimensions(client: TestClient, tokens: dict[str, str]) -> None:
+    report = get(client, tokens["admin"], "/api/usage", group_by="day,tenant,model")
+    assert report["group_by"] == "day,tenant,model"
+    first = report["rows"][0]
+    assert {"day", "tenant", "model"} <= set(first)
+    assert first["key"] == f"{first['day']} / {first['tenant']} / {first['model']}"
+    assert sum(r["requests"] for r in report["rows"]) == report["totals"]["requests"]
+    assert status(client, tokens["admin"], "/api/usage", group_by="day,,model") == 422
