@@ -41,7 +41,6 @@ from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog
 from gateway.providers import MockProvider, ProviderRegistry
-from gateway.schemas import describe_validation_error
 from gateway.settings import Settings
 from gateway.tenants import load_tenants
 
@@ -68,10 +67,10 @@ def build_resolver(settings: Settings) -> TokenResolver:
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tenants = load_tenants(settings.tenants_dir)
-    providers = ProviderRegistry(
-        Catalog.load(),
-        {"mock": MockProvider(settings.mock_ttft_ms, settings.mock_tokens_per_second)},
-    )
+    providers = ProviderRegistry.build(Catalog.load(), MockProvider(
+        settings.mock_ttft_ms, settings.mock_tokens_per_second, settings.mock_media_ms,
+        settings.mock_job_seconds,
+    ))
     history = HistoryStore.open(settings.database_url)
     key_pool, keystore = build_pool(settings, history.engine)
     admission = Admission(history, tenants, global_concurrency=settings.global_concurrency)
@@ -100,8 +99,27 @@ def _persist_health(services: Services) -> Callable[[ProviderKey, bool, str | No
     return persist
 
 
-def error_response(error: ClassroomError) -> JSONResponse:
-    return JSONResponse(error.to_openai(), status_code=error.status, headers=error.headers())
+def error_response(error: ClassroomError, face: str = "openai") -> JSONResponse:
+    """The error in the shape of the face it answers (OpenAI, Anthropic or Google), so each
+    official SDK raises its own exception class."""
+    if face == "anthropic":
+        body = error.to_anthropic()
+    elif face == "google":
+        body = error.to_google()
+    else:
+        body = error.to_openai()
+    return JSONResponse(body, status_code=error.status, headers=error.headers())
+
+
+def face_of(request: Request) -> str:
+    path = request.url.path
+    root = request.scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root):]
+    for face in ("anthropic", "google"):
+        if path.startswith(f"/{face}/"):
+            return face
+    return "openai"
 
 
 class Edge:
@@ -154,12 +172,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         built.pool.on_health = _persist_health(built)
         interrupted = await built.history.mark_interrupted()
         if interrupted:
-            log.warning("%d run(s) left running by a previous gateway marked interrupted", interrupted)
+            log.warning("%d run(s) left running by a previous gateway marked interrupted",
+                        interrupted)
+        await built.jobs.start()
         app.state.services = built
         app.state.started = time.time()
         try:
             yield
         finally:
+            await built.jobs.aclose()
             await built.chat.drain()
             await built.resolver.aclose()
             await built.providers.aclose()
@@ -206,11 +227,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return "\n".join(lines) + "\n"
 
     @app.exception_handler(ClassroomError)
-    async def _classroom_error(_: Request, exc: ClassroomError) -> JSONResponse:
-        return error_response(exc)
+    async def _classroom_error(request: Request, exc: ClassroomError) -> JSONResponse:
+        return error_response(exc, face_of(request))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
         field = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
@@ -219,21 +240,26 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             else f"The request is not valid: {first['msg']}.",
             param=field or None,
         )
+        if face_of(request) != "openai":
+            return error_response(error, face_of(request))
         return JSONResponse(error.to_openai(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return error_response(NotFound("There is no such endpoint. See /docs for the API."))
+            return error_response(NotFound("There is no such endpoint. See /docs for the API."),
+                                  face_of(request))
         error = InvalidRequest(str(exc.detail))
         body = error.to_openai()
-        body["error"]["code"] = "method_not_allowed" if exc.status_code == 405 else "invalid_request"
+        code = "method_not_allowed" if exc.status_code == 405 else "invalid_request"
+        body["error"]["code"] = code
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return error_response(ClassroomError("Something went wrong in the gateway. It was logged."))
+        return error_response(ClassroomError("Something went wrong in the gateway. It was logged."),
+                              face_of(request))
 
     return app
 

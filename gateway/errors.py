@@ -18,26 +18,44 @@
     │   ├── BudgetExceeded              429 budget_exceeded
     │   └── QueueTimeout                429 queue_timeout
     └── ProviderError                   502 provider_error
-        ├── ProviderRateLimited         429 provider_rate_limited
-        ├── ProviderAuthFailed          502 provider_auth_failed
-        ├── ProviderUnavailable         503 provider_unavailable
+        ├── ProviderRateLimited         429 provider_rate_limited     (retried)
+        ├── ProviderAuthFailed          502 provider_auth_failed      (next key tried)
+        ├── ProviderUnavailable         503 provider_unavailable      (retried)
         │   └── NoKeyAvailable          503 no_key_available
-        ├── ProviderTimeout             504 provider_timeout
-        └── ContentBlocked              400 content_blocked
+        ├── ProviderTimeout             504 provider_timeout          (retried)
+        └── ContentBlocked              400 content_blocked           (reason in words)
 
 ``code`` is stable: programs and the classroom's error explainer test it.
 ``message`` is written for a student. Neither ever contains a secret.
+
+Each face renders the same error in its vendor's shape, so every official SDK
+raises its own exception class: :meth:`ClassroomError.to_openai`,
+:meth:`~ClassroomError.to_anthropic` and :meth:`~ClassroomError.to_google`.
+Errors raised by a provider adapter carry ``upstream_status`` (the vendor's
+HTTP status), which the retry loop reads.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 409: "invalid_request_error", 413: "request_too_large",
+    429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error",
+}
+GOOGLE_STATUSES = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    409: "ABORTED", 413: "INVALID_ARGUMENT", 422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+}
+
 
 class ClassroomError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     type: ClassVar[str] = "server_error"
+    retryable: ClassVar[bool] = False  # worth another attempt (maybe on another key)
 
     def __init__(
         self,
@@ -52,6 +70,7 @@ class ClassroomError(Exception):
         self.param = param
         self.retry_after = retry_after
         self.details = details or {}
+        self.upstream_status: int | None = None  # set by provider adapters
 
     def to_openai(self) -> dict[str, Any]:
         """OpenAI's error shape, which the ``openai`` SDK turns into its exceptions."""
@@ -59,6 +78,30 @@ class ClassroomError(Exception):
         body["param"] = self.param
         body.update(self.details)
         return {"error": body}
+
+    def to_anthropic(self) -> dict[str, Any]:
+        """Anthropic's error shape, which the ``anthropic`` SDK turns into its exceptions."""
+        kind = ANTHROPIC_TYPES.get(self.status, "api_error")
+        error = {"type": kind, "message": self.message, "code": self.code}
+        return {"type": "error", "error": error}
+
+    def to_google(self) -> dict[str, Any]:
+        """Google's error shape (``google.rpc.Status``), which ``google-genai`` raises from."""
+        details: list[dict[str, Any]] = [{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": self.code.upper(), "domain": "classroom",
+            "metadata": {"code": self.code, **({"param": self.param} if self.param else {})},
+        }]
+        if self.retry_after is not None:
+            details.append({
+                "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                "retryDelay": f"{max(1, round(self.retry_after))}s",
+            })
+        status = self.status if self.status < 600 else 500
+        return {"error": {
+            "code": status, "message": self.message,
+            "status": GOOGLE_STATUSES.get(status, "INTERNAL"), "details": details,
+        }}
 
     def headers(self) -> dict[str, str]:
         if self.retry_after is None:
@@ -136,6 +179,7 @@ class ProviderError(ClassroomError):
 
 class ProviderRateLimited(ProviderError):
     status, code, type = 429, "provider_rate_limited", "rate_limit_error"
+    retryable = True
 
 
 class ProviderAuthFailed(ProviderError):
@@ -144,14 +188,17 @@ class ProviderAuthFailed(ProviderError):
 
 class ProviderUnavailable(ProviderError):
     status, code = 503, "provider_unavailable"
+    retryable = True
 
 
 class NoKeyAvailable(ProviderUnavailable):
     code = "no_key_available"
+    retryable = False
 
 
 class ProviderTimeout(ProviderError):
     status, code = 504, "provider_timeout"
+    retryable = True
 
 
 class ContentBlocked(ProviderError):

@@ -1,8 +1,15 @@
-"""One chat call from start to finish: resolve, check, record, call, meter, record.
+"""One chat call from start to finish, whatever the face it came through.
 
-This is the path of one call in ARCHITECTURE.md, for chat, independent of the
-face (OpenAI-compatible here; the vendor-native faces reuse it). Plain Python:
-the routers only hand it an identity and a body.
+A face (OpenAI-compatible here; Anthropic and Google in :mod:`gateway.faces`)
+parses its body into a :class:`Plan`: how to make one attempt with a key,
+plainly or as a stream, and how to frame what comes back in its own wire
+format. The rest is the same for every face: resolve, record, admit, attempt
+with retries, meter from the provider's own numbers, record.
+
+A stream is primed (its first frame awaited) before the HTTP response starts,
+so a refusal or a provider failure before the first byte is an ordinary error
+response that each SDK turns into its own exception; after the first byte,
+failures are framed in the stream, and a caller who leaves is still metered.
 """
 
 from __future__ import annotations
@@ -11,33 +18,49 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth import Identity
-from gateway.errors import ClassroomError, ClientDisconnected, ProviderError
-from gateway.history import HistoryStore, RunStart
-from gateway.policy import check_can_use, check_model, tenant_of
+from gateway.calls import Caller, Calls, Metered, disconnected
+from gateway.errors import ClassroomError, ProviderError
+from gateway.keypool import ProviderKey
+from gateway.policy.admission import chat_estimate
 from gateway.pricing import ModelInfo, Usage, token_cost
-from gateway.providers import ChatCall, ChatProvider, ProviderRegistry
-from gateway.providers.base import usage_from_openai
-from gateway.providers.mock import count_tokens
+from gateway.providers.base import ChatCall, ChatResult, Piece
+from gateway.providers.http import LABELS
+from gateway.providers.mock import count_tokens, prompt_tokens
 from gateway.schemas import ChatCompletionRequest, last_user_text, parse_body
-from gateway.tenants import Tenant
 
 log = logging.getLogger("gateway.pipeline")
 
 
 @dataclass
+class Plan:
+    """How one chat call is attempted and how its answer is framed for its face."""
+
+    complete: Callable[[ProviderKey | None, AsyncExitStack], Awaitable[ChatResult]]
+    open: Callable[[ProviderKey | None, AsyncExitStack], Awaitable[AsyncIterator[Piece]]]
+    frame: Callable[[Piece], bytes | None]
+    frame_error: Callable[[ClassroomError], bytes]
+    done: bytes | None = None
+
+
+@dataclass
 class PreparedChat:
-    identity: Identity
-    request: ChatCompletionRequest
+    caller: Caller
     model: ModelInfo
-    provider: ChatProvider
     run_id: int
-    source: str
-    api: str
+    stream: bool
+    prompt_estimate: int
+    max_output: int | None
+    plan: Plan
+
+    @property
+    def identity(self) -> Identity:
+        return self.caller.identity
 
 
 def sse(data: dict[str, Any] | str) -> bytes:
@@ -45,191 +68,18 @@ def sse(data: dict[str, Any] | str) -> bytes:
     return b"data: " + payload.encode() + b"\n\n"
 
 
-class ChatService:
-    def __init__(
-        self, providers: ProviderRegistry, tenants: dict[str, Tenant], history: HistoryStore
-    ) -> None:
-        self.providers = providers
-        self.tenants = tenants
-        self.history = history
-        self._background: set[asyncio.Task[Any]] = set()
-
-    # -- helpers ---------------------------------------------------------------
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a history write that must happen even if the caller's task is cancelled."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def drain(self) -> None:
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
-
-    async def record_refusal(
-        self, identity: Identity, error: ClassroomError, *, source: str, api: str,
-        model: str | None, stream: bool = False, request_text: str | None = None,
-    ) -> None:
-        """A call refused before reaching a provider still leaves a row saying why."""
-        run_id = await self.history.start(
-            RunStart(
-                user=identity.name, tenant=identity.tenant, role=identity.role, source=source,
-                kind="chat", api=api, provider=None, model=model, stream=stream,
-                request_text=request_text,
-            )
-        )
-        await self.history.finish(
-            run_id, status="error", http_status=error.status, error_code=error.code,
-            error_message=error.message,
-        )
-
-    async def _finish_ok(
-        self, prepared: PreparedChat, usage: Usage, text: str, first_token_at: float | None
-    ) -> None:
-        cost = token_cost(prepared.model, usage)
-        await self.history.finish(
-            prepared.run_id, status="ok", http_status=200,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
-            cost_micro_usd=cost.micro_usd, cost_status=cost.status,
-            response_text=text, first_token_at=first_token_at,
-        )
-
-    async def _finish_error(
-        self, prepared: PreparedChat, error: ClassroomError, *, usage: Usage | None = None,
-        text: str | None = None, first_token_at: float | None = None,
-    ) -> None:
-        values: dict[str, Any] = {
-            "status": "error", "http_status": error.status, "error_code": error.code,
-            "error_message": error.message, "first_token_at": first_token_at,
-        }
-        if usage is not None:
-            cost = token_cost(prepared.model, usage)
-            values.update(
-                prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-                cost_micro_usd=cost.micro_usd, cost_status=cost.status, response_text=text,
-            )
-        await self.history.finish(prepared.run_id, **values)
-
-    # -- the pipeline ------------------------------------------------------------
-
-    async def prepare(
-        self, identity: Identity, raw: bytes, *, source: str, api: str = "openai"
-    ) -> PreparedChat:
-        """Parse, resolve and check; write the ``running`` row. Refusals are recorded."""
-        model_hint: str | None = None
-        request_text: str | None = None
-        stream = False
-        try:
-            model_hint, stream = _peek(raw)
-            request = parse_body(raw, ChatCompletionRequest)
-            request_text = last_user_text(request.messages)
-            check_can_use(identity)
-            model = self.providers.lookup(request.model)
-            check_model(identity, tenant_of(identity, self.tenants), request.model)
-            provider = self.providers.provider_for(model)
-        except ClassroomError as error:
-            await self.record_refusal(
-                identity, error, source=source, api=api, model=model_hint, stream=stream,
-                request_text=request_text,
-            )
-            raise
-        run_id = await self.history.start(
-            RunStart(
-                user=identity.name, tenant=identity.tenant, role=identity.role, source=source,
-                kind="chat", api=api, provider=model.provider, model=model.id,
-                stream=request.stream, request_text=request_text,
-            )
-        )
-        return PreparedChat(identity, request, model, provider, run_id, source, api)
-
-    async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
-        call = ChatCall(model=prepared.model, request=prepared.request)
-        try:
-            result = await prepared.provider.chat(call)
-        except ClassroomError as error:
-            await self._finish_error(prepared, error)
-            raise
-        except asyncio.CancelledError:
-            self._spawn(self._finish_error(prepared, _disconnected()))
-            raise
-        except Exception as exc:
-            log.exception("provider %s failed", prepared.model.provider)
-            broken = ProviderError(f"The {prepared.model.provider} provider failed unexpectedly.")
-            await self._finish_error(prepared, broken)
-            raise broken from exc
-        await self._finish_ok(prepared, result.usage, result.text, None)
-        return result.response
-
-    async def stream(self, prepared: PreparedChat) -> AsyncIterator[bytes]:
-        """SSE bytes for the caller; the run is finished whatever happens to the caller."""
-        call = ChatCall(model=prepared.model, request=prepared.request)
-        wants_usage = prepared.request.wants_usage
-        text: list[str] = []
-        usage: Usage | None = None
-        first_token_at: float | None = None
-        finished = False
-        try:
-            async for chunk in prepared.provider.stream(call):
-                if chunk.get("usage"):
-                    usage = usage_from_openai(chunk["usage"])
-                    if not wants_usage:
-                        if not chunk.get("choices"):
-                            continue
-                        chunk = {k: v for k, v in chunk.items() if k != "usage"}
-                for choice in chunk.get("choices") or ():
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        if first_token_at is None:
-                            first_token_at = time.time()
-                        text.append(piece)
-                yield sse(chunk)
-            finished = True
-            final = usage or self._estimate(prepared, "".join(text))
-            # The row is final before the caller hears [DONE], so a client that reads
-            # its history right after the stream sees the finished run.
-            await self._finish_ok(prepared, final, "".join(text), first_token_at)
-            yield sse("[DONE]")
-        except ClassroomError as failure:
-            finished = True
-            partial = self._estimate(prepared, "".join(text))
-            await self._finish_error(
-                prepared, failure, usage=partial, text="".join(text), first_token_at=first_token_at
-            )
-            yield sse(failure.to_openai())
-        except Exception:
-            finished = True
-            log.exception("stream from %s failed", prepared.model.provider)
-            broken = ProviderError(f"The {prepared.model.provider} provider failed mid-stream.")
-            await self._finish_error(prepared, broken, usage=self._estimate(prepared, "".join(text)))
-            yield sse(broken.to_openai())
-        finally:
-            if not finished:
-                # The caller went away (closed the kernel, lost the network): meter what
-                # was produced, flagged as estimated.
-                self._spawn(
-                    self._finish_error(
-                        prepared, _disconnected(), usage=usage or self._estimate(
-                            prepared, "".join(text)
-                        ), text="".join(text), first_token_at=first_token_at,
-                    )
-                )
-
-    def _estimate(self, prepared: PreparedChat, text: str) -> Usage:
-        from gateway.providers.mock import prompt_tokens
-
-        return Usage(
-            prompt_tokens=prompt_tokens(prepared.request.messages),
-            completion_tokens=count_tokens(text),
-            estimated=True,
-        )
+def text_tokens(value: Any) -> int:
+    """A rough token count of every text in a JSON value (inline image data skipped)."""
+    if isinstance(value, str):
+        return count_tokens(value) if len(value) < 50_000 else 0
+    if isinstance(value, dict):
+        return sum(text_tokens(v) for k, v in value.items() if k not in ("data", "url"))
+    if isinstance(value, list):
+        return sum(text_tokens(v) for v in value)
+    return 0
 
 
-def _disconnected() -> ClassroomError:
-    return ClientDisconnected("The caller disconnected before the reply was complete.")
-
-
-def _peek(raw: bytes) -> tuple[str | None, bool]:
+def peek(raw: bytes) -> tuple[str | None, bool]:
     """Best effort model name and stream flag from a body that may be invalid, for the record."""
     try:
         data = json.loads(raw)
@@ -239,3 +89,212 @@ def _peek(raw: bytes) -> tuple[str | None, bool]:
         return None, False
     model = data.get("model")
     return (model[:200] if isinstance(model, str) else None), data.get("stream") is True
+
+
+class ChatService:
+    def __init__(self, calls: Calls, timeout: float) -> None:
+        self.calls = calls
+        self.timeout = timeout
+
+    @property
+    def registry(self) -> Any:
+        return self.calls.registry
+
+    async def drain(self) -> None:
+        await self.calls.drain()
+
+    # -- the OpenAI-compatible face ---------------------------------------------------------------
+
+    async def prepare(
+        self, identity: Identity, raw: bytes, *, source: str, api: str = "openai"
+    ) -> PreparedChat:
+        """Parse, resolve and check; write the ``running`` row. Refusals are recorded."""
+        caller = Caller(identity, source, api)
+        model_hint, stream = peek(raw)
+        request_text: str | None = None
+        try:
+            request = parse_body(raw, ChatCompletionRequest)
+            request_text = last_user_text(request.messages)
+            model = self.calls.resolve(caller, request.model, ("chat",))
+        except ClassroomError as error:
+            await self.calls.refuse(caller, error, kind="chat", model=model_hint, stream=stream,
+                                    request_text=request_text)
+            raise
+        body = json.loads(raw)
+        return await self.begin(caller, model, request, self.openai_plan(model, request, body),
+                                request_text)
+
+    async def begin(
+        self, caller: Caller, model: ModelInfo, request: ChatCompletionRequest | None, plan: Plan,
+        request_text: str | None, *, stream: bool | None = None, prompt_estimate: int = 0,
+        max_output: int | None = None, kind: str = "chat",
+    ) -> PreparedChat:
+        streaming = request.stream if request is not None else bool(stream)
+        if request is not None:
+            prompt_estimate = prompt_estimate or prompt_tokens(request.messages)
+            max_output = max_output or request.output_limit
+        run_id = await self.calls.start(caller, model, kind, stream=streaming,
+                                        request_text=request_text)
+        return PreparedChat(caller, model, run_id, streaming, prompt_estimate, max_output, plan)
+
+    def openai_plan(self, model: ModelInfo, request: ChatCompletionRequest,
+                    body: dict[str, Any] | None) -> Plan:
+        adapter = self.registry.adapter(model.provider)
+
+        def call(key: ProviderKey | None) -> ChatCall:
+            return ChatCall(model, request, key, self.timeout, body)
+
+        async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
+            result: ChatResult = await adapter.chat(call(key))
+            return result
+
+        async def open_stream(key: ProviderKey | None,
+                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
+            pieces: AsyncIterator[Piece] = await adapter.open_stream(call(key), stack)
+            return pieces
+
+        wants_usage = request.wants_usage
+
+        def frame(piece: Piece) -> bytes | None:
+            chunk = piece.payload
+            if chunk.get("usage") and not wants_usage:
+                if not chunk.get("choices"):
+                    return None
+                chunk = {k: v for k, v in chunk.items() if k != "usage"}
+            return sse(chunk)
+
+        return Plan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"))
+
+    # -- every face -----------------------------------------------------------------------------
+
+    def _estimate(self, prepared: PreparedChat) -> Any:
+        return chat_estimate(prepared.model, prepared.prompt_estimate, prepared.max_output)
+
+    async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        async def meter(result: ChatResult) -> Metered:
+            return Metered(token_cost(prepared.model, result.usage), result.usage, result.text,
+                           blocked=result.blocked)
+
+        result, _ = await self.calls.once(
+            prepared.caller, prepared.model, prepared.run_id, self._estimate(prepared),
+            prepared.plan.complete, meter,
+        )
+        return result.response
+
+    def _metered(self, prepared: PreparedChat, usage: Usage | None, final: bool,
+                 text: str, blocked: str | None) -> Metered:
+        if usage is None or not final:
+            # The provider's count never came (the caller left, or it failed): estimate
+            # the rest from what was received, and say so.
+            usage = Usage(
+                prompt_tokens=(usage.prompt_tokens if usage and usage.prompt_tokens
+                               else prepared.prompt_estimate),
+                completion_tokens=max(usage.completion_tokens if usage else 0, count_tokens(text)),
+                cached_tokens=usage.cached_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
+                estimated=True,
+            )
+        return Metered(token_cost(prepared.model, usage), usage, text, blocked=blocked)
+
+    async def stream(self, prepared: PreparedChat) -> AsyncIterator[bytes]:
+        """Framed bytes for the caller; the run is finished whatever happens to the caller."""
+        plan = prepared.plan
+        text: list[str] = []
+        usage: Usage | None = None
+        final = False
+        blocked: str | None = None
+        first_token_at: float | None = None
+        key_name: str | None = None
+        sent = False
+        finished = False
+        metered: Metered | None = None
+        estimate = self._estimate(prepared)
+        try:
+            async with self.calls.admission.admit(prepared.identity, prepared.model,
+                                                  estimate) as ticket:
+                try:
+                    async with self.calls.attempts.run(
+                        prepared.model.provider, prepared.caller.who(estimate.tokens), plan.open
+                    ) as outcome:
+                        key_name = outcome.key_name
+                        async for piece in outcome.result:
+                            if piece.usage is not None:
+                                usage, final = piece.usage, piece.final
+                            blocked = blocked or piece.blocked
+                            if piece.text:
+                                first_token_at = first_token_at or time.time()
+                                text.append(piece.text)
+                            data = plan.frame(piece)
+                            if data is not None:
+                                sent = True
+                                yield data
+                            outcome.lease.renew()
+                        metered = self._metered(prepared, usage, final, "".join(text), blocked)
+                        outcome.lease.used_tokens(metered.tokens)
+                finally:
+                    if text or usage is not None:
+                        metered = metered or self._metered(prepared, usage, False, "".join(text),
+                                                           blocked)
+                        ticket.settle(metered.cost.micro_usd, metered.tokens)
+            assert metered is not None
+            finished = True
+            # The row is final before the caller hears the end, so a client that reads
+            # its history right after the stream sees the finished run.
+            await self.calls.succeed(prepared.run_id, metered, key_name=key_name,
+                                     first_token_at=first_token_at)
+            if plan.done:
+                yield plan.done
+        except ClassroomError as failure:
+            finished = True
+            await self._failed(prepared, failure, metered, key_name, first_token_at)
+            if not sent:
+                raise
+            yield plan.frame_error(failure)
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            finished = True
+            log.exception("stream from %s failed", prepared.model.provider)
+            broken = ProviderError(
+                f"The {LABELS.get(prepared.model.provider, prepared.model.provider)} stream "
+                "failed unexpectedly."
+            )
+            await self._failed(prepared, broken, metered, key_name, first_token_at)
+            if not sent:
+                raise broken from exc
+            yield plan.frame_error(broken)
+        finally:
+            if not finished:
+                # The caller went away (closed the kernel, lost the network): meter what
+                # was produced, flagged as estimated.
+                self.calls.spawn(self.calls.fail(
+                    prepared.run_id, disconnected(),
+                    metered=metered or self._metered(prepared, usage, False, "".join(text),
+                                                     blocked),
+                    key_name=key_name, first_token_at=first_token_at,
+                ))
+
+    async def _failed(self, prepared: PreparedChat, error: ClassroomError,
+                      metered: Metered | None, key_name: str | None,
+                      first_token_at: float | None) -> None:
+        await self.calls.fail(prepared.run_id, error, metered=metered, key_name=key_name,
+                              first_token_at=first_token_at)
+
+
+async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Await the first frame now (errors before it raise here, as HTTP errors), then the rest."""
+    try:
+        first = await stream.__anext__()
+    except StopAsyncIteration:
+        first = b""
+
+    async def chained() -> AsyncIterator[bytes]:
+        try:
+            if first:
+                yield first
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    return chained()

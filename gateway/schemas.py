@@ -79,8 +79,8 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     return f"The request body is not valid: {message}.", field
 
 
-def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
-    """Parse and validate a JSON body, raising :class:`InvalidRequest` in words."""
+def load_object(raw: bytes) -> dict[str, Any]:
+    """A JSON object from a request body, or :class:`InvalidRequest` in words."""
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
@@ -95,6 +95,11 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
         raise InvalidRequest("The request body is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    return data
+
+
+def validate(data: dict[str, Any], model: type[BaseModel]) -> Any:
+    """Validate a parsed body, raising :class:`InvalidRequest` naming the first bad field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -102,6 +107,11 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
         raise InvalidRequest(message, param=field) from exc
     except RecursionError as exc:
         raise InvalidRequest("The request body is nested too deeply.") from exc
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """Parse and validate a JSON body, raising :class:`InvalidRequest` in words."""
+    return validate(load_object(raw), model)
 
 
 def last_user_text(messages: list[ChatMessage]) -> str:
@@ -123,3 +133,67 @@ def content_text(content: str | list[dict[str, Any]] | None) -> str:
         elif part.get("type") in ("image_url", "input_image", "image"):
             pieces.append("[image]")
     return " ".join(pieces)
+
+
+# -- media ------------------------------------------------------------------------------------
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1, le=4096)
+    user: str | None = Field(default=None, max_length=256)
+
+    @field_validator("input")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        if value == "" or value == []:
+            raise ValueError("input must not be empty")
+        if isinstance(value, list) and len(value) > 2048:
+            raise ValueError("at most 2048 inputs per request")
+        return value
+
+    def texts(self) -> list[str]:
+        if isinstance(self.input, str):
+            return [self.input]
+        if self.input and isinstance(self.input[0], int):
+            return [" ".join(str(t) for t in self.input)]
+        return [t if isinstance(t, str) else " ".join(map(str, t)) for t in self.input]
+
+
+class ImageRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(default="mock/image", min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=32_000)
+    n: int = Field(default=1, ge=1, le=10)
+    size: str | None = Field(default=None, max_length=20)
+    quality: str | None = Field(default=None, max_length=20)
+    response_format: Literal["url", "b64_json"] | None = None
+    style: str | None = Field(default=None, max_length=40)
+    session_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    user: str | None = Field(default=None, max_length=256)
+
+
+class SpeechRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    input: str = Field(min_length=1, max_length=10_000)
+    voice: str | None = Field(default=None, max_length=100)
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float | None = Field(default=None, ge=0.25, le=4.0)
+    instructions: str | None = Field(default=None, max_length=4000)
+    voice_settings: dict[str, Any] | None = None
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["video", "midjourney"]
+    model: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=4000)
+    params: dict[str, Any] = Field(default_factory=dict)

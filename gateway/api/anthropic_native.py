@@ -1,5 +1,29 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""The Anthropic-native face: ``POST /anthropic/v1/messages`` for the ``anthropic`` SDK
+(``base_url=<gateway>/anthropic``). Errors come back in Anthropic's shape."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.pipeline import primed
+
+router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
+
+
+@router.post(
+    "/v1/messages", response_model=None,
+    summary="Anthropic Messages with any chat model (claude-* natively, others translated)",
+)
+async def messages(
+    request: Request, identity: CurrentUser, services: ServicesDep
+) -> JSONResponse | StreamingResponse:
+    prepared = await services.faces.prepare_anthropic(
+        identity, await request.body(), source=call_source(request)
+    )
+    if prepared.stream:
+        stream = await primed(services.chat.stream(prepared))
+        return StreamingResponse(stream, media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+    return JSONResponse(await services.chat.complete(prepared))

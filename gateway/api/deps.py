@@ -7,13 +7,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from gateway.auth import Identity, TokenResolver, token_from_headers
+from gateway.calls import Calls
 from gateway.errors import InvalidToken
+from gateway.faces import NativeFaces
 from gateway.history import HistoryStore
+from gateway.history.jobs import JobStore
+from gateway.history.media import ArtifactStore
+from gateway.jobs import JobService
 from gateway.keypool import KeyPool
 from gateway.keypool.store import KeyStore
-from gateway.policy.admission import Admission
+from gateway.media import MediaService
 from gateway.pipeline import ChatService
+from gateway.policy.admission import Admission
 from gateway.providers import ProviderRegistry
+from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.settings import Settings
 from gateway.tenants import Tenant
 
@@ -44,7 +51,15 @@ class Services:
         self.pool = pool or KeyPool()
         self.keystore = keystore
         self.admission = admission or Admission(history, tenants)
-        self.chat = ChatService(providers, tenants, history)
+        policy = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds,
+                             total_wait=settings.retry_max_seconds)
+        self.calls = Calls(providers, tenants, history, self.pool, self.admission,
+                           Attempts(self.pool, policy))
+        self.chat = ChatService(self.calls, settings.chat_timeout_seconds)
+        self.faces = NativeFaces(self.chat)
+        self.artifacts = ArtifactStore(history, settings.artifacts_dir)
+        self.media = MediaService(self.calls, self.artifacts, settings)
+        self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -1,5 +1,43 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""The Gemini-native face for ``google-genai`` (``GOOGLE_GEMINI_BASE_URL=<gateway>/google``):
+``/google/{v1|v1beta}/models/{model}:generateContent``, ``:streamGenerateContent``,
+``:embedContent`` and ``:batchEmbedContents``. Errors come back in Google's shape."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.errors import NotFound
+from gateway.pipeline import primed
+
+router = APIRouter(prefix="/google", tags=["Google-native"])
+METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
+
+
+@router.post(
+    "/{version}/models/{target:path}", response_model=None,
+    summary="Gemini generateContent / streamGenerateContent / embedContent / batchEmbedContents",
+)
+async def models_call(
+    version: Literal["v1", "v1beta"], target: str, request: Request, identity: CurrentUser,
+    services: ServicesDep,
+) -> Any:
+    model, _, method = target.rpartition(":")
+    if not model or method not in METHODS:
+        raise NotFound(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
+    raw = await request.body()
+    source = call_source(request)
+    if method in ("embedContent", "batchEmbedContents"):
+        return JSONResponse(await services.media.google_embeddings(
+            identity, raw, model_name=model, method=method, version=version, source=source))
+    stream = method == "streamGenerateContent"
+    prepared = await services.faces.prepare_google(
+        identity, raw, model_name=model, stream=stream, version=version, source=source
+    )
+    if stream:
+        chunks = await primed(services.chat.stream(prepared))
+        return StreamingResponse(chunks, media_type="text/event-stream")
+    return JSONResponse(await services.chat.complete(prepared))

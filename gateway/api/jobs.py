@@ -1,5 +1,51 @@
-"""(placeholder: filled in by the work that owns it)"""
+"""Asynchronous media jobs: video (kling-*, mock/video) and Midjourney-style images
+(midjourney, mock/midjourney). Create, then poll for status and progress; the results
+are artifacts."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.errors import InvalidRequest
+from gateway.schemas import JobRequest, load_object
+
+router = APIRouter(prefix="/api/jobs", tags=["Jobs"])
+
+
+@router.post("", status_code=202, summary="Start a video or Midjourney-style job",
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/json": {"schema": JobRequest.model_json_schema()}}}})
+async def create_job(request: Request, identity: CurrentUser,
+                     services: ServicesDep) -> dict[str, Any]:
+    from gateway.calls import Caller
+
+    try:
+        body = load_object(await request.body())
+    except InvalidRequest as error:
+        caller = Caller(identity, call_source(request), "classroom")
+        await services.calls.refuse(caller, error, kind="video", model=None)
+        raise
+    return await services.jobs.create(identity, body, source=call_source(request),
+                                      base_url=str(request.base_url))
+
+
+@router.get("", summary="Your jobs, newest first")
+async def list_jobs(
+    request: Request, identity: CurrentUser, services: ServicesDep,
+    kind: Literal["video", "midjourney"] | None = None,
+    status: Literal["queued", "running", "succeeded", "failed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items = await services.jobs.list_jobs(identity, str(request.base_url), kind=kind,
+                                          status=status, limit=limit, offset=offset)
+    return {"items": items, "limit": limit, "offset": offset}
+
+
+@router.get("/{job_id}", summary="One job: status, progress (0..1), error, artifacts")
+async def get_job(job_id: str, request: Request, identity: CurrentUser,
+                  services: ServicesDep) -> dict[str, Any]:
+    return await services.jobs.get(identity, job_id, str(request.base_url))

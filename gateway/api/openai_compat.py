@@ -8,22 +8,28 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.pipeline import primed
 from gateway.policy import tenant_of
 from gateway.schemas import ChatCompletionRequest
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.get("/models", summary="Models you may use, with metadata and prices")
 async def list_models(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     tenant = tenant_of(identity, services.tenants)
-    data = [m.public() for m in services.providers.available() if tenant.allows_model(m.id)]
+    data = [
+        m.public() for m in services.providers.models()
+        if tenant.allows_model(m.id) and services.pool.available(m.provider, identity.tenant)
+    ]
     return {"object": "list", "data": data}
 
 
 @router.post(
     "/chat/completions",
-    summary="Chat completion (OpenAI format), streamed as SSE when stream=true",
+    summary="Chat completion (OpenAI format) with any chat model, streamed as SSE when "
+    "stream=true",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -39,10 +45,7 @@ async def chat_completions(
 ) -> JSONResponse | StreamingResponse:
     raw = await request.body()
     prepared = await services.chat.prepare(identity, raw, source=call_source(request))
-    if prepared.request.stream:
-        return StreamingResponse(
-            services.chat.stream(prepared),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+    if prepared.stream:
+        stream = await primed(services.chat.stream(prepared))
+        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     return JSONResponse(await services.chat.complete(prepared))

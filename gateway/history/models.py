@@ -143,3 +143,65 @@ pauses = Table(
     Column("reason", Text),
     Column("created_at", Float, nullable=False),
 )
+
+# -- media: artifacts, asynchronous jobs, non-token units (migration 0003) -----------------
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # image, audio, video
+    Column("mime", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),  # the file under artifacts/ab/cdef...
+    Column("model", String(200)),
+    Column("prompt", Text),
+    Column("run_id", Integer),
+    Column("job_id", String(40)),
+    Column("session_id", String(64)),  # multi-turn image sessions
+    Column("meta", Text),  # JSON: width, height, seconds, voice, ...
+    Column("created_at", Float, nullable=False),
+)
+
+Index("ix_artifacts_user_created", artifacts.c.user, artifacts.c.created_at)
+Index("ix_artifacts_session", artifacts.c.session_id)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # video, midjourney
+    Column("provider", String(32), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("prompt", Text),
+    Column("params", Text),  # JSON
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed
+    Column("progress", Float, nullable=False),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+    Column("vendor_task_id", String(200)),
+    Column("key_name", String(120)),
+    Column("run_id", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+Index("ix_jobs_user_created", jobs.c.user, jobs.c.created_at)
+Index("ix_jobs_status", jobs.c.status)
+
+run_units = Table(
+    "run_units",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("images", Integer),
+    Column("characters", Integer),
+    Column("seconds", Float),
+    Column("tasks", Integer),
+)

@@ -1,63 +1,93 @@
-"""Provider adapters and the routing from a model name to one of them."""
+"""Provider adapters and the routing from a model name to one of them.
+
+Every adapter exists in every gateway; whether a model can be used is the key
+pool's answer (``pool.available(provider, tenant)``): a provider is usable when
+a key serves the caller's school, and ``mock`` always is.
+"""
 
 from __future__ import annotations
 
-from gateway.errors import ModelNotFound, NoKeyAvailable
+from typing import Any
+
+import httpx
+
+from gateway.errors import ModelNotFound
 from gateway.pricing import Catalog, ModelInfo
-from gateway.providers.base import ChatCall, ChatProvider, ChatResult
+from gateway.providers.base import ChatCall, ChatProvider, ChatResult, NativeCall, Piece
 from gateway.providers.mock import MockProvider
 
 PROVIDER_IDS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
 
 # Names the catalog does not list are still routed by their family, unpriced.
-PREFIXES: tuple[tuple[str, str], ...] = (
-    ("gpt-", "openai"), ("chatgpt-", "openai"), ("o1", "openai"), ("o3", "openai"),
-    ("o4", "openai"), ("text-embedding-", "openai"), ("dall-e-", "openai"),
-    ("tts-", "openai"), ("claude-", "anthropic"), ("gemini-", "google"),
-    ("imagen-", "google"), ("eleven_", "elevenlabs"), ("kling-", "kling"),
-    ("midjourney", "legnext"),
+PREFIXES: tuple[tuple[str, str, str], ...] = (
+    ("gpt-image-", "openai", "image"), ("dall-e-", "openai", "image"),
+    ("text-embedding-", "openai", "embedding"), ("tts-", "openai", "speech"),
+    ("gpt-4o-mini-tts", "openai", "speech"),
+    ("gpt-", "openai", "chat"), ("chatgpt-", "openai", "chat"), ("o1", "openai", "chat"),
+    ("o3", "openai", "chat"), ("o4", "openai", "chat"), ("claude-", "anthropic", "chat"),
+    ("gemini-embedding", "google", "embedding"), ("gemini-", "google", "chat"),
+    ("imagen-", "google", "image"), ("eleven_", "elevenlabs", "speech"),
+    ("kling-", "kling", "video"), ("midjourney", "legnext", "midjourney"),
 )
 
 
 class ProviderRegistry:
-    """The configured providers, and what a model name resolves to."""
+    """The catalog, every adapter, and what a model name resolves to."""
 
-    def __init__(self, catalog: Catalog, providers: dict[str, ChatProvider]) -> None:
+    def __init__(self, catalog: Catalog, providers: dict[str, Any],
+                 client: httpx.AsyncClient | None = None) -> None:
         self.catalog = catalog
         self.providers = providers
+        self._client = client
+
+    @classmethod
+    def build(cls, catalog: Catalog, mock: MockProvider) -> ProviderRegistry:
+        from gateway.providers.anthropic import AnthropicProvider
+        from gateway.providers.elevenlabs import ElevenLabsProvider
+        from gateway.providers.google import GoogleProvider
+        from gateway.providers.kling import KlingProvider
+        from gateway.providers.legnext import LegNextProvider
+        from gateway.providers.openai import OpenAIProvider
+
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
+            follow_redirects=True,
+        )
+        providers: dict[str, Any] = {
+            "openai": OpenAIProvider(client), "anthropic": AnthropicProvider(client),
+            "google": GoogleProvider(client), "elevenlabs": ElevenLabsProvider(client),
+            "kling": KlingProvider(client), "legnext": LegNextProvider(client), "mock": mock,
+        }
+        return cls(catalog, providers, client)
 
     def lookup(self, name: str) -> ModelInfo:
         """What a model name means; unknown names are refused with ``model_not_found``."""
         info = self.catalog.get(name)
         if info is None:
-            provider_id = next((p for prefix, p in PREFIXES if name.startswith(prefix)), None)
-            if provider_id is None:
+            route = next(((p, k) for prefix, p, k in PREFIXES if name.startswith(prefix)), None)
+            if route is None:
                 raise ModelNotFound(
                     f"There is no model called '{name}'. List the models you can use with "
                     "GET /v1/models (in Python: client.models.list()); mock/echo always works.",
                     param="model",
                 )
-            info = ModelInfo(id=name, provider=provider_id)
+            info = ModelInfo(id=name, provider=route[0], kind=route[1])
         return info
 
-    def provider_for(self, info: ModelInfo) -> ChatProvider:
-        provider = self.providers.get(info.provider)
-        if provider is None:
-            raise NoKeyAvailable(
-                f"The model '{info.id}' needs a {info.provider} key, and this classroom has none "
-                "set up. Ask your teacher, or practise with mock/echo.",
-                param="model",
-            )
-        return provider
+    def adapter(self, provider: str) -> Any:
+        return self.providers[provider]
 
-    def available(self) -> list[ModelInfo]:
-        return [m for m in self.catalog.models.values() if m.provider in self.providers]
+    def models(self) -> list[ModelInfo]:
+        return list(self.catalog.models.values())
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
 
 __all__ = [
-    "PROVIDER_IDS", "ChatCall", "ChatProvider", "ChatResult", "MockProvider", "ProviderRegistry",
+    "PROVIDER_IDS", "ChatCall", "ChatProvider", "ChatResult", "MockProvider", "NativeCall",
+    "Piece", "ProviderRegistry",
 ]

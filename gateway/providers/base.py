@@ -1,17 +1,23 @@
 """What a provider adapter is.
 
-The gateway's lingua franca is OpenAI's chat format: an adapter receives a
-validated OpenAI-style request and returns an OpenAI ``chat.completion`` (or
-yields ``chat.completion.chunk`` dicts, the last carrying ``usage``). Adapters
-for other vendors translate at their own edge.
+The gateway's lingua franca is OpenAI's chat format: a chat adapter receives a
+validated OpenAI-style request and returns an OpenAI ``chat.completion``, or
+opens a stream of ``chat.completion.chunk`` pieces whose last one carries
+``usage``. Adapters for other vendors translate at their own edge, and also
+offer their vendor's native call unchanged (for the native faces).
+
+An adapter makes exactly one attempt with the key it is given; retries, key
+choice and metering belong to the pipeline.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway.keypool import ProviderKey
 from gateway.pricing import ModelInfo, Usage
 from gateway.schemas import ChatCompletionRequest
 
@@ -20,8 +26,27 @@ from gateway.schemas import ChatCompletionRequest
 class ChatCall:
     model: ModelInfo
     request: ChatCompletionRequest
-    api_key: str | None = None
-    base_url: str | None = None
+    key: ProviderKey | None = None
+    timeout: float = 120.0
+    body: dict[str, Any] | None = None  # the caller's own JSON, passed through where it can be
+
+    def openai_body(self) -> dict[str, Any]:
+        body = dict(self.body) if self.body is not None else self.request.model_dump(
+            exclude_none=True
+        )
+        body["model"] = self.model.vendor_model
+        return body
+
+
+@dataclass
+class NativeCall:
+    """A vendor-native request body, sent to that same vendor unchanged."""
+
+    model: ModelInfo
+    body: dict[str, Any]
+    key: ProviderKey | None = None
+    timeout: float = 120.0
+    version: str = "v1beta"  # Google's API version, as the caller used it
 
 
 @dataclass
@@ -29,6 +54,19 @@ class ChatResult:
     response: dict[str, Any]
     usage: Usage
     text: str
+    blocked: str | None = None  # a safety block the vendor answered with 200, in words
+
+
+@dataclass
+class Piece:
+    """One event of a stream, with what the pipeline meters from it."""
+
+    payload: dict[str, Any]
+    event: str | None = None  # SSE event name (Anthropic)
+    text: str = ""
+    usage: Usage | None = None
+    final: bool = False  # ``usage`` is the provider's final count
+    blocked: str | None = None
 
 
 def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) -> Usage:
@@ -55,11 +93,64 @@ def usage_to_openai(usage: Usage) -> dict[str, Any]:
     }
 
 
+def openai_text(response: dict[str, Any]) -> str:
+    choices = response.get("choices") or [{}]
+    content = (choices[0].get("message") or {}).get("content")
+    return content if isinstance(content, str) else ""
+
+
 class ChatProvider(Protocol):
     id: str
 
     async def chat(self, call: ChatCall) -> ChatResult: ...
 
-    def stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]: ...
+    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+        """Send the request and check the answer's status (raising before any byte reaches
+        the caller, so the attempt can be retried); the pieces follow."""
+        ...
 
     async def aclose(self) -> None: ...
+
+
+class NativeProvider(Protocol):
+    id: str
+
+    async def native(self, call: NativeCall) -> ChatResult: ...
+
+    async def open_native_stream(
+        self, call: NativeCall, stack: AsyncExitStack
+    ) -> AsyncIterator[Piece]: ...
+
+
+# -- asynchronous media jobs (video, Midjourney-style) ---------------------------------------
+
+
+@dataclass
+class JobSpec:
+    kind: str  # video, midjourney
+    model: ModelInfo
+    prompt: str
+    params: dict[str, Any]
+
+
+@dataclass
+class TaskState:
+    status: str  # queued, running, succeeded, failed
+    progress: float | None = None  # 0..1 when the vendor reports it
+    urls: list[str] | None = None  # results to download, the main one first
+    error: str | None = None
+    seconds: float | None = None  # a video's length
+
+
+class JobProvider(Protocol):
+    id: str
+
+    async def submit(self, key: ProviderKey | None, spec: JobSpec, timeout: float) -> str:
+        """Create the vendor's task; its id (what :meth:`poll` needs)."""
+        ...
+
+    async def poll(self, key: ProviderKey | None, task_id: str, spec: JobSpec,
+                   timeout: float) -> TaskState: ...
+
+    async def download(self, key: ProviderKey | None, url: str,
+                       timeout: float) -> tuple[bytes, str]: ...

@@ -15,10 +15,13 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
+from gateway.keypool import ProviderKey
 from gateway.pricing import Usage
-from gateway.providers.base import ChatCall, ChatResult, usage_to_openai
+from gateway.providers.base import ChatCall, ChatResult, JobSpec, Piece, TaskState, usage_to_openai
+from gateway.providers.mock_media import MockJobs
 from gateway.schemas import ChatMessage, content_text, last_user_text
 
 TOKEN = re.compile(r"\s*[\w']+|\s*[^\w\s]")
@@ -58,9 +61,30 @@ def lorem_text(messages: list[ChatMessage], limit: int | None) -> str:
 class MockProvider:
     id = "mock"
 
-    def __init__(self, ttft_ms: float = 0.0, tokens_per_second: float = 0.0) -> None:
+    def __init__(
+        self, ttft_ms: float = 0.0, tokens_per_second: float = 0.0, media_ms: float = 0.0,
+        job_seconds: float = 0.0,
+    ) -> None:
         self.ttft = ttft_ms / 1000
         self.tps = tokens_per_second
+        self.media_delay = media_ms / 1000
+        self.jobs = MockJobs(job_seconds)
+
+    async def media_latency(self) -> None:
+        """How long an embedding, image or speech call of the mock takes."""
+        if self.media_delay:
+            await asyncio.sleep(self.media_delay)
+
+    async def submit(self, key: ProviderKey | None, spec: JobSpec, timeout: float) -> str:
+        return await self.jobs.submit(key, spec, timeout)
+
+    async def poll(self, key: ProviderKey | None, task_id: str, spec: JobSpec,
+                   timeout: float) -> TaskState:
+        return await self.jobs.poll(key, task_id, spec, timeout)
+
+    async def download(self, key: ProviderKey | None, url: str,
+                       timeout: float) -> tuple[bytes, str]:
+        return await self.jobs.download(key, url, timeout)
 
     def _answer(self, call: ChatCall) -> tuple[list[str], str]:
         request = call.request
@@ -75,7 +99,8 @@ class MockProvider:
         return pieces, "stop"
 
     def _usage(self, call: ChatCall, completion: int) -> Usage:
-        return Usage(prompt_tokens=prompt_tokens(call.request.messages), completion_tokens=completion)
+        return Usage(prompt_tokens=prompt_tokens(call.request.messages),
+                     completion_tokens=completion)
 
     async def chat(self, call: ChatCall) -> ChatResult:
         pieces, finish = self._answer(call)
@@ -145,5 +170,19 @@ class MockProvider:
             "usage": usage_to_openai(usage),
         }
 
+    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+        return self._pieces(call)
+
+    async def _pieces(self, call: ChatCall) -> AsyncIterator[Piece]:
+        async for chunk in self.stream(call):
+            text = "".join(
+                (c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or ()
+            )
+            usage = chunk.get("usage")
+            if usage:
+                yield Piece(chunk, usage=self._usage(call, usage["completion_tokens"]), final=True)
+            else:
+                yield Piece(chunk, text=text)
+
     async def aclose(self) -> None:
-        return None
+        await self.jobs.aclose()

@@ -1,0 +1,189 @@
+"""The vendor-native chat faces: Anthropic Messages and Gemini ``generateContent``.
+
+A body for the face's own vendor goes to that vendor unchanged (new options,
+thinking, cache control and safety settings included) and comes back unchanged.
+A body naming another model (``mock/echo``, ``gpt-*``, ``gemini-*`` on the
+Anthropic face, ...) is translated to the OpenAI format, run like any other
+chat call, and translated back, stream events included. Either way the call
+goes through the same pipeline, and errors are rendered in the face's shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+from gateway.auth import Identity
+from gateway.calls import Caller
+from gateway.errors import ClassroomError, InvalidRequest
+from gateway.keypool import ProviderKey
+from gateway.pipeline import ChatService, Plan, PreparedChat, text_tokens
+from gateway.providers import anthropic_format, google_format
+from gateway.providers.base import ChatResult, NativeCall, Piece
+from gateway.schemas import ChatCompletionRequest, load_object, validate
+
+
+def anthropic_frame(piece: Piece) -> bytes:
+    kind = piece.event or piece.payload.get("type", "message")
+    return f"event: {kind}\ndata: {json.dumps(piece.payload, separators=(',', ':'))}\n\n".encode()
+
+
+def anthropic_error_frame(error: ClassroomError) -> bytes:
+    return f"event: error\ndata: {json.dumps(error.to_anthropic())}\n\n".encode()
+
+
+def google_frame(piece: Piece) -> bytes:
+    return f"data: {json.dumps(piece.payload, separators=(',', ':'))}\r\n\r\n".encode()
+
+
+def google_error_frame(error: ClassroomError) -> bytes:
+    return f"data: {json.dumps(error.to_google())}\r\n\r\n".encode()
+
+
+def _last_user_text(messages: Any, role_key: str, user: str, parts_key: str) -> str | None:
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get(role_key, user) == user:
+            content = message.get(parts_key)
+            if isinstance(content, str):
+                return content
+            return " ".join(str(p.get("text", "")) for p in content or []
+                            if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return None
+
+
+class NativeFaces:
+    def __init__(self, chat: ChatService) -> None:
+        self.chat = chat
+
+    @property
+    def calls(self) -> Any:
+        return self.chat.calls
+
+    def _native_plan(self, model: Any, body: dict[str, Any], version: str,
+                     frame: Any, frame_error: Any) -> Plan:
+        adapter = self.chat.registry.adapter(model.provider)
+        timeout = self.chat.timeout
+
+        def call(key: ProviderKey | None) -> NativeCall:
+            return NativeCall(model, body, key, timeout, version)
+
+        async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
+            result: ChatResult = await adapter.native(call(key))
+            return result
+
+        async def open_stream(key: ProviderKey | None,
+                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
+            pieces: AsyncIterator[Piece] = await adapter.open_native_stream(call(key), stack)
+            return pieces
+
+        return Plan(complete, open_stream, frame, frame_error)
+
+    def _translated_plan(self, model: Any, request: ChatCompletionRequest, respond: Any,
+                         restream: Any, frame: Any, frame_error: Any) -> Plan:
+        inner = self.chat.openai_plan(model, request, None)
+
+        async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
+            result = await inner.complete(key, stack)
+            return ChatResult(respond(result.response, result.usage, model.id), result.usage,
+                              result.text)
+
+        async def open_stream(key: ProviderKey | None,
+                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
+            pieces: AsyncIterator[Piece] = restream(await inner.open(key, stack))
+            return pieces
+
+        return Plan(complete, open_stream, frame, frame_error)
+
+    # -- Anthropic ---------------------------------------------------------------------------------
+
+    async def prepare_anthropic(self, identity: Identity, raw: bytes, *,
+                                source: str) -> PreparedChat:
+        caller = Caller(identity, source, "anthropic")
+        body: dict[str, Any] = {}
+        request_text: str | None = None
+        try:
+            body = load_object(raw)
+            request_text = _last_user_text(body.get("messages"), "role", "user", "content")
+            for field, ok in (
+                ("model", isinstance(body.get("model"), str) and body["model"]),
+                ("messages", isinstance(body.get("messages"), list) and body["messages"]),
+                ("max_tokens", isinstance(body.get("max_tokens"), int)
+                 and not isinstance(body.get("max_tokens"), bool) and body["max_tokens"] >= 1),
+            ):
+                if not ok:
+                    raise InvalidRequest(f"The field '{field}' is required and must be valid.",
+                                         param=field)
+            model = self.calls.resolve(caller, body["model"], ("chat",))
+            request = None
+            if model.provider != "anthropic":
+                request = validate(anthropic_format.request_from_anthropic(body),
+                                   ChatCompletionRequest)
+        except ClassroomError as error:
+            model_name = body.get("model") if isinstance(body.get("model"), str) else None
+            await self.calls.refuse(caller, error, kind="chat", model=model_name,
+                                    stream=body.get("stream") is True, request_text=request_text)
+            raise
+        stream = body.get("stream") is True
+        if request is None:
+            plan = self._native_plan(model, body, "", anthropic_frame, anthropic_error_frame)
+            return await self.chat.begin(
+                caller, model, None, plan, request_text, stream=stream,
+                prompt_estimate=text_tokens([body.get("system"), body.get("messages")]),
+                max_output=body["max_tokens"],
+            )
+        estimate = text_tokens([body.get("system"), body.get("messages")])
+
+        def restream(pieces: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
+            return anthropic_format.stream_from_openai(pieces, model.id, estimate)
+
+        plan = self._translated_plan(model, request, anthropic_format.response_from_openai,
+                                     restream, anthropic_frame, anthropic_error_frame)
+        return await self.chat.begin(caller, model, request, plan, request_text)
+
+    # -- Google -----------------------------------------------------------------------------------
+
+    async def prepare_google(self, identity: Identity, raw: bytes, *, model_name: str,
+                             stream: bool, version: str, source: str) -> PreparedChat:
+        caller = Caller(identity, source, "google")
+        body: dict[str, Any] = {}
+        request_text: str | None = None
+        try:
+            body = load_object(raw)
+            contents = body.get("contents")
+            if not contents or not isinstance(contents, list | str):
+                raise InvalidRequest("The field 'contents' is required: a list of "
+                                     "{role, parts} objects.", param="contents")
+            request_text = contents if isinstance(contents, str) else _last_user_text(
+                contents, "role", "user", "parts")
+            model = self.calls.resolve(caller, model_name, ("chat", "image"))
+            request = None
+            if model.provider != "google":
+                if model.kind != "chat":
+                    raise InvalidRequest(
+                        f"The model '{model_name}' cannot answer generateContent; use a gemini-* "
+                        "model or a chat model such as mock/echo.", param="model")
+                request = validate(google_format.request_from_gemini(body, model_name, stream),
+                                   ChatCompletionRequest)
+        except ClassroomError as error:
+            await self.calls.refuse(caller, error, kind="chat", model=model_name, stream=stream,
+                                    request_text=request_text)
+            raise
+        if request is None:
+            config = google_format.g(body, "generationConfig", "generation_config") or {}
+            plan = self._native_plan(model, body, version, google_frame, google_error_frame)
+            return await self.chat.begin(
+                caller, model, None, plan, request_text, stream=stream, kind=model.kind,
+                prompt_estimate=text_tokens([body.get("contents"),
+                                             google_format.g(body, "systemInstruction",
+                                                             "system_instruction")]),
+                max_output=google_format.g(config, "maxOutputTokens", "max_output_tokens"),
+            )
+
+        def restream(pieces: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
+            return google_format.stream_from_openai(pieces, model.id)
+
+        plan = self._translated_plan(model, request, google_format.response_from_openai,
+                                     restream, google_frame, google_error_frame)
+        return await self.chat.begin(caller, model, request, plan, request_text)

@@ -1,0 +1,128 @@
+"""OpenAI (and any OpenAI-compatible endpoint, such as Azure OpenAI): REST over httpx.
+
+Chat bodies pass through unchanged (tools, response formats and newer options
+reach the vendor as the caller wrote them), except that a stream always asks
+for ``stream_options.include_usage`` so that every stream is metered from the
+vendor's own count. A key's ``base_url`` includes the version (``…/v1``), like
+``OPENAI_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+
+from gateway.keypool import ProviderKey
+from gateway.providers.base import (
+    ChatCall,
+    ChatResult,
+    Piece,
+    openai_text,
+    usage_from_openai,
+)
+from gateway.providers.http import Vendor, VendorError, error_for_status, sse_events
+
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+          "verse")
+
+
+def parse_error(status: int, body: Any) -> VendorError:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        return VendorError(str(error.get("message", "")), error.get("code") or error.get("type"),
+                           error.get("param"))
+    return VendorError(str(body or f"HTTP {status}")[:300])
+
+
+class OpenAIProvider:
+    id = "openai"
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.http = Vendor("openai", "https://api.openai.com/v1", client, parse_error)
+
+    def _headers(self, key: ProviderKey | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {(key.secret if key else None) or ''}"}
+
+    def url(self, key: ProviderKey | None, path: str) -> str:
+        return self.http.base(key.base_url if key else None) + path
+
+    async def post_json(
+        self, key: ProviderKey | None, path: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        response = await self.http.send("POST", self.url(key, path), headers=self._headers(key),
+                                         json=body, timeout=timeout)
+        data: dict[str, Any] = response.json()
+        return data
+
+    # -- chat -------------------------------------------------------------------------
+
+    async def chat(self, call: ChatCall) -> ChatResult:
+        body = call.openai_body()
+        body.pop("stream_options", None)
+        body["stream"] = False
+        response = await self.post_json(call.key, "/chat/completions", body, call.timeout)
+        return ChatResult(response, usage_from_openai(response.get("usage")), openai_text(response))
+
+    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+        body = call.openai_body()
+        body["stream"] = True
+        body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
+        response = await self.http.open(
+            stack, "POST", self.url(call.key, "/chat/completions"),
+            headers=self._headers(call.key), json=body, timeout=call.timeout,
+        )
+        return self._pieces(response)
+
+    async def _pieces(self, response: httpx.Response) -> AsyncIterator[Piece]:
+        async for _, data in sse_events(self.http.lines(response)):
+            if data.strip() == "[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                continue
+            if isinstance(chunk.get("error"), dict):
+                raise error_for_status("openai", int(chunk["error"].get("code") or 500)
+                                       if str(chunk["error"].get("code", "")).isdigit() else 500,
+                                       parse_error(500, chunk))
+            text = "".join(
+                (c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or ()
+            )
+            usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
+            yield Piece(chunk, text=text, usage=usage, final=usage is not None)
+
+    # -- embeddings, images, speech ------------------------------------------------------------
+
+    async def embeddings(self, key: ProviderKey | None, body: dict[str, Any],
+                         timeout: float) -> dict[str, Any]:
+        return await self.post_json(key, "/embeddings", body, timeout)
+
+    async def images(self, key: ProviderKey | None, body: dict[str, Any],
+                     timeout: float) -> dict[str, Any]:
+        return await self.post_json(key, "/images/generations", body, timeout)
+
+    async def image_edit(
+        self, key: ProviderKey | None, fields: dict[str, str],
+        files: list[tuple[str, tuple[str, bytes, str]]], timeout: float,
+    ) -> dict[str, Any]:
+        response = await self.http.send(
+            "POST", self.url(key, "/images/edits"), headers=self._headers(key), data=fields,
+            files=files, timeout=timeout,
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    async def speech(self, key: ProviderKey | None, body: dict[str, Any],
+                     timeout: float) -> tuple[bytes, str]:
+        response = await self.http.send(
+            "POST", self.url(key, "/audio/speech"), headers=self._headers(key), json=body,
+            timeout=timeout,
+        )
+        return response.content, response.headers.get("content-type", "audio/mpeg")
+
+    async def aclose(self) -> None:
+        return None

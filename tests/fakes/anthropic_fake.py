@@ -1,0 +1,112 @@
+"""Anthropic's Messages API: ``x-api-key`` or ``Authorization: Bearer`` plus a required
+``anthropic-version``; SSE events ``message_start`` … ``content_block_delta`` …
+``message_delta`` (usage) … ``message_stop``; Anthropic's error shape; ``request-id``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from tests.fakes.common import Fake, directives, request_id, sse_event, strip_directives, words
+
+TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+         404: "not_found_error", 429: "rate_limit_error", 500: "api_error",
+         529: "overloaded_error", 503: "api_error"}
+
+
+def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id()}
+
+
+def api_key(request: Request) -> str | None:
+    if request.headers.get("x-api-key"):
+        return request.headers["x-api-key"]
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else None
+
+
+fake = Fake("anthropic", error_shape, api_key)
+
+
+def _text(content: Any) -> tuple[str, int]:
+    if isinstance(content, str):
+        return content, 0
+    texts = [b.get("text", "") for b in content or [] if b.get("type") == "text"]
+    return " ".join(texts), sum(1 for b in content or [] if b.get("type") == "image")
+
+
+@fake.route("/v1/messages", ["POST"])
+async def messages(request: Request) -> Response:
+    if not request.headers.get("anthropic-version"):
+        return fake.fail(400, "invalid", "anthropic-version: header is required")
+    body = await request.json()
+    for field in ("model", "messages", "max_tokens"):
+        if field not in body:
+            return fake.fail(400, "invalid", f"{field}: Field required")
+    last, images, prompt_words = "", 0, 0
+    for message in body["messages"]:
+        text, seen = _text(message.get("content"))
+        images += seen
+        prompt_words += len(words(text))
+        if message.get("role") == "user":
+            last = text
+    system = body.get("system")
+    if "[[too-long]]" in last:
+        return fake.fail(400, "invalid", "prompt is too long: 250000 tokens > 200000 maximum")
+    said = directives(last)
+    reply = f"Fake Claude reply: {strip_directives(last)}"
+    if system:
+        reply += f" [system: {system if isinstance(system, str) else 'blocks'}]"
+    if images:
+        reply += f" (saw {images} image{'s' if images > 1 else ''})"
+    if "words" in said:
+        reply = " ".join(f"w{i}" for i in range(int(said["words"]["n"])))
+    pieces = words(reply)[:int(body["max_tokens"])]
+    numbers = said.get("usage", {})
+    prompt = int(numbers.get("prompt", prompt_words + 9))
+    cached, written = int(numbers.get("cached", 0)), int(numbers.get("write", 0))
+    usage = {"input_tokens": prompt - cached - written, "cache_creation_input_tokens": written,
+             "cache_read_input_tokens": cached,
+             "output_tokens": int(numbers.get("completion", len(pieces)))}
+    stop = "max_tokens" if len(pieces) < len(words(reply)) else "end_turn"
+    ident = "msg_" + request_id("")[:24]
+    if not body.get("stream"):
+        return JSONResponse({
+            "id": ident, "type": "message", "role": "assistant", "model": body["model"],
+            "content": [{"type": "text", "text": " ".join(pieces)}], "stop_reason": stop,
+            "stop_sequence": None, "usage": usage,
+        }, headers={"request-id": request_id()})
+    delay = float(said.get("words", {}).get("delay", 0))
+
+    async def events() -> AsyncIterator[bytes]:
+        start_usage = {**usage, "output_tokens": 1}
+        yield sse_event({"type": "message_start", "message": {
+            "id": ident, "type": "message", "role": "assistant", "model": body["model"],
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}},
+            "message_start")
+        yield sse_event({"type": "content_block_start", "index": 0,
+                         "content_block": {"type": "text", "text": ""}}, "content_block_start")
+        yield sse_event({"type": "ping"}, "ping")
+        for index, word in enumerate(pieces):
+            if delay:
+                await asyncio.sleep(delay)
+            yield sse_event({"type": "content_block_delta", "index": 0, "delta": {
+                "type": "text_delta", "text": word if index == 0 else " " + word}},
+                "content_block_delta")
+        yield sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        yield sse_event({"type": "message_delta", "delta": {"stop_reason": stop,
+                                                            "stop_sequence": None},
+                         "usage": {"output_tokens": usage["output_tokens"]}}, "message_delta")
+        yield sse_event({"type": "message_stop"}, "message_stop")
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"request-id": request_id(), "x-started": str(time.time())})
+
+
+app = fake.app()
