@@ -181,6 +181,7 @@ class JobService:
                             spec.model.id, spec.prompt, run_id, job_id,
                             meta={"index": files, "params": spec.params, "source_url": url
                                   if not url.startswith("mock://") else None},
+                            kind="video" if spec.kind == "video" else "image",
                         ))
                         files += 1
                     if not files:

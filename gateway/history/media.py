@@ -56,6 +56,7 @@ class NewArtifact:
     job_id: str | None = None
     session_id: str | None = None
     meta: dict[str, Any] | None = None
+    kind: str | None = None  # what it is for the gallery, when the MIME type does not say
 
 
 class ArtifactStore:
@@ -86,7 +87,8 @@ class ArtifactStore:
         await asyncio.get_running_loop().run_in_executor(None, self._write_file, new.data, sha256)
         row = {
             "id": "art_" + secrets.token_hex(12), "user": new.user, "tenant": new.tenant,
-            "kind": artifact_kind(new.mime), "mime": new.mime, "size": len(new.data),
+            "kind": new.kind or artifact_kind(new.mime), "mime": new.mime,
+            "size": len(new.data),
             "sha256": sha256, "model": new.model, "prompt": new.prompt, "run_id": new.run_id,
             "job_id": new.job_id, "session_id": new.session_id,
             "meta": json.dumps(new.meta or {}, sort_keys=True), "created_at": time.time(),
