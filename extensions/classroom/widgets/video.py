@@ -129,8 +129,13 @@ class Video(ClassroomWidget):
             self.video, mime = self.client.artifact_bytes(ids[0])
             self.video_mime = mime or "video/mp4"
             fmt = self.video_mime.split("/")[-1] or "mp4"
-            self.player.children = [w.Video(value=self.video, format=fmt, autoplay=False,
-                                            controls=True, layout=w.Layout(max_width="640px"))]
+            layout = w.Layout(max_width="640px")
+            # Some models (the practice one among them) deliver an animated image.
+            player = (w.Image(value=self.video, format=fmt, layout=layout)
+                      if self.video_mime.startswith("image/")
+                      else w.Video(value=self.video, format=fmt, autoplay=False, controls=True,
+                                   layout=layout))
+            self.player.children = [player]
             self.info.value = stat_line(f"{model}", f"{len(self.video) // 1024} KiB",
                                         f"job {self.last_job.get('id', '')}")
 
