@@ -205,3 +205,92 @@ run_units = Table(
     Column("seconds", Float),
     Column("tasks", Integer),
 )
+
+# -- load tests: runs, rounds, samples, saved lesson recordings (migration 0004) ------------
+
+loadtest_runs = Table(
+    "loadtest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("mode", String(8), nullable=False),  # mock, real
+    Column("status", String(16), nullable=False),  # running, done, cancelled, stopped_at_cap, ...
+    Column("created_by", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("plan", Text, nullable=False),  # JSON, fully spelled out
+    Column("cost_cap_micro_usd", Integer),
+    Column("estimate_micro_usd", Integer),
+    Column("spent_micro_usd", Integer, nullable=False, default=0),
+    Column("requests_planned", Integer, nullable=False),
+    Column("requests_done", Integer, nullable=False, default=0),
+    Column("settings", Text),  # JSON: the mock's latency settings during the run
+    Column("error_message", Text),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+loadtest_rounds = Table(
+    "loadtest_rounds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("loadtest_id", Integer, ForeignKey("loadtest_runs.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("kind", String(8), nullable=False),  # burst, lesson
+    Column("model", String(200)),  # NULL for a lesson of several models
+    Column("users", Integer, nullable=False),
+    Column("requests_planned", Integer, nullable=False),
+    Column("requests_done", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),  # pending, running, done, cancelled, ...
+    Column("started_at", Float),
+    Column("finished_at", Float),
+)
+
+Index("uq_loadtest_rounds_idx", loadtest_rounds.c.loadtest_id, loadtest_rounds.c.idx, unique=True)
+
+loadtest_samples = Table(
+    "loadtest_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("loadtest_id", Integer, ForeignKey("loadtest_runs.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("round_idx", Integer, nullable=False),
+    Column("users", Integer, nullable=False),
+    Column("user_idx", Integer, nullable=False),
+    Column("seq", Integer, nullable=False),  # the user's n-th call (a lesson's step)
+    Column("run_id", Integer),  # the call's row in runs
+    Column("provider", String(32)),
+    Column("model", String(200), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # ok, error, cancelled
+    Column("error_code", String(64)),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("queue_wait_ms", Float),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("cost_micro_usd", Integer),
+)
+
+Index("ix_loadtest_samples_run_round", loadtest_samples.c.loadtest_id, loadtest_samples.c.round_idx)
+
+loadtest_lessons = Table(
+    "loadtest_lessons",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("user", String(128)),
+    Column("source", String(16)),
+    Column("since", Float),
+    Column("until", Float),
+    Column("note", Text),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+Index("uq_loadtest_lessons_tenant_name", loadtest_lessons.c.tenant, loadtest_lessons.c.name,
+      unique=True)
