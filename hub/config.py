@@ -231,6 +231,8 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.ClassroomSpawner.published_root = str(data / "published")
     c.Spawner.server_token_scopes = list(roles.SERVER_TOKEN_SCOPES)
     c.Spawner.default_url = "/lab"
+    # A link to a published dashboard starts the viewer's own server when it is stopped.
+    c.JupyterHub.implicit_spawn_seconds = 2
 
     default_tenant = tenants.get("default")
     if default_tenant is not None and default_tenant.branding.logo_path:
