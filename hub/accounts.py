@@ -21,6 +21,7 @@ Exceptions (messages are meant to be shown to a person as they are)::
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import sqlite3
@@ -437,7 +438,7 @@ class AccountStore:
             check_password(cleaned.password, username)
         return cleaned
 
-    def import_roster(self, entries: Sequence[RosterEntry]) -> list[ImportResult]:
+    def import_roster(self, entries: Sequence[RosterEntry]) -> builtins.list[ImportResult]:
         """Create or update every account of ``entries`` in one transaction: all or nothing.
 
         A new account needs a password; an existing one keeps its password
@@ -451,7 +452,7 @@ class AccountStore:
         # Hash before the transaction: argon2 is slow on purpose, the write lock is not.
         hashes = {e.username: self.hasher.hash(e.password) for e in cleaned if e.password}
         now = _now().isoformat()
-        results: list[ImportResult] = []
+        results: builtins.list[ImportResult] = []
         with self._transaction() as conn:
             for entry in cleaned:
                 row = conn.execute(
