@@ -178,13 +178,17 @@ class LoadPlan:
 
 def load_plan_text(text: str) -> LoadPlan:
     """A plan from YAML or JSON text (JSON is YAML)."""
+    return parse_plan(read_plan_text(text))
+
+
+def read_plan_text(text: str) -> Any:
+    """The parsed YAML or JSON of a plan, not yet checked."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise PlanError(f"the plan is neither valid YAML nor JSON{where}") from None
-    return parse_plan(data)
 
 
 def parse_plan(data: Any) -> LoadPlan:

@@ -94,16 +94,24 @@ def estimate(plan: LoadPlan, models: dict[str, ModelInfo]) -> dict[str, Any]:
 
 
 class CostGuard:
-    """Reservations against a cap: what is spent plus what is in flight never passes it."""
+    """Reservations against a cap: what is spent plus what is in flight never passes it.
+
+    A call whose worst case does not fit waits for calls in flight to settle (they
+    usually cost less than their worst case); with nothing in flight, the cap is reached.
+    """
 
     def __init__(self, cap_micro_usd: int) -> None:
         self.cap = cap_micro_usd
         self.spent = 0
         self.reserved = 0
+        self._settled = asyncio.Event()
 
-    def reserve(self, worst: int) -> bool:
-        if self.spent + self.reserved + worst > self.cap:
-            return False
+    async def reserve(self, worst: int) -> bool:
+        while self.spent + self.reserved + worst > self.cap:
+            if self.reserved == 0:
+                return False
+            self._settled.clear()
+            await self._settled.wait()
         self.reserved += worst
         return True
 
@@ -111,6 +119,7 @@ class CostGuard:
         self.reserved -= worst
         # unknown actual cost (call abandoned before metering): count the worst case
         self.spent += worst if actual is None else actual
+        self._settled.set()
 
 
 @dataclass
@@ -316,7 +325,7 @@ class LoadTestRun:
         worst = 0
         if self.guard is not None:
             worst = worst_case_micro_usd(model, call) or 0
-            if not self.guard.reserve(worst):
+            if self.capped or not await self.guard.reserve(worst):
                 self.capped = True
                 return
         sample: dict[str, Any] = {
