@@ -125,7 +125,7 @@ async def list_loadtests(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     require_admin(identity)
-    items, total = await loadtests.list(limit=limit, offset=offset)
+    items, total = await loadtests.listing(limit=limit, offset=offset)
     return {"items": items, "total": total}
 
 

@@ -182,7 +182,8 @@ class LoadTests:
         row["rounds"] = rounds
         return row
 
-    async def list(self, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    async def listing(self, *, limit: int = 50,
+                      offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         await self.ready()
         items, total = await self.history.read(
             lambda c: store.list_runs(c, limit=limit, offset=offset))

@@ -28,7 +28,9 @@ SAMPLE_FIELDS = tuple(c.name for c in loadtest_samples.columns if c.name not in 
 
 def create_run(conn: Connection, values: dict[str, Any],
                rounds: Sequence[dict[str, Any]]) -> int:
-    run_id = int(conn.execute(insert(loadtest_runs).values(**values)).inserted_primary_key[0])
+    key = conn.execute(insert(loadtest_runs).values(**values)).inserted_primary_key
+    assert key is not None
+    run_id = int(key[0])
     if rounds:
         conn.execute(insert(loadtest_rounds), [{**r, "loadtest_id": run_id} for r in rounds])
     return run_id

@@ -89,7 +89,8 @@ def test_teachers_plan_their_own_school_only(gw: Any, tokens: dict[str, str]) ->
     assert run.status_code == 403
     missing = gw.post("/api/loadtests/replay", {"lesson": "99", "students": 5},
                       token=tokens["teacher_a"])
-    assert missing.status_code == 400 and "no lesson recording" in missing.json()["error"]["message"]
+    assert missing.status_code == 400
+    assert "no lesson recording" in missing.json()["error"]["message"]
     listed = gw.get("/api/loadtests/lessons", token=tokens["teacher_b"]).json()["lessons"]
     assert listed == []
     assert [x["name"] for x in gw.get("/api/loadtests/lessons").json()["lessons"]] == ["03"]
