@@ -29,7 +29,7 @@ from gateway.errors import (
 )
 from gateway.history import HistoryStore, RunStart
 from gateway.history.media import record_units
-from gateway.keypool import KeyPool, Tier
+from gateway.keypool import KeyPool, Lease, Tier
 from gateway.policy import check_can_use, check_model, tenant_of
 from gateway.policy.admission import Admission, CallEstimate
 from gateway.pricing import Cost, ModelInfo, Usage
@@ -77,6 +77,17 @@ class Metered:
     @property
     def tokens(self) -> int:
         return self.usage.total_tokens if self.usage else 0
+
+
+def lease_times(lease: Lease | None) -> dict[str, float]:
+    """A pooled run's ``started_at``/``finished_at`` are its lease's grant and release, so
+    every key's concurrency and request windows can be checked from the history alone."""
+    if lease is None or lease.key is None:
+        return {}
+    times = {"started_at": lease.granted_at}
+    if lease.released_at is not None:
+        times["finished_at"] = lease.released_at
+    return times
 
 
 def disconnected() -> ClassroomError:
@@ -155,10 +166,11 @@ class Calls:
 
     async def succeed(
         self, run_id: int, metered: Metered, *, key_name: str | None = None,
-        first_token_at: float | None = None,
+        first_token_at: float | None = None, lease: Lease | None = None,
     ) -> None:
         usage = metered.usage
         values: dict[str, Any] = {
+            **lease_times(lease),
             "status": "ok", "http_status": 200, "key_name": key_name,
             "cost_micro_usd": metered.cost.micro_usd, "cost_status": metered.cost.status,
             "response_text": metered.text, "first_token_at": first_token_at,
@@ -178,8 +190,10 @@ class Calls:
     async def fail(
         self, run_id: int, error: ClassroomError, *, metered: Metered | None = None,
         key_name: str | None = None, first_token_at: float | None = None,
+        lease: Lease | None = None,
     ) -> None:
         values: dict[str, Any] = {
+            **lease_times(lease),
             "status": "error", "http_status": error.status, "error_code": error.code,
             "error_message": error.message, "first_token_at": first_token_at,
         }
@@ -203,20 +217,21 @@ class Calls:
     ) -> tuple[T, Metered]:
         """Admit, attempt (with retries) and meter one call whose row ``run_id`` is running."""
         key_name: str | None = None
+        lease: Lease | None = None
         try:
             async with self.admission.admit(caller.identity, model, estimate) as ticket:
                 async with self.attempts.run(
                     model.provider, caller.who(estimate.tokens), attempt
                 ) as outcome:
-                    key_name = outcome.key_name
+                    key_name, lease = outcome.key_name, outcome.lease
                     metered = await meter(outcome.result)
                     outcome.lease.used_tokens(metered.tokens)
                 ticket.settle(metered.cost.micro_usd, metered.tokens)
         except ClassroomError as error:
-            await self.fail(run_id, error, key_name=key_name)
+            await self.fail(run_id, error, key_name=key_name, lease=lease)
             raise
         except asyncio.CancelledError:
-            self.spawn(self.fail(run_id, disconnected(), key_name=key_name))
+            self.spawn(self.fail(run_id, disconnected(), key_name=key_name, lease=lease))
             raise
         except Exception as exc:
             log.exception("provider %s failed", model.provider)
@@ -225,5 +240,5 @@ class Calls:
             )
             await self.fail(run_id, broken, key_name=key_name)
             raise broken from exc
-        await self.succeed(run_id, metered, key_name=key_name)
+        await self.succeed(run_id, metered, key_name=key_name, lease=lease)
         return outcome.result, metered

@@ -26,7 +26,7 @@ from typing import Any
 from gateway.auth import Identity
 from gateway.calls import Caller, Calls, Metered, disconnected
 from gateway.errors import ClassroomError, ProviderError
-from gateway.keypool import ProviderKey
+from gateway.keypool import Lease, ProviderKey
 from gateway.policy.admission import chat_estimate
 from gateway.pricing import ModelInfo, Usage, token_cost
 from gateway.providers.base import ChatCall, ChatResult, Piece
@@ -205,6 +205,7 @@ class ChatService:
         blocked: str | None = None
         first_token_at: float | None = None
         key_name: str | None = None
+        lease: Lease | None = None
         sent = False
         finished = False
         metered: Metered | None = None
@@ -216,7 +217,7 @@ class ChatService:
                     async with self.calls.attempts.run(
                         prepared.model.provider, prepared.caller.who(estimate.tokens), plan.open
                     ) as outcome:
-                        key_name = outcome.key_name
+                        key_name, lease = outcome.key_name, outcome.lease
                         async for piece in outcome.result:
                             if piece.usage is not None:
                                 usage, final = piece.usage, piece.final
@@ -241,12 +242,12 @@ class ChatService:
             # The row is final before the caller hears the end, so a client that reads
             # its history right after the stream sees the finished run.
             await self.calls.succeed(prepared.run_id, metered, key_name=key_name,
-                                     first_token_at=first_token_at)
+                                     first_token_at=first_token_at, lease=lease)
             if plan.done:
                 yield plan.done
         except ClassroomError as failure:
             finished = True
-            await self._failed(prepared, failure, metered, key_name, first_token_at)
+            await self._failed(prepared, failure, metered, key_name, first_token_at, lease)
             if not sent:
                 raise
             yield plan.frame_error(failure)
@@ -259,7 +260,7 @@ class ChatService:
                 f"The {LABELS.get(prepared.model.provider, prepared.model.provider)} stream "
                 "failed unexpectedly."
             )
-            await self._failed(prepared, broken, metered, key_name, first_token_at)
+            await self._failed(prepared, broken, metered, key_name, first_token_at, lease)
             if not sent:
                 raise broken from exc
             yield plan.frame_error(broken)
@@ -271,14 +272,14 @@ class ChatService:
                     prepared.run_id, disconnected(),
                     metered=metered or self._metered(prepared, usage, False, "".join(text),
                                                      blocked),
-                    key_name=key_name, first_token_at=first_token_at,
+                    key_name=key_name, first_token_at=first_token_at, lease=lease,
                 ))
 
     async def _failed(self, prepared: PreparedChat, error: ClassroomError,
                       metered: Metered | None, key_name: str | None,
-                      first_token_at: float | None) -> None:
+                      first_token_at: float | None, lease: Lease | None = None) -> None:
         await self.calls.fail(prepared.run_id, error, metered=metered, key_name=key_name,
-                              first_token_at=first_token_at)
+                              first_token_at=first_token_at, lease=lease)
 
 
 async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

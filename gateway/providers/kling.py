@@ -45,7 +45,10 @@ def jwt_token(access_key: str, secret_key: str, now: float | None = None,
 
 def parse_error(status: int, body: Any) -> VendorError:
     if isinstance(body, dict):
-        return VendorError(str(body.get("message", "")), str(body.get("code", "")) or None)
+        code = str(body.get("code", "")) or None
+        if code in ("1300", "1301"):  # Kling's platform and content-security policies
+            code = "content_policy"
+        return VendorError(str(body.get("message", "")), code)
     return VendorError(str(body or f"HTTP {status}")[:300])
 
 

@@ -19,7 +19,7 @@ TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permis
          529: "overloaded_error", 503: "api_error"}
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str, **_: Any) -> dict[str, Any]:
     return {"type": "error", "error": {"type": TYPES.get(status, "api_error"), "message": message},
             "request_id": request_id()}
 

@@ -33,14 +33,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-ErrorShape = Callable[[int, str, str], dict[str, Any]]  # status, kind, message → body
+ErrorShape = Callable[..., dict[str, Any]]  # (status, kind, message, retry_after=) → body
 DIRECTIVE = re.compile(r"\[\[([a-z\-]+)([^\]]*)\]\]")
 
 
 @dataclass
 class Script:
     times: int
-    status: int
+    status: int = 500
     path: str = ""
     retry_after: float | None = None
     retry_after_ms: int | None = None
@@ -78,6 +78,11 @@ def words(text: str) -> list[str]:
 
 def request_id(prefix: str = "req_") -> str:
     return prefix + secrets.token_hex(12)
+
+
+def base_of(request: Request) -> str:
+    """This fake's own base URL, mount prefix included (``request.base_url`` drops it)."""
+    return f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
 
 
 def png(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
@@ -153,7 +158,9 @@ class Fake:
 
     def fail(self, status: int, kind: str, message: str,
              headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(self.error(status, kind, message), status_code=status,
+        wait = (headers or {}).get("retry-after")
+        body = self.error(status, kind, message, retry_after=float(wait) if wait else None)
+        return JSONResponse(body, status_code=status,
                             headers={"x-request-id": request_id(), **(headers or {})})
 
     async def _before(self, request: Request, auth: bool) -> Response | None:
@@ -191,7 +198,7 @@ class Fake:
                              f"Incorrect API key provided: {key[:6]}***{key[-4:]}")
         if "limited" in key:
             return self.fail(429, "rate_limit", "Rate limit reached for requests",
-                             {"retry-after": "1", "retry-after-ms": "1000"})
+                             {"retry-after": "20", "retry-after-ms": "20000"})
         return None
 
     async def _reset(self, request: Request) -> Response:

@@ -21,7 +21,7 @@ VOICES = [
 ]
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str, **_: Any) -> dict[str, Any]:
     code = {"auth": "invalid_api_key", "rate_limit": "too_many_concurrent_requests"}.get(
         kind, kind)
     return {"detail": {"status": code, "message": message}}

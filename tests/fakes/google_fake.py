@@ -19,14 +19,16 @@ STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DE
             404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str,
+                retry_after: float | None = None) -> dict[str, Any]:
     details: list[dict[str, Any]] = []
     if kind == "auth":
         message = "API key not valid. Please pass a valid API key."
         details.append({"@type": "type.googleapis.com/google.rpc.ErrorInfo",
                         "reason": "API_KEY_INVALID", "domain": "googleapis.com"})
     if status == 429:
-        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"})
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": f"{retry_after if retry_after is not None else 1:g}s"})
     return {"error": {"code": status, "message": message,
                       "status": STATUSES.get(status, "INTERNAL"), "details": details}}
 

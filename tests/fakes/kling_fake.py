@@ -15,14 +15,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.fakes.common import Fake, request_id
+from tests.fakes.common import Fake, base_of, request_id
 
 SECRETS = {"ak-test": "sk-test", "ak-second": "sk-second", "ak-limited": "sk-limited"}
 CODES = {"auth": 1002, "rate_limit": 1302, "server": 5000, "invalid": 1201}
 FAKE_MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free" * 4
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str, **_: Any) -> dict[str, Any]:
     return {"code": CODES.get(kind, 5000), "message": message, "request_id": request_id("")}
 
 
@@ -89,7 +89,7 @@ async def status(request: Request) -> Response:
     data: dict[str, Any] = {"task_id": request.path_params["task_id"], "task_status": state,
                             "task_status_msg": "", "created_at": 0, "updated_at": 0}
     if task["polls"] >= needed:
-        base = str(request.base_url).rstrip("/")
+        base = base_of(request)
         duration = str(task["body"].get("duration", "5"))
         data.update(task_status="succeed", task_result={"videos": [{
             "id": "v1", "url": f"{base}/files/{request.path_params['task_id']}.mp4",

@@ -10,12 +10,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.fakes.common import Fake, png, request_id
+from tests.fakes.common import Fake, base_of, png, request_id
 
 JOBS: dict[str, dict[str, Any]] = {}
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str, **_: Any) -> dict[str, Any]:
     return {"code": status, "message": message, "data": None}
 
 
@@ -41,7 +41,7 @@ async def job(request: Request) -> Response:
         return fake.fail(404, "missing", "job not found")
     found["polls"] += 1
     steps = int(fake.state.settings.get("polls", 4))
-    base = str(request.base_url).rstrip("/")
+    base = base_of(request)
     job_id = request.path_params["job_id"]
     answer: dict[str, Any] = {"job_id": job_id, "model": "midjourney", "task_type": "diffusion",
                               "input": {"text": found["text"]}, "output": None, "error": None}

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from tests.fakes.common import (
     FAKE_MP3,
     Fake,
+    base_of,
     directives,
     parse_multipart,
     png,
@@ -33,7 +34,7 @@ ERROR_TYPES = {401: "invalid_request_error", 429: "requests", 400: "invalid_requ
 IMAGE_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "auto": 1056}
 
 
-def error_shape(status: int, kind: str, message: str) -> dict[str, Any]:
+def error_shape(status: int, kind: str, message: str, **_: Any) -> dict[str, Any]:
     code = {"auth": "invalid_api_key", "rate_limit": "rate_limit_exceeded"}.get(kind, kind)
     return {"error": {"message": message, "type": ERROR_TYPES.get(status, "server_error"),
                       "param": None, "code": code}}
@@ -137,7 +138,10 @@ async def chat(request: Request) -> Response:
             return data
 
         yield sse_event(chunk({"role": "assistant", "content": "", "refusal": None}))
+        die_after = int(directives(last).get("die", {}).get("after", -1))
         for index, word in enumerate(words(reply)):
+            if index == die_after:
+                raise ConnectionAbortedError("the fake drops the stream (a [[die]] directive)")
             if delay:
                 await asyncio.sleep(delay)
             yield sse_event(chunk({"content": word if index == 0 else " " + word}))
@@ -201,7 +205,7 @@ def _image_answer(body: dict[str, Any], base: str, edits: int = 0) -> Response:
 
 @fake.route("/v1/images/generations", ["POST"])
 async def images(request: Request) -> Response:
-    return _image_answer(await request.json(), str(request.base_url))
+    return _image_answer(await request.json(), base_of(request))
 
 
 @fake.route("/v1/images/edits", ["POST"])
@@ -211,7 +215,7 @@ async def image_edits(request: Request) -> Response:
     if not images:
         return JSONResponse({"error": {"message": "image is required", "param": "image",
                                        "type": "invalid_request_error", "code": None}}, 400)
-    return _image_answer(fields, str(request.base_url), edits=len(images))
+    return _image_answer(fields, base_of(request), edits=len(images))
 
 
 @fake.route("/files/{name}", ["GET"], auth=False)

@@ -102,7 +102,7 @@ def test_claude_on_the_openai_face(vendor_gateway, tokens, fakes):
 
 
 def test_errors_raise_the_sdks_own_exceptions(client, fakes, tokens, vendor_gateway, api):
-    fakes.fail("anthropic", times=10, status=429, retry_after=1, path="messages")
+    fakes.fail("anthropic", times=10, status=429, retry_after=0.05, path="messages")
     with pytest.raises(anthropic.RateLimitError) as limited:
         client.messages.create(model="claude-haiku-4-5", max_tokens=5,
                                messages=[{"role": "user", "content": "x"}])

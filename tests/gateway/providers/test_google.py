@@ -152,7 +152,7 @@ def test_nanobanana_sessions_carry_earlier_images(vendor_gateway, tokens, fakes,
 
 
 def test_errors_raise_the_sdks_own_exceptions(client, fakes, vendor_gateway):
-    fakes.fail("google", times=10, status=429, path="generateContent")
+    fakes.fail("google", times=10, status=429, retry_after=0.05, path="generateContent")
     with pytest.raises(errors.ClientError) as limited:
         client.models.generate_content(model="gemini-2.5-flash", contents="x")
     assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
