@@ -197,16 +197,15 @@ class LoadTests:
     async def samples(self, run_id: int, *, round_idx: int | None = None,
                       limit: int | None = None, offset: int = 0
                       ) -> tuple[list[dict[str, Any]], int]:
-        """Stored samples, plus those of a live run not yet written."""
-        stored, total = await self.history.read(lambda c: store.sample_rows(
-            c, run_id, round_idx=round_idx, limit=limit, offset=offset))
+        """A run's samples: from memory while it runs (all of them), else as stored."""
         live = self.live.get(run_id)
-        if live is not None and limit is None:
-            pending = [s for s in live._unsaved
-                       if round_idx is None or s["round_idx"] == round_idx]
-            stored += [dict(s) for s in pending]
-            total += len(pending)
-        return stored, total
+        if live is not None:
+            rows = [dict(s) for s in live.samples
+                    if round_idx is None or s["round_idx"] == round_idx]
+            end = None if limit is None else offset + limit
+            return rows[offset:end], len(rows)
+        return await self.history.read(lambda c: store.sample_rows(
+            c, run_id, round_idx=round_idx, limit=limit, offset=offset))
 
     async def cancel(self, run_id: int) -> bool:
         """Cancel a live run and wait until what ran is stored; False if it is not running."""

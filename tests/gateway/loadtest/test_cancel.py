@@ -16,6 +16,12 @@ def test_cancel_mid_run_keeps_what_ran(make_gateway: Any) -> None:
     gw = make_gateway(ttft_ms=60)
     run_id = gw.start(PLAN)
     gw.call_when(run_id, lambda run: run.rounds[0].done >= 8)
+    live = gw.get(f"/api/loadtests/{run_id}").json()
+    assert live["status"] == "running"
+    assert [r["status"] for r in live["rounds"]] == ["running", "pending"]
+    assert live["rounds"][0]["figures"]["requests"] >= 8
+    assert live["rounds"][0]["figures"]["latency_ms"]["p50"] >= 60  # running figures
+    assert gw.get(f"/api/loadtests/{run_id}/samples").json()["total"] >= 8
     response = gw.post(f"/api/loadtests/{run_id}/cancel", {})
     assert response.status_code == 200, response.text
     status = response.json()
