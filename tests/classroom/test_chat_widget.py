@@ -261,7 +261,7 @@ def test_edit_through_the_buttons(make_client):
     assert chat.wait(30)
     assert [m["content"] for m in chat.messages] == ["hello again", "hello again"]
     assert len(chat.branch_picker.options) == 2
-    chat.branch_picker.value = [v for _, v in chat.branch_picker.options if v != chat._leaf][0]
+    chat.branch_picker.value = [v for _, v in chat.branch_picker.options if v != chat.tree.leaf][0]
     assert [m["content"] for m in chat.messages] == ["hello", "hello"]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as w
@@ -30,27 +29,11 @@ from .._exceptions import GatewayError
 from .._mock import mock_enabled, substitute
 from ._base import ClassroomWidget, muted
 from ._common import accent_color, render_markdown
+from ._tree import ROLE_LABELS, ConversationTree, Node, short
 
 #: How often the streamed reply is redrawn: often enough to look live, rarely
 #: enough that a fast model does not flood the browser with updates.
 REDRAW_INTERVAL = 0.05
-ROLE_LABELS = {"user": "You", "assistant": "Assistant", "system": "System"}
-
-
-@dataclass
-class Node:
-    """One message in the conversation tree."""
-
-    id: str
-    parent: str | None
-    role: str
-    content: str
-    model: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None
-    meta: str = ""
-    children: list[str] = field(default_factory=list)
 
 
 class Chat(ClassroomWidget):
@@ -77,8 +60,7 @@ class Chat(ClassroomWidget):
         self._initial = (model, system)
         self.save = save
         self.conversation_id: str | None = None
-        self._nodes: dict[str, Node] = {}
-        self._leaf: str | None = None
+        self.tree = ConversationTree()
         self._edit_target: str | None = None
         self._available: list[str] = []
         self._pending_text = ""
@@ -128,8 +110,8 @@ class Chat(ClassroomWidget):
         self.cancel_edit_button = w.Button(description="Cancel edit", icon="times")
         self.branch_picker = w.Dropdown(description="Branch", options=[],
                                         layout=w.Layout(width="auto", min_width="280px"))
-        self.tree = w.HTML()
-        self.tree_box = w.Accordion(children=[w.VBox([self.branch_picker, self.tree])])
+        self.tree_view = w.HTML()
+        self.tree_box = w.Accordion(children=[w.VBox([self.branch_picker, self.tree_view])])
         self.tree_box.set_title(0, "Branches (the conversation tree)")
         self.tree_box.selected_index = None
 
@@ -160,7 +142,7 @@ class Chat(ClassroomWidget):
                 self.open_button, self.new_button, self.edit_button, self.branch_picker]
 
     def __repr__(self) -> str:
-        return f"<Chat model={self.model!r} messages={len(self._path())}>"
+        return f"<Chat model={self.model!r} messages={len(self.tree.path())}>"
 
     # -- the public API ------------------------------------------------------------------
 
@@ -189,7 +171,7 @@ class Chat(ClassroomWidget):
     def messages(self) -> list[dict[str, str]]:
         """The conversation (current branch) as the model receives it, system prompt first."""
         messages = [{"role": "system", "content": self.system}] if self.system.strip() else []
-        return messages + [{"role": n.role, "content": n.content} for n in self._path()]
+        return messages + [{"role": n.role, "content": n.content} for n in self.tree.path()]
 
     @property
     def available_models(self) -> list[str]:
@@ -219,7 +201,7 @@ class Chat(ClassroomWidget):
 
         The old version stays in the tree as another branch.
         """
-        users = [n for n in self._path() if n.role == "user"]
+        users = [n for n in self.tree.path() if n.role == "user"]
         self._edit_target = users[index].id
         try:
             return self.send(text, timeout)
@@ -228,13 +210,13 @@ class Chat(ClassroomWidget):
 
     def branches(self) -> list[str]:
         """The ids of the last message of every branch (the leaves of the tree)."""
-        return [n.id for n in self._nodes.values() if not n.children]
+        return self.tree.leaves()
 
     def switch_branch(self, leaf_id: str) -> None:
         """Show (and continue) the branch that ends with message ``leaf_id``."""
-        if leaf_id not in self._nodes:
+        if leaf_id not in self.tree:
             raise KeyError(leaf_id)
-        self._leaf = leaf_id
+        self.tree.leaf = leaf_id
         self._render()
 
     def clear(self) -> None:
@@ -242,8 +224,7 @@ class Chat(ClassroomWidget):
         if self.busy:
             return
         self.conversation_id = None
-        self._nodes.clear()
-        self._leaf = None
+        self.tree.clear()
         self._edit_target = None
         self.status.value = ""
         self.error_box.clear()
@@ -289,20 +270,11 @@ class Chat(ClassroomWidget):
         """Show the saved conversation ``conversation_id`` in this widget."""
         saved = self.client.conversation(conversation_id)
         self.conversation_id = saved["id"]
-        self._nodes = {}
-        for message in saved["messages"]:
-            node = Node(
-                message["id"], message["parent_message_id"], message["role"],
-                message["content"] or "", message.get("model"), message.get("prompt_tokens"),
-                message.get("completion_tokens"), message.get("cost_usd"),
-            )
+        self.tree = ConversationTree.from_messages(saved["messages"])
+        for node in self.tree.nodes.values():
             if node.role == "assistant":
                 node.meta = _meta(node, None)
-            self._nodes[node.id] = node
-        for node in self._nodes.values():
-            if node.parent in self._nodes:
-                self._nodes[node.parent].children.append(node.id)
-        self._leaf = saved.get("current_leaf_id")
+        self.tree.leaf = saved.get("current_leaf_id")
         if saved.get("system_prompt") is not None:
             self.system = saved["system_prompt"]
         if saved.get("model"):
@@ -312,28 +284,16 @@ class Chat(ClassroomWidget):
 
     def tree_text(self) -> str:
         """The conversation tree as indented text (``*`` marks the branch shown)."""
-        on_path = {n.id for n in self._path()}
-        lines: list[str] = []
-
-        def walk(node_id: str, depth: int) -> None:
-            node = self._nodes[node_id]
-            mark = "*" if node_id in on_path else " "
-            lines.append(f"{mark} {'  ' * depth}{ROLE_LABELS[node.role]}: {_short(node.content)}")
-            for child in node.children:
-                walk(child, depth + 1)
-
-        for root in self._roots():
-            walk(root, 0)
-        return "\n".join(lines)
+        return self.tree.text()
 
     # -- the exchange ------------------------------------------------------------------
 
     def _exchange_work(self, text: str) -> Any:
-        parent = self._leaf
+        parent = self.tree.leaf
         if self._edit_target is not None:
-            parent = self._nodes[self._edit_target].parent
+            parent = self.tree[self._edit_target].parent
         model = substitute(str(self.model), "chat")
-        history = [{"role": n.role, "content": n.content} for n in self._path_to(parent)]
+        history = [{"role": n.role, "content": n.content} for n in self.tree.path_to(parent)]
         system = self.system
         messages = ([{"role": "system", "content": system}] if system.strip() else []) + history
         messages.append({"role": "user", "content": text})
@@ -380,12 +340,9 @@ class Chat(ClassroomWidget):
         reply.meta = _meta(reply, result)
         if self.save:
             self._save(user, reply, system)
-        self._nodes[user.id] = user
-        self._nodes[reply.id] = reply
-        if parent is not None and parent in self._nodes:
-            self._nodes[parent].children.append(user.id)
-        user.children.append(reply.id)
-        self._leaf = reply.id
+        self.tree.add(user)
+        self.tree.add(reply)
+        self.tree.leaf = reply.id
         self._edit_target = None
         self._render()
 
@@ -430,9 +387,9 @@ class Chat(ClassroomWidget):
 
     def _edit_from_picker(self) -> None:
         target = self.edit_picker.value
-        if target in self._nodes:
+        if target in self.tree:
             self._edit_target = target
-            self.message_box.value = self._nodes[target].content
+            self.message_box.value = self.tree[target].content
             self._render()
 
     def _cancel_edit(self) -> None:
@@ -441,7 +398,7 @@ class Chat(ClassroomWidget):
         self._render()
 
     def _branch_picked(self, change: dict[str, Any]) -> None:
-        if change["new"] in self._nodes and change["new"] != self._leaf and not self.busy:
+        if change["new"] in self.tree and change["new"] != self.tree.leaf and not self.busy:
             self.switch_branch(change["new"])
 
     def _open_from_picker(self) -> None:
@@ -478,30 +435,15 @@ class Chat(ClassroomWidget):
         self._available = self.model_options("chat")
         self._set_models(self._available, None)
 
-    # -- the tree ------------------------------------------------------------------------
-
-    def _roots(self) -> list[str]:
-        return [n.id for n in self._nodes.values() if n.parent not in self._nodes]
-
-    def _path_to(self, leaf: str | None) -> list[Node]:
-        path: list[Node] = []
-        while leaf is not None and leaf in self._nodes:
-            path.append(self._nodes[leaf])
-            leaf = self._nodes[leaf].parent
-        return path[::-1]
-
-    def _path(self) -> list[Node]:
-        return self._path_to(self._leaf)
-
     # -- drawing -------------------------------------------------------------------------
 
     def _render(self, pending: str | None = None, parent: str | None = None) -> None:
         if self.disabled_reason is not None:
             return
-        path = self._path_to(parent) if pending is not None else self._path()
+        path = self.tree.path_to(parent) if pending is not None else self.tree.path()
         if self._edit_target is not None and pending is None:
-            path = self._path_to(self._nodes[self._edit_target].parent)
-        turns = [_turn_html(n, self._siblings(n)) for n in path]
+            path = self.tree.path_to(self.tree[self._edit_target].parent)
+        turns = [_turn_html(n, self.tree.version(n)) for n in path]
         if pending is not None:
             turns.append(_turn_html(Node("", parent, "user", pending)))
         if self._edit_target is not None and pending is None:
@@ -510,39 +452,27 @@ class Chat(ClassroomWidget):
         self.transcript.value = "".join(turns) or muted(
             "No messages yet. Type one below and press Send."
         )
-        users = [n for n in self._path() if n.role == "user"]
-        self.edit_picker.options = [(f"#{i + 1}: {_short(n.content, 40)}", n.id)
+        users = [n for n in self.tree.path() if n.role == "user"]
+        self.edit_picker.options = [(f"#{i + 1}: {short(n.content, 40)}", n.id)
                                     for i, n in enumerate(users)]
         leaves = self.branches()
         self.branch_picker.unobserve(self._branch_picked, names="value")
-        self.branch_picker.options = [(f"{i + 1}: {_short(self._nodes[leaf].content, 40)}", leaf)
+        self.branch_picker.options = [(f"{i + 1}: {short(self.tree[leaf].content, 40)}", leaf)
                                       for i, leaf in enumerate(leaves)]
-        self.branch_picker.value = self._leaf if self._leaf in leaves else None
+        self.branch_picker.value = self.tree.leaf if self.tree.leaf in leaves else None
         self.branch_picker.observe(self._branch_picked, names="value")
-        self.tree.value = f"<pre style='font-size:85%'>{html.escape(self.tree_text())}</pre>"
-        tokens = sum((n.prompt_tokens or 0) + (n.completion_tokens or 0) for n in self._path())
-        costs = [n.cost_usd for n in self._path() if n.role == "assistant"]
+        self.tree_view.value = f"<pre style='font-size:85%'>{html.escape(self.tree_text())}</pre>"
+        tokens = sum((n.prompt_tokens or 0) + (n.completion_tokens or 0) for n in self.tree.path())
+        costs = [n.cost_usd for n in self.tree.path() if n.role == "assistant"]
         total = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
         self.counter.value = muted(
             f"This conversation: {tokens} tokens, {format_cost(total)}"
             + (f" · {len(leaves)} branches" if len(leaves) > 1 else "")
         ) if costs else ""
 
-    def _siblings(self, node: Node) -> tuple[int, int]:
-        if node.parent is None or node.parent not in self._nodes:
-            group = self._roots()
-        else:
-            group = self._nodes[node.parent].children
-        return (group.index(node.id) + 1 if node.id in group else 1, len(group))
-
 
 def _local_id() -> str:
     return f"local_{uuid.uuid4().hex[:12]}"
-
-
-def _short(text: str, limit: int = 60) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _meta(node: Node, result: ChatResult | None) -> str:

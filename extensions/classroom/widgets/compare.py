@@ -140,7 +140,8 @@ class Compare(ClassroomWidget):
 
     def _render(self) -> None:
         ok = [r for r in self.results if not r.get("error")]
-        fastest = min((r["latency_s"] for r in ok), default=None)
+        # One fastest, even when two latencies round to the same value.
+        fastest = min(ok, key=lambda r: r["latency_s"]) if len(ok) > 1 else None
         cards = []
         for r in self.results:
             if r.get("error"):
@@ -149,8 +150,7 @@ class Compare(ClassroomWidget):
             else:
                 body = render_markdown(r["text"])
                 stats = stat_line(
-                    f"{r['latency_s']:.2f} s" + (" (fastest)" if r["latency_s"] == fastest
-                                                 and len(ok) > 1 else ""),
+                    f"{r['latency_s']:.2f} s" + (" (fastest)" if r is fastest else ""),
                     f"{r['prompt_tokens']} + {r['completion_tokens']} tokens",
                     format_cost(r["cost_usd"]),
                 )
