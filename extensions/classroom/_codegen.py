@@ -126,6 +126,9 @@ def _anthropic_body(model: str, system: str, prompt: str, params: dict[str, Any]
 
 def _python_anthropic(model: str, system: str, prompt: str, params: dict[str, Any]) -> str:
     body = _anthropic_body(model, system, prompt, params)
+    # Recent versions of the anthropic library have no arguments for the sampling
+    # parameters; the Messages API still takes them, so they go in extra_body.
+    sampling = {k: body.pop(k) for k in ("temperature", "top_p", "top_k") if k in body}
     lines = [
         "import anthropic",
         "",
@@ -134,6 +137,8 @@ def _python_anthropic(model: str, system: str, prompt: str, params: dict[str, An
         "message = client.messages.create(",
     ]
     lines += [f"    {k}={_py(v)}," for k, v in body.items()]
+    if sampling:
+        lines.append(f"    extra_body={_py(sampling)},  # sampling parameters, sent as they are")
     lines += [")", "print(message.content[0].text)", "print(message.usage)"]
     return "\n".join(lines)
 
