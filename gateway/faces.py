@@ -10,6 +10,7 @@ goes through the same pipeline, and errors are rendered in the face's shape.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -18,9 +19,11 @@ from typing import Any
 from gateway.auth import Identity
 from gateway.calls import Caller
 from gateway.errors import ClassroomError, InvalidRequest
+from gateway.history.media import ArtifactStore, NewArtifact
 from gateway.keypool import ProviderKey
 from gateway.pipeline import ChatService, Plan, PreparedChat, text_tokens
-from gateway.providers import anthropic_format, google_format
+from gateway.pricing import Usage
+from gateway.providers import anthropic_format, google_format, mock_media
 from gateway.providers.base import ChatResult, NativeCall, Piece
 from gateway.schemas import ChatCompletionRequest, load_object, validate
 
@@ -53,9 +56,40 @@ def _last_user_text(messages: Any, role_key: str, user: str, parts_key: str) -> 
     return None
 
 
+def mock_gemini_image(body: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """The mock's NanoBanana: a PNG from the prompt (and any images sent), in Gemini's shape."""
+    salt = b"".join(
+        base64.b64decode(google_format.g(p, "inlineData", "inline_data").get("data", ""))
+        for c in body.get("contents") or [] if isinstance(c, dict)
+        for p in c.get("parts") or [] if google_format.g(p, "inlineData", "inline_data"))
+    data = base64.b64encode(mock_media.png(prompt, 512, 512, salt)).decode()
+    usage = Usage(prompt_tokens=text_tokens(body.get("contents")))
+    return {"candidates": [{"content": {"role": "model", "parts": [
+        {"text": f"A mock image for: {prompt}"},
+        {"inlineData": {"mimeType": "image/png", "data": data}}]},
+        "finishReason": "STOP", "index": 0}],
+        "usageMetadata": google_format.usage_to_gemini(usage), "modelVersion": "mock/image"}
+
+
 class NativeFaces:
-    def __init__(self, chat: ChatService) -> None:
+    def __init__(self, chat: ChatService, artifacts: ArtifactStore | None = None) -> None:
         self.chat = chat
+        self.artifacts = artifacts
+
+    def _keeper(self, identity: Identity, model: Any, prompt: str | None) -> Any:
+        """Images a Gemini image model answered with go to the caller's gallery."""
+        artifacts = self.artifacts
+
+        async def keep(result: ChatResult, run_id: int) -> dict[str, float]:
+            found = google_format.images_of(result.response)
+            for index, (mime, data) in enumerate(found):
+                if artifacts is not None:
+                    await artifacts.save(NewArtifact(
+                        identity.name, identity.tenant, mime, base64.b64decode(data), model.id,
+                        prompt, run_id, meta={"index": index, "api": "google"}))
+            return {"images": len(found)} if found else {}
+
+        return keep
 
     @property
     def calls(self) -> Any:
@@ -142,6 +176,26 @@ class NativeFaces:
                                      restream, anthropic_frame, anthropic_error_frame)
         return await self.chat.begin(caller, model, request, plan, request_text)
 
+    def _mock_image_plan(self, body: dict[str, Any], prompt: str) -> Plan:
+        adapter = self.chat.registry.adapter("mock")
+
+        async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
+            await adapter.media_latency()
+            answer = mock_gemini_image(body, prompt)
+            usage = google_format.usage_from_gemini(answer["usageMetadata"])
+            return ChatResult(answer, usage, google_format.response_text(answer))
+
+        async def open_stream(key: ProviderKey | None,
+                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
+            result = await complete(key, stack)
+
+            async def one() -> AsyncIterator[Piece]:
+                yield Piece(result.response, text=result.text, usage=result.usage, final=True)
+
+            return one()
+
+        return Plan(complete, open_stream, google_frame, google_error_frame)
+
     # -- Google -----------------------------------------------------------------------------------
 
     async def prepare_google(self, identity: Identity, raw: bytes, *, model_name: str,
@@ -159,20 +213,27 @@ class NativeFaces:
                 contents, "role", "user", "parts")
             model = self.calls.resolve(caller, model_name, ("chat", "image"))
             request = None
-            if model.provider != "google":
-                if model.kind != "chat":
-                    raise InvalidRequest(
-                        f"The model '{model_name}' cannot answer generateContent; use a gemini-* "
-                        "model or a chat model such as mock/echo.", param="model")
+            if model.provider != "google" and model.kind == "chat":
                 request = validate(google_format.request_from_gemini(body, model_name, stream),
                                    ChatCompletionRequest)
+            elif model.provider not in ("google", "mock"):
+                raise InvalidRequest(
+                    f"The model '{model_name}' cannot answer generateContent; use a gemini-* "
+                    "model, mock/image, or a chat model such as mock/echo.", param="model")
         except ClassroomError as error:
             await self.calls.refuse(caller, error, kind="chat", model=model_name, stream=stream,
                                     request_text=request_text)
             raise
+        if model.kind == "image" and model.provider == "mock":
+            plan = self._mock_image_plan(body, request_text or "")
+            plan.keep = self._keeper(identity, model, request_text)
+            return await self.chat.begin(caller, model, None, plan, request_text, stream=stream,
+                                         kind="image")
         if request is None:
             config = google_format.g(body, "generationConfig", "generation_config") or {}
             plan = self._native_plan(model, body, version, google_frame, google_error_frame)
+            if model.kind == "image":
+                plan.keep = self._keeper(identity, model, request_text)
             return await self.chat.begin(
                 caller, model, None, plan, request_text, stream=stream, kind=model.kind,
                 prompt_estimate=text_tokens([body.get("contents"),

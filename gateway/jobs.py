@@ -94,7 +94,7 @@ class JobService:
     async def create(self, identity: Identity, body: dict[str, Any], *, source: str,
                      base_url: str) -> dict[str, Any]:
         caller = Caller(identity, source, "classroom")
-        kind = body.get("kind") if body.get("kind") in HISTORY_KIND else "video"
+        kind = str(body.get("kind")) if body.get("kind") in HISTORY_KIND else "video"
         prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else None
         try:
             request: JobRequest = validate(body, JobRequest)

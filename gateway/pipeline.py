@@ -46,6 +46,8 @@ class Plan:
     frame: Callable[[Piece], bytes | None]
     frame_error: Callable[[ClassroomError], bytes]
     done: bytes | None = None
+    # What else a finished (non-streamed) answer needs, e.g. its images kept as artifacts.
+    keep: Callable[[ChatResult, int], Awaitable[dict[str, float]]] | None = None
 
 
 @dataclass
@@ -172,8 +174,10 @@ class ChatService:
 
     async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
         async def meter(result: ChatResult) -> Metered:
+            units = await prepared.plan.keep(result, prepared.run_id) if prepared.plan.keep \
+                else {}
             return Metered(token_cost(prepared.model, result.usage), result.usage, result.text,
-                           blocked=result.blocked)
+                           units=units, blocked=result.blocked)
 
         result, _ = await self.calls.once(
             prepared.caller, prepared.model, prepared.run_id, self._estimate(prepared),

@@ -161,7 +161,8 @@ class EmbeddingRequest(BaseModel):
             return [self.input]
         if self.input and isinstance(self.input[0], int):
             return [" ".join(str(t) for t in self.input)]
-        return [t if isinstance(t, str) else " ".join(map(str, t)) for t in self.input]
+        return [t if isinstance(t, str) else " ".join(str(i) for i in t)  # type: ignore[union-attr]
+                for t in self.input]
 
 
 class ImageRequest(BaseModel):

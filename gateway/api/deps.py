@@ -56,8 +56,8 @@ class Services:
         self.calls = Calls(providers, tenants, history, self.pool, self.admission,
                            Attempts(self.pool, policy))
         self.chat = ChatService(self.calls, settings.chat_timeout_seconds)
-        self.faces = NativeFaces(self.chat)
         self.artifacts = ArtifactStore(history, settings.artifacts_dir)
+        self.faces = NativeFaces(self.chat, self.artifacts)
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
 from gateway.errors import InvalidRequest
@@ -17,7 +18,7 @@ from gateway.schemas import EmbeddingRequest, ImageRequest, SpeechRequest, load_
 router = APIRouter(tags=["OpenAI-compatible"])
 
 
-def _body(schema: type) -> dict[str, Any]:
+def _body(schema: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": schema.model_json_schema()}}}}
 

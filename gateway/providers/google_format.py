@@ -146,8 +146,8 @@ def request_to_gemini(request: ChatCompletionRequest) -> dict[str, Any]:
             continue
         if message.role in ("tool", "function"):
             name = names.get(extra.get("tool_call_id") or "", message.name or "tool")
-            parts = [{"functionResponse": {"name": name,
-                                           "response": {"result": content_text(message.content)}}}]
+            parts: list[dict[str, Any]] = [{"functionResponse": {
+                "name": name, "response": {"result": content_text(message.content)}}}]
             role = "user"
         else:
             parts = _gemini_parts(message.content)

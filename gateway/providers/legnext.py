@@ -43,7 +43,7 @@ def midjourney_prompt(prompt: str, params: dict[str, Any]) -> str:
 
 def parse_error(status: int, body: Any) -> VendorError:
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else body
         message = inner.get("message") or inner.get("raw_message") or inner.get("detail") or ""
         return VendorError(str(message), str(inner.get("code", "")) or None)
     return VendorError(str(body or f"HTTP {status}")[:300])

@@ -174,3 +174,20 @@ def test_errors_raise_the_sdks_own_exceptions(client, fakes, vendor_gateway):
     with pytest.raises(errors.ServerError) as down:
         client.models.generate_content(model="gemini-2.5-flash", contents="x")
     assert down.value.code == 503
+
+
+def test_image_models_on_the_native_face_fill_the_gallery(client, api, fakes):
+    """NanoBanana with google-genai: gemini-*-image passed through, mock/image offline."""
+    made = client.models.generate_content(model="gemini-2.5-flash-image",
+                                          contents="a robot painting")
+    inline = [p.inline_data for p in made.candidates[0].content.parts if p.inline_data]
+    assert inline and inline[0].data.startswith(b"\x89PNG")
+    row = api().last_run()
+    assert (row["kind"], row["provider"], row["status"]) == ("image", "google", "ok")
+    offline = client.models.generate_content(model="mock/image", contents="a robot painting")
+    mock_png = [p.inline_data.data for p in offline.candidates[0].content.parts if p.inline_data]
+    assert mock_png and mock_png[0].startswith(b"\x89PNG")
+    gallery = api().get("/api/artifacts", kind="image")["items"]
+    assert [g["model"] for g in gallery[:2]] == ["mock/image", "gemini-2.5-flash-image"]
+    assert gallery[0]["prompt"] == "a robot painting" and gallery[0]["run_id"] == \
+        api().last_run()["id"]
