@@ -36,6 +36,7 @@ from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.history import HistoryStore
+from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
 from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
@@ -177,9 +178,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.jobs.start()
         app.state.services = built
         app.state.started = time.time()
+        housekeeping = asyncio.get_running_loop().create_task(
+            run_retention(built.history, built.settings.data_dir)
+        )
         try:
             yield
         finally:
+            housekeeping.cancel()
             await built.jobs.aclose()
             await built.chat.drain()
             await built.resolver.aclose()

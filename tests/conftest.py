@@ -85,8 +85,8 @@ def start_gateway(
 ) -> Iterator[Callable[..., GatewayServer]]:
     started: list[GatewayServer] = []
 
-    def start(**env: str) -> GatewayServer:
-        data_dir = tmp_path_factory.mktemp("gateway-data")
+    def start(data_dir: Path | None = None, **env: str) -> GatewayServer:
+        data_dir = data_dir or tmp_path_factory.mktemp("gateway-data")
         port = free_port()
         full_env = {
             **os.environ,
@@ -100,7 +100,7 @@ def start_gateway(
         for name in ("JUPYTERHUB_API_URL", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"):
             if name not in env:
                 full_env.pop(name, None)
-        log_path = data_dir / "gateway.log"
+        log_path = data_dir / f"gateway-{port}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [str(VENV_BIN / "classroom"), "gateway", "serve", "--host", "127.0.0.1",

@@ -133,6 +133,7 @@ class Lease:
         self.tokens = tokens  # charged to the key's TPM window at the grant
         self.waited = waited
         self.granted_at = time.time()
+        self.released_at: float | None = None
         self.ttl = ttl
         self.expires_at = (asyncio.get_running_loop().time() + ttl) if state else float("inf")
         self.reclaimed = False
@@ -159,6 +160,7 @@ class Lease:
         if self.released:
             return
         self.released = True
+        self.released_at = time.time()  # before the slot is handed on: intervals never overlap
         if self.pool is not None and self.state is not None:
             self.pool._release(self)
 
