@@ -226,12 +226,15 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
                 "choices": [{"index": 0, "delta": delta, "logprobs": None,
                              "finish_reason": finish}]}
 
-    yield Piece(chunk({"role": "assistant", "content": ""}))
     usage: Usage | None = None
     final = False
+    started = False
     async for piece in chunks:
-        if piece.blocked and not piece.text:
-            raise ContentBlocked(piece.blocked)
+        if piece.blocked and not piece.text and not started:
+            raise ContentBlocked(piece.blocked)  # before the first byte: an HTTP error
+        if not started:
+            started = True
+            yield Piece(chunk({"role": "assistant", "content": ""}))
         if piece.text:
             yield Piece(chunk({"content": piece.text}), text=piece.text)
         finish = g((piece.payload.get("candidates") or [{}])[0], "finishReason", "finish_reason")

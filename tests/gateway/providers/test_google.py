@@ -104,6 +104,11 @@ def test_safety_blocks_are_reported_in_words(client, vendor_gateway, tokens, api
                                      messages=[{"role": "user", "content": "[[unsafe-answer]]"}])
     assert refused.value.code == "content_blocked"
     assert "Google stopped the answer (SAFETY)" in refused.value.message
+    with pytest.raises(openai.BadRequestError) as streamed:
+        list(face.chat.completions.create(model="gemini-2.5-flash", stream=True,
+                                          messages=[{"role": "user", "content": "[[block]]"}]))
+    assert streamed.value.code == "content_blocked"
+    assert "Google blocked the prompt (SAFETY)" in streamed.value.message
 
 
 def test_gemini_on_the_openai_face(vendor_gateway, tokens, fakes, api):

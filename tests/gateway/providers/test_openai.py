@@ -152,6 +152,10 @@ def test_errors_raise_the_sdks_own_exceptions(client, fakes, api):
     assert limited.value.code == "provider_rate_limited"
     assert limited.value.response.headers.get("retry-after") == "1"
     assert len(fakes.requests("openai")) == 3  # retried, within its bounds
+    with pytest.raises(openai.RateLimitError) as stream_limited:  # refused before any byte
+        client.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                       messages=[{"role": "user", "content": "x"}])
+    assert stream_limited.value.code == "provider_rate_limited"
     fakes.reset()
     with pytest.raises(openai.BadRequestError) as too_long:
         client.chat.completions.create(model="gpt-4o-mini",
