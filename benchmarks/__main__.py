@@ -1,8 +1,8 @@
 """``make bench``: every benchmark, printed as tables.
 
-    python -m benchmarks              # all
-    python -m benchmarks pool         # one
-    python -m benchmarks --quick      # shorter runs
+python -m benchmarks              # all
+python -m benchmarks pool         # one
+python -m benchmarks --quick      # shorter runs
 """
 
 from __future__ import annotations
@@ -25,15 +25,37 @@ def fmt(value: object, digits: int = 1) -> str:
 def pool(quick: bool) -> None:
     from benchmarks import pool_bench
 
-    table = Table(title="Pool efficiency and fairness (targets: efficiency ≥ 0.95, violations 0, fairness ≥ 0.95)")
-    for column in ("scenario", "setup", "calls", "throughput/s", "bound/s", "efficiency",
-                   "violations", "Jain fairness", "wait p50 s", "wait p99 s", "errors"):
+    table = Table(
+        title="Pool efficiency and fairness (targets: efficiency ≥ 0.95, violations 0, fairness ≥ 0.95)"
+    )
+    for column in (
+        "scenario",
+        "setup",
+        "calls",
+        "throughput/s",
+        "bound/s",
+        "efficiency",
+        "violations",
+        "Jain fairness",
+        "wait p50 s",
+        "wait p99 s",
+        "errors",
+    ):
         table.add_column(column)
     for r in pool_bench.run(quick):
-        table.add_row(r["scenario"], r["setup"], str(r["calls"]), fmt(r["throughput_rps"], 2),
-                      fmt(r["bound_rps"], 2), fmt(r["efficiency"], 3), str(r["violations"]),
-                      fmt(r["fairness"], 3), fmt(r["wait_p50_s"], 2), fmt(r["wait_p99_s"], 2),
-                      str(r["errors"]))
+        table.add_row(
+            r["scenario"],
+            r["setup"],
+            str(r["calls"]),
+            fmt(r["throughput_rps"], 2),
+            fmt(r["bound_rps"], 2),
+            fmt(r["efficiency"], 3),
+            str(r["violations"]),
+            fmt(r["fairness"], 3),
+            fmt(r["wait_p50_s"], 2),
+            fmt(r["wait_p99_s"], 2),
+            str(r["errors"]),
+        )
     console.print(table)
 
 
@@ -41,21 +63,48 @@ def overhead(quick: bool) -> None:
     from benchmarks import overhead as bench
 
     rows = bench.run(quick)
-    table = Table(title=f"Gateway overhead vs LiteLLM {bench.litellm_version()} (same fake upstream, interleaved)")
-    for column in ("mode", "conc", "target", "req/s", "p50 ms", "p99 ms", "added p50 ms", "TTFT p50 ms",
-                   "errors", "RSS MiB (idle)"):
+    table = Table(
+        title=f"Gateway overhead vs LiteLLM {bench.litellm_version()} (same fake upstream, interleaved)"
+    )
+    for column in (
+        "mode",
+        "conc",
+        "target",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "added p50 ms",
+        "TTFT p50 ms",
+        "errors",
+        "RSS MiB (idle)",
+    ):
         table.add_column(column)
     direct = {(r["stream"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
     for r in rows:
         base = direct[(r["stream"], r["concurrency"])]
         added = r["p50_ms"] - base["p50_ms"] if r["target"] != "direct" else float("nan")
-        table.add_row("stream" if r["stream"] else "plain", str(r["concurrency"]), r["target"],
-                      fmt(r["rps"]), fmt(r["p50_ms"], 2), fmt(r["p99_ms"], 2), fmt(added, 2),
-                      fmt(r["ttft_p50_ms"], 2), str(r["errors"]),
-                      f"{fmt(r['rss_mib'], 0)} ({fmt(r['idle_rss_mib'], 0)})")
+        table.add_row(
+            "stream" if r["stream"] else "plain",
+            str(r["concurrency"]),
+            r["target"],
+            fmt(r["rps"]),
+            fmt(r["p50_ms"], 2),
+            fmt(r["p99_ms"], 2),
+            fmt(added, 2),
+            fmt(r["ttft_p50_ms"], 2),
+            str(r["errors"]),
+            f"{fmt(r['rss_mib'], 0)} ({fmt(r['idle_rss_mib'], 0)})",
+        )
     console.print(table)
     ratios = Table(title="Targets (ours vs LiteLLM, same run)")
-    for column in ("mode", "conc", "req/s ratio (≥ 10)", "added p50 ratio (≤ 0.1)", "ours added p50 ms", "RSS ratio (≤ 0.33)"):
+    for column in (
+        "mode",
+        "conc",
+        "req/s ratio (≥ 10)",
+        "added p50 ratio (≤ 0.1)",
+        "ours added p50 ms",
+        "RSS ratio (≤ 0.33)",
+    ):
         ratios.add_column(column)
     by = {(r["target"], r["stream"], r["concurrency"]): r for r in rows}
     for (target, stream, conc), r in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][2])):
@@ -65,9 +114,14 @@ def overhead(quick: bool) -> None:
         base = direct[(stream, conc)]
         ours_added = r["p50_ms"] - base["p50_ms"]
         theirs_added = ll["p50_ms"] - base["p50_ms"]
-        ratios.add_row("stream" if stream else "plain", str(conc), fmt(r["rps"] / ll["rps"], 2),
-                       fmt(ours_added / theirs_added if theirs_added > 0 else float("nan"), 3),
-                       fmt(ours_added, 2), fmt(r["rss_mib"] / ll["rss_mib"], 2))
+        ratios.add_row(
+            "stream" if stream else "plain",
+            str(conc),
+            fmt(r["rps"] / ll["rps"], 2),
+            fmt(ours_added / theirs_added if theirs_added > 0 else float("nan"), 3),
+            fmt(ours_added, 2),
+            fmt(r["rss_mib"] / ll["rss_mib"], 2),
+        )
     console.print(ratios)
 
 

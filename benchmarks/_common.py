@@ -13,8 +13,17 @@ from pathlib import Path
 from tests.support.procs import REPO, VENV_BIN, free_port, http_ok, stop_process, wait_until
 
 __all__ = [
-    "REPO", "VENV_BIN", "free_port", "http_ok", "stop_process", "wait_until", "percentile",
-    "rss_mib", "jain", "start", "run_loadgen",
+    "REPO",
+    "VENV_BIN",
+    "free_port",
+    "http_ok",
+    "stop_process",
+    "wait_until",
+    "percentile",
+    "rss_mib",
+    "jain",
+    "start",
+    "run_loadgen",
 ]
 
 
@@ -56,10 +65,17 @@ def _children(pid: int) -> list[int]:
     return sorted(descendants(pid))
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path, ready_url: str, timeout: float = 90) -> subprocess.Popen:
+def start(
+    cmd: list[str], env: dict[str, str], log: Path, ready_url: str, timeout: float = 90
+) -> subprocess.Popen:
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_until(http_ok(ready_url), timeout, " ".join(cmd[:3]), proc)
     except Exception:
@@ -69,14 +85,37 @@ def start(cmd: list[str], env: dict[str, str], log: Path, ready_url: str, timeou
     return proc
 
 
-def run_loadgen(url: str, token: str, model: str, concurrency: int, duration: float,
-                stream: bool, warmup: float = 1.0) -> dict:
-    cmd = [str(VENV_BIN / "python"), "-m", "benchmarks.loadgen", "--url", url, "--token", token,
-           "--model", model, "--concurrency", str(concurrency), "--duration", str(duration),
-           "--warmup", str(warmup)]
+def run_loadgen(
+    url: str,
+    token: str,
+    model: str,
+    concurrency: int,
+    duration: float,
+    stream: bool,
+    warmup: float = 1.0,
+) -> dict:
+    cmd = [
+        str(VENV_BIN / "python"),
+        "-m",
+        "benchmarks.loadgen",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--model",
+        model,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+    ]
     if stream:
         cmd.append("--stream")
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO), timeout=duration + warmup + 120)
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=str(REPO), timeout=duration + warmup + 120
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -14,7 +14,9 @@ import time
 import aiohttp
 
 
-async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: bytes, stream: bool) -> tuple[float, float | None, bool]:
+async def one(
+    session: aiohttp.ClientSession, url: str, headers: dict, body: bytes, stream: bool
+) -> tuple[float, float | None, bool]:
     start = time.perf_counter()
     first: float | None = None
     async with session.post(url, data=body, headers=headers) as response:
@@ -28,9 +30,15 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict, body: byt
     return time.perf_counter() - start, first, ok
 
 
-async def run(url: str, token: str, model: str, concurrency: int, duration: float, stream: bool, warmup: float) -> dict:
+async def run(
+    url: str, token: str, model: str, concurrency: int, duration: float, stream: bool, warmup: float
+) -> dict:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    payload = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
+    payload = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "max_tokens": 16,
+    }
     if stream:
         payload["stream"] = True
     body = json.dumps(payload).encode()
@@ -49,7 +57,7 @@ async def run(url: str, token: str, model: str, concurrency: int, duration: floa
             while time.perf_counter() < stop_at:
                 try:
                     latency, first, ok = await one(session, url, headers, body, stream)
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     latency, first, ok = 0.0, None, False
                 if time.perf_counter() >= measure_from:
                     if ok:
@@ -79,7 +87,17 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.url, args.token, args.model, args.concurrency, args.duration, args.stream, args.warmup))
+    result = asyncio.run(
+        run(
+            args.url,
+            args.token,
+            args.model,
+            args.concurrency,
+            args.duration,
+            args.stream,
+            args.warmup,
+        )
+    )
     print(json.dumps(result))
 
 

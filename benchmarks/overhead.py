@@ -17,7 +17,13 @@ import tempfile
 from pathlib import Path
 
 from benchmarks._common import (
-    REPO, VENV_BIN, free_port, rss_mib, run_loadgen, start, stop_process,
+    REPO,
+    VENV_BIN,
+    free_port,
+    rss_mib,
+    run_loadgen,
+    start,
+    stop_process,
 )
 
 LITELLM_VERSION = "1.103.7"  # newest release whose pins install from this registry (1.103.8+ need certifi>=2026.10.19)
@@ -34,7 +40,8 @@ def ensure_litellm() -> Path | None:
     subprocess.run([base, "-m", "venv", str(LITELLM_VENV)], check=True)
     result = subprocess.run(
         [str(LITELLM_VENV / "bin" / "pip"), "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         print("litellm could not be installed; comparing without it:\n" + result.stderr[-1500:])
@@ -46,17 +53,31 @@ def _gateway(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str]:
     (tmp / "keys.toml").write_text(
         f'[[openai]]\nname = "bench"\napi_key = "sk-bench-upstream-000000000000"\nbase_url = "{upstream}/v1"\n'
     )
-    (tmp / "tokens.json").write_text(json.dumps(
-        {"tokens": {BENCH_TOKEN: {"name": "bench", "tenant": "default", "role": "admin"}}}
-    ))
+    (tmp / "tokens.json").write_text(
+        json.dumps(
+            {"tokens": {BENCH_TOKEN: {"name": "bench", "tenant": "default", "role": "admin"}}}
+        )
+    )
     port = free_port()
     env = {
         "CLASSROOM_DATA_DIR": str(tmp / "gw-data"),
         "CLASSROOM_KEYS_FILE": str(tmp / "keys.toml"),
         "CLASSROOM_AUTH_TOKENS_FILE": str(tmp / "tokens.json"),
     }
-    proc = start([str(VENV_BIN / "classroom"), "gateway", "serve", "--port", str(port),
-                  "--log-level", "warning"], env, tmp / "gateway.log", f"http://127.0.0.1:{port}/health")
+    proc = start(
+        [
+            str(VENV_BIN / "classroom"),
+            "gateway",
+            "serve",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env,
+        tmp / "gateway.log",
+        f"http://127.0.0.1:{port}/health",
+    )
     return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
@@ -75,11 +96,30 @@ def _litellm(binary: Path, tmp: Path, upstream: str) -> tuple[subprocess.Popen, 
         "  drop_params: true\n"
     )
     port = free_port()
-    env = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
-           "NO_DOCS": "True", "DISABLE_ADMIN_UI": "True", "LITELLM_TELEMETRY": "False"}
-    proc = start([str(binary), "--config", str(tmp / "litellm.yaml"), "--port", str(port),
-                  "--host", "127.0.0.1", "--num_workers", "1"], env, tmp / "litellm.log",
-                 f"http://127.0.0.1:{port}/health/liveliness", timeout=180)
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "NO_DOCS": "True",
+        "DISABLE_ADMIN_UI": "True",
+        "LITELLM_TELEMETRY": "False",
+    }
+    proc = start(
+        [
+            str(binary),
+            "--config",
+            str(tmp / "litellm.yaml"),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--num_workers",
+            "1",
+        ],
+        env,
+        tmp / "litellm.log",
+        f"http://127.0.0.1:{port}/health/liveliness",
+        timeout=180,
+    )
     return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
 
 
@@ -93,8 +133,12 @@ def run(quick: bool = False) -> list[dict]:
         upstream = f"http://127.0.0.1:{up_port}"
         procs: list[subprocess.Popen] = []
         try:
-            up = start([str(VENV_BIN / "python"), "-m", "benchmarks.upstream", "--port", str(up_port)],
-                       {"PYTHONPATH": str(REPO)}, tmp / "upstream.log", f"{upstream}/v1/models")
+            up = start(
+                [str(VENV_BIN / "python"), "-m", "benchmarks.upstream", "--port", str(up_port)],
+                {"PYTHONPATH": str(REPO)},
+                tmp / "upstream.log",
+                f"{upstream}/v1/models",
+            )
             procs.append(up)
             gw, gw_url = _gateway(tmp, upstream)
             procs.append(gw)
@@ -111,10 +155,16 @@ def run(quick: bool = False) -> list[dict]:
             for stream in (False, True):
                 for concurrency in concurrencies:
                     for name, (url, token, pid) in targets.items():  # interleaved
-                        figures = run_loadgen(url, token, "gpt-4o-mini", concurrency, duration, stream)
-                        figures.update(target=name, stream=stream, concurrency=concurrency,
-                                       rss_mib=rss_mib(pid) if pid else float("nan"),
-                                       idle_rss_mib=idle.get(name, float("nan")))
+                        figures = run_loadgen(
+                            url, token, "gpt-4o-mini", concurrency, duration, stream
+                        )
+                        figures.update(
+                            target=name,
+                            stream=stream,
+                            concurrency=concurrency,
+                            rss_mib=rss_mib(pid) if pid else float("nan"),
+                            idle_rss_mib=idle.get(name, float("nan")),
+                        )
                         results.append(figures)
         finally:
             for proc in reversed(procs):

@@ -42,10 +42,26 @@ class Scenario:
 
 
 SCENARIOS = [
-    Scenario("concurrency-bound", keys=3, concurrency=2, rpm=6000, latency_s=0.2, students=40,
-             per_student=2, duration_s=20),
-    Scenario("rpm-bound", keys=3, concurrency=2, rpm=60, latency_s=0.05, students=40,
-             per_student=2, duration_s=60),
+    Scenario(
+        "concurrency-bound",
+        keys=3,
+        concurrency=2,
+        rpm=6000,
+        latency_s=0.2,
+        students=40,
+        per_student=2,
+        duration_s=20,
+    ),
+    Scenario(
+        "rpm-bound",
+        keys=3,
+        concurrency=2,
+        rpm=60,
+        latency_s=0.05,
+        students=40,
+        per_student=2,
+        duration_s=60,
+    ),
 ]
 
 
@@ -55,8 +71,10 @@ def _files(tmp: Path, sc: Scenario) -> dict[str, str]:
         for i in range(sc.keys)
     )
     (tmp / "keys.toml").write_text(keys)
-    tokens = {f"bench-student-{i:03d}": {"name": f"s{i:03d}", "tenant": "school_a", "role": "student"}
-              for i in range(sc.students)}
+    tokens = {
+        f"bench-student-{i:03d}": {"name": f"s{i:03d}", "tenant": "school_a", "role": "student"}
+        for i in range(sc.students)
+    }
     (tmp / "tokens.json").write_text(json.dumps({"tokens": tokens}))
     return {
         "CLASSROOM_DATA_DIR": str(tmp / "data"),
@@ -69,19 +87,28 @@ def _files(tmp: Path, sc: Scenario) -> dict[str, str]:
 
 
 async def _hammer(url: str, sc: Scenario) -> tuple[float, float]:
-    body = json.dumps({"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    body = json.dumps(
+        {"model": "mock/echo", "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
     connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=900)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=900)
+    ) as session:
         began = time.time()
         stop_at = began + sc.duration_s
 
         async def student(i: int) -> None:
-            headers = {"Authorization": f"Bearer bench-student-{i:03d}", "Content-Type": "application/json"}
+            headers = {
+                "Authorization": f"Bearer bench-student-{i:03d}",
+                "Content-Type": "application/json",
+            }
             while time.time() < stop_at:
                 async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
 
-        await asyncio.gather(*(student(i) for i in range(sc.students) for _ in range(sc.per_student)))
+        await asyncio.gather(
+            *(student(i) for i in range(sc.students) for _ in range(sc.per_student))
+        )
         return began, began + sc.duration_s
 
 
@@ -112,8 +139,12 @@ def run_scenario(sc: Scenario) -> dict:
         tmp = Path(tmpdir)
         env = _files(tmp, sc)
         port = free_port()
-        proc = start([str(VENV_BIN / "classroom"), "gateway", "serve", "--port", str(port)], env,
-                     tmp / "gateway.log", f"http://127.0.0.1:{port}/health")
+        proc = start(
+            [str(VENV_BIN / "classroom"), "gateway", "serve", "--port", str(port)],
+            env,
+            tmp / "gateway.log",
+            f"http://127.0.0.1:{port}/health",
+        )
         try:
             began, ended = asyncio.run(_hammer(f"http://127.0.0.1:{port}/v1/chat/completions", sc))
         finally:
@@ -134,8 +165,8 @@ def run_scenario(sc: Scenario) -> dict:
     waits = [r[3] - r[2] for r in ok]
     return {
         "scenario": sc.name,
-        "setup": f"{sc.keys} keys × conc {sc.concurrency}, RPM {sc.rpm}; {sc.latency_s*1000:.0f} ms; "
-                 f"{sc.students} students × {sc.per_student}",
+        "setup": f"{sc.keys} keys × conc {sc.concurrency}, RPM {sc.rpm}; {sc.latency_s * 1000:.0f} ms; "
+        f"{sc.students} students × {sc.per_student}",
         "throughput_rps": throughput,
         "bound_rps": bound,
         "efficiency": throughput / bound,

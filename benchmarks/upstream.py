@@ -14,17 +14,35 @@ import argparse
 import asyncio
 import json
 
-COMPLETION = json.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the bench upstream."},
-                 "finish_reason": "stop", "logprobs": None}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-}).encode()
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello from the bench upstream."},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+    }
+).encode()
 
 
 def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
-    body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
-            "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+    body = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": []
+        if usage
+        else [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
     if usage:
         body["usage"] = usage
     data = b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
@@ -34,10 +52,18 @@ def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) ->
 STREAM = b"".join(
     [_chunk({"role": "assistant", "content": ""})]
     + [_chunk({"content": f" word{i}"}) for i in range(10)]
-    + [_chunk({}, "stop"), _chunk({}, usage={"prompt_tokens": 12, "completion_tokens": 10, "total_tokens": 22})]
+    + [
+        _chunk({}, "stop"),
+        _chunk({}, usage={"prompt_tokens": 12, "completion_tokens": 10, "total_tokens": 22}),
+    ]
     + [b"e\r\ndata: [DONE]\n\n\r\n", b"0\r\n\r\n"]
 )
-MODELS = json.dumps({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "bench", "created": 1}]}).encode()
+MODELS = json.dumps(
+    {
+        "object": "list",
+        "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "bench", "created": 1}],
+    }
+).encode()
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -53,11 +79,20 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                     length = int(value.strip())
             body = await reader.readexactly(length) if length else b""
             if method == "GET" and path.endswith("/models"):
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(MODELS), MODELS))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(MODELS), MODELS)
+                )
             elif b'"stream":true' in body.replace(b" ", b""):
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n" + STREAM)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                    + STREAM
+                )
             else:
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(COMPLETION), COMPLETION))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (len(COMPLETION), COMPLETION)
+                )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass

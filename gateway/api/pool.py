@@ -63,7 +63,9 @@ class NewKey(BaseModel):
 async def add_key(body: NewKey, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     require_admin(identity)
     if body.provider not in PROVIDERS:
-        raise InvalidRequest(f"Unknown provider '{body.provider}'; use one of {list(PROVIDERS)}.", param="provider")
+        raise InvalidRequest(
+            f"Unknown provider '{body.provider}'; use one of {list(PROVIDERS)}.", param="provider"
+        )
     if services.keystore is None:
         raise InvalidRequest("This gateway has no key store.")
     entry = body.model_dump(exclude={"provider"}, exclude_none=True)
@@ -79,20 +81,29 @@ async def add_key(body: NewKey, identity: CurrentUser, services: ServicesDep) ->
     created = await services.history.write(write)
     services.pool.upsert_key(key)
     services.pool.set_health(key.provider, key.name, True)
-    await record_audit(services.history, identity, "key.add" if created else "key.replace",
-                       target=f"{key.provider}/{key.name}", tenant=None,
-                       details={"last4": key.last4, "tenant_scope": list(key.tenant_scope)})
+    await record_audit(
+        services.history,
+        identity,
+        "key.add" if created else "key.replace",
+        target=f"{key.provider}/{key.name}",
+        tenant=None,
+        details={"last4": key.last4, "tenant_scope": list(key.tenant_scope)},
+    )
     return {"provider": key.provider, "name": key.name, "last4": key.last4, "created": created}
 
 
-async def _set_key(services: Any, identity: Identity, provider: str, name: str, active: bool) -> dict[str, Any]:
+async def _set_key(
+    services: Any, identity: Identity, provider: str, name: str, active: bool
+) -> dict[str, Any]:
     require_admin(identity)
     store = services.keystore
     if store is None:
         raise NotFound(f"There is no {provider} key named '{name}'.")
 
     def write(conn: Connection) -> Any:
-        if not store.set_state(conn, provider, name, is_active=active, healthy=True if active else None):
+        if not store.set_state(
+            conn, provider, name, is_active=active, healthy=True if active else None
+        ):
             return None
         return store.get(conn, provider, name)
 
@@ -102,18 +113,27 @@ async def _set_key(services: Any, identity: Identity, provider: str, name: str, 
     services.pool.upsert_key(key)
     if active:
         services.pool.set_health(provider, name, True)
-    await record_audit(services.history, identity, "key.enable" if active else "key.disable",
-                       target=f"{provider}/{name}", tenant=None)
+    await record_audit(
+        services.history,
+        identity,
+        "key.enable" if active else "key.disable",
+        target=f"{provider}/{name}",
+        tenant=None,
+    )
     return {"provider": provider, "name": name, "is_active": active}
 
 
 @router.post("/keys/{provider}/{name}/disable", summary="Take a key out of rotation (admins)")
-async def disable_key(provider: str, name: str, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def disable_key(
+    provider: str, name: str, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     return await _set_key(services, identity, provider, name, False)
 
 
 @router.post("/keys/{provider}/{name}/enable", summary="Put a key back, healthy (admins)")
-async def enable_key(provider: str, name: str, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def enable_key(
+    provider: str, name: str, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     return await _set_key(services, identity, provider, name, True)
 
 
@@ -123,8 +143,12 @@ async def enable_key(provider: str, name: str, identity: CurrentUser, services: 
 class PauseRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: str | None = Field(default=None, max_length=128, description="One student; omit for the whole class.")
-    tenant: str | None = Field(default=None, max_length=64, description="Admins only; teachers pause their own school.")
+    user: str | None = Field(
+        default=None, max_length=128, description="One student; omit for the whole class."
+    )
+    tenant: str | None = Field(
+        default=None, max_length=64, description="Admins only; teachers pause their own school."
+    )
     reason: str | None = Field(default=None, max_length=500)
 
 
@@ -141,12 +165,20 @@ async def list_pauses(identity: CurrentUser, services: ServicesDep) -> dict[str,
 async def pause(body: PauseRequest, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     tenant = body.tenant or identity.tenant
     if not identity.can_teach(tenant):
-        raise Forbidden("Only a teacher of that school (or an administrator) can pause its students.")
+        raise Forbidden(
+            "Only a teacher of that school (or an administrator) can pause its students."
+        )
     if tenant not in services.tenants:
         raise InvalidRequest(f"There is no school '{tenant}'.", param="tenant")
     row = await services.admission.pause(tenant, body.user, identity.name, body.reason)
-    await record_audit(services.history, identity, "pause", target=body.user or f"class:{tenant}",
-                       tenant=tenant, details={"reason": body.reason})
+    await record_audit(
+        services.history,
+        identity,
+        "pause",
+        target=body.user or f"class:{tenant}",
+        tenant=tenant,
+        details={"reason": body.reason},
+    )
     return row
 
 
@@ -156,8 +188,13 @@ async def resume(pause_id: int, identity: CurrentUser, services: ServicesDep) ->
     if found is None or not identity.can_teach(found["tenant"]):
         raise NotFound(f"There is no pause {pause_id} you can lift.")
     await services.admission.resume(pause_id)
-    await record_audit(services.history, identity, "resume", target=found["user"] or f"class:{found['tenant']}",
-                       tenant=found["tenant"])
+    await record_audit(
+        services.history,
+        identity,
+        "resume",
+        target=found["user"] or f"class:{found['tenant']}",
+        tenant=found["tenant"],
+    )
     return {"resumed": pause_id}
 
 
@@ -176,7 +213,8 @@ class Override(BaseModel):
 
 @router.get("/overrides", summary="Per-user quota overrides (admins)")
 async def list_overrides(
-    identity: CurrentUser, services: ServicesDep,
+    identity: CurrentUser,
+    services: ServicesDep,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
     require_admin(identity)
@@ -185,15 +223,24 @@ async def list_overrides(
 
 @router.put("/overrides/{user}", summary="Set a user's own limits (admins)")
 async def set_override(
-    user: str, identity: CurrentUser, services: ServicesDep, body: Annotated[Override, Body()],
+    user: str,
+    identity: CurrentUser,
+    services: ServicesDep,
+    body: Annotated[Override, Body()],
 ) -> dict[str, Any]:
     require_admin(identity)
     if body.tenant not in services.tenants:
         raise InvalidRequest(f"There is no school '{body.tenant}'.", param="tenant")
     values = body.model_dump(exclude={"tenant"})
     row = await services.admission.set_override(user, body.tenant, identity.name, values)
-    await record_audit(services.history, identity, "quota.override", target=user, tenant=body.tenant,
-                       details=values)
+    await record_audit(
+        services.history,
+        identity,
+        "quota.override",
+        target=user,
+        tenant=body.tenant,
+        details=values,
+    )
     return row
 
 

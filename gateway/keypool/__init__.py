@@ -23,6 +23,13 @@ from gateway.keypool.keys import (
 from gateway.keypool.pool import KeyPool, Lease, Tier
 
 __all__ = [
-    "PROVIDERS", "KeyPool", "KeysFileError", "Lease", "ProviderKey", "Tier", "load_keys_file",
-    "load_keys_json", "parse_keys",
+    "PROVIDERS",
+    "KeyPool",
+    "KeysFileError",
+    "Lease",
+    "ProviderKey",
+    "Tier",
+    "load_keys_file",
+    "load_keys_json",
+    "parse_keys",
 ]

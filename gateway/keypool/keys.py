@@ -32,8 +32,17 @@ from typing import Any
 PROVIDERS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
 PAIR_PROVIDERS = {"kling"}  # signed with access key + secret key
 FIELDS = {
-    "name", "api_key", "access_key", "secret_key", "concurrency_limit", "rpm_limit", "tpm_limit",
-    "priority", "tenant_scope", "is_active", "base_url",
+    "name",
+    "api_key",
+    "access_key",
+    "secret_key",
+    "concurrency_limit",
+    "rpm_limit",
+    "tpm_limit",
+    "priority",
+    "tenant_scope",
+    "is_active",
+    "base_url",
 }
 
 
@@ -72,7 +81,9 @@ def _positive(where: str, value: Any, name: str, *, allow_zero: bool = False) ->
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise KeysFileError(f"{where}: field '{name}' must be a whole number ≥ {0 if allow_zero else 1}")
+        raise KeysFileError(
+            f"{where}: field '{name}' must be a whole number ≥ {0 if allow_zero else 1}"
+        )
     return value
 
 
@@ -100,9 +111,13 @@ def parse_entry(where: str, provider: str, entry: Any) -> ProviderKey:
     if isinstance(scope, str):
         scope = [scope]
     if not isinstance(scope, list) or not scope or not all(isinstance(s, str) for s in scope):
-        raise KeysFileError(f"{where}: field 'tenant_scope' must be a list of school ids or [\"*\"]")
+        raise KeysFileError(
+            f"{where}: field 'tenant_scope' must be a list of school ids or [\"*\"]"
+        )
     base_url = entry.get("base_url")
-    if base_url is not None and (not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))):
+    if base_url is not None and (
+        not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
+    ):
         raise KeysFileError(f"{where}: field 'base_url' must be an http(s) URL")
     priority = entry.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
@@ -111,12 +126,17 @@ def parse_entry(where: str, provider: str, entry: Any) -> ProviderKey:
     if not isinstance(active, bool):
         raise KeysFileError(f"{where}: field 'is_active' must be true or false")
     return ProviderKey(
-        provider=provider, name=name.strip(), secret=secret, secret2=secret2,
+        provider=provider,
+        name=name.strip(),
+        secret=secret,
+        secret2=secret2,
         base_url=base_url.rstrip("/") if base_url else None,
         concurrency_limit=_positive(where, entry.get("concurrency_limit"), "concurrency_limit"),
         rpm_limit=_positive(where, entry.get("rpm_limit"), "rpm_limit"),
         tpm_limit=_positive(where, entry.get("tpm_limit"), "tpm_limit"),
-        priority=priority, tenant_scope=tuple(scope), is_active=active,
+        priority=priority,
+        tenant_scope=tuple(scope),
+        is_active=active,
     )
 
 
@@ -127,13 +147,19 @@ def parse_keys(data: Any, source: str) -> list[ProviderKey]:
     seen: set[tuple[str, str]] = set()
     for provider, entries in data.items():
         if provider not in PROVIDERS:
-            raise KeysFileError(f"{source}: unknown provider '{provider}'; known: {list(PROVIDERS)}")
+            raise KeysFileError(
+                f"{source}: unknown provider '{provider}'; known: {list(PROVIDERS)}"
+            )
         if not isinstance(entries, list):
-            raise KeysFileError(f"{source}: '{provider}' must be a list of keys ([[{provider}]] in TOML)")
+            raise KeysFileError(
+                f"{source}: '{provider}' must be a list of keys ([[{provider}]] in TOML)"
+            )
         for index, entry in enumerate(entries):
             key = parse_entry(f"{source}: {provider}[{index}]", provider, entry)
             if (provider, key.name) in seen:
-                raise KeysFileError(f"{source}: {provider}[{index}]: duplicate key name '{key.name}'")
+                raise KeysFileError(
+                    f"{source}: {provider}[{index}]: duplicate key name '{key.name}'"
+                )
             seen.add((provider, key.name))
             keys.append(key)
     return keys
@@ -157,5 +183,7 @@ def load_keys_json(text: str) -> list[ProviderKey]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KeysFileError(f"CLASSROOM_KEY_POOL_JSON: not valid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise KeysFileError(
+            f"CLASSROOM_KEY_POOL_JSON: not valid JSON at line {exc.lineno}: {exc.msg}"
+        ) from exc
     return parse_keys(data, "CLASSROOM_KEY_POOL_JSON")

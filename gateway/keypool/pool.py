@@ -121,8 +121,14 @@ class Lease:
     _ids = itertools.count(1)
 
     def __init__(
-        self, pool: KeyPool | None, state: KeyState | None, user: str, tier: Tier,
-        tokens: int, waited: float, ttl: float,
+        self,
+        pool: KeyPool | None,
+        state: KeyState | None,
+        user: str,
+        tier: Tier,
+        tokens: int,
+        waited: float,
+        ttl: float,
     ) -> None:
         self.id = next(self._ids)
         self.pool = pool
@@ -215,8 +221,12 @@ HealthListener = Callable[[ProviderKey, bool, str | None], None]
 
 class KeyPool:
     def __init__(
-        self, keys: Iterable[ProviderKey] = (), *, max_wait: float = 120.0,
-        lease_ttl: float = 300.0, on_health: HealthListener | None = None,
+        self,
+        keys: Iterable[ProviderKey] = (),
+        *,
+        max_wait: float = 120.0,
+        lease_ttl: float = 300.0,
+        on_health: HealthListener | None = None,
     ) -> None:
         self.max_wait = max_wait
         self.lease_ttl = lease_ttl
@@ -256,7 +266,9 @@ class KeyPool:
             state.key = key
         self._dispatch(key.provider)
 
-    def set_health(self, provider: str, name: str, healthy: bool, reason: str | None = None) -> None:
+    def set_health(
+        self, provider: str, name: str, healthy: bool, reason: str | None = None
+    ) -> None:
         state = self._state(provider, name)
         state.healthy, state.health_reason = healthy, reason
         if healthy:
@@ -271,7 +283,8 @@ class KeyPool:
 
     def _provider_states(self, provider: str, tenant: str | None = None) -> list[KeyState]:
         return [
-            s for (p, _), s in self._states.items()
+            s
+            for (p, _), s in self._states.items()
             if p == provider and s.key.is_active and (tenant is None or s.key.serves(tenant))
         ]
 
@@ -295,18 +308,32 @@ class KeyPool:
             if self.on_health:
                 self.on_health(state.key, False, state.health_reason)
         elif status == 429:
-            state.cooldown_until = max(state.cooldown_until, now + (retry_after or DEFAULT_COOLDOWN))
+            state.cooldown_until = max(
+                state.cooldown_until, now + (retry_after or DEFAULT_COOLDOWN)
+            )
             self._schedule(state.key.provider)
 
     # -- leases ---------------------------------------------------------------
 
     @asynccontextmanager
     async def lease(
-        self, provider: str, *, tenant: str, user: str, tier: Tier = Tier.STUDENT,
-        tokens: int = 0, exclude: Iterable[str] = (), max_wait: float | None = None,
+        self,
+        provider: str,
+        *,
+        tenant: str,
+        user: str,
+        tier: Tier = Tier.STUDENT,
+        tokens: int = 0,
+        exclude: Iterable[str] = (),
+        max_wait: float | None = None,
     ) -> AsyncIterator[Lease]:
         lease = await self.acquire(
-            provider, tenant=tenant, user=user, tier=tier, tokens=tokens, exclude=exclude,
+            provider,
+            tenant=tenant,
+            user=user,
+            tier=tier,
+            tokens=tokens,
+            exclude=exclude,
             max_wait=max_wait,
         )
         try:
@@ -315,28 +342,40 @@ class KeyPool:
             lease.release()
 
     async def acquire(
-        self, provider: str, *, tenant: str, user: str, tier: Tier = Tier.STUDENT,
-        tokens: int = 0, exclude: Iterable[str] = (), max_wait: float | None = None,
+        self,
+        provider: str,
+        *,
+        tenant: str,
+        user: str,
+        tier: Tier = Tier.STUDENT,
+        tokens: int = 0,
+        exclude: Iterable[str] = (),
+        max_wait: float | None = None,
     ) -> Lease:
         """Wait for a lease (the caller must ``release()`` it)."""
-        waiter = self.request(provider, tenant=tenant, user=user, tier=tier, tokens=tokens,
-                              exclude=exclude)
+        waiter = self.request(
+            provider, tenant=tenant, user=user, tier=tier, tokens=tokens, exclude=exclude
+        )
         if isinstance(waiter, Lease):
             return waiter
         return await self.wait(waiter, self.max_wait if max_wait is None else max_wait)
 
     def request(
-        self, provider: str, *, tenant: str, user: str, tier: Tier = Tier.STUDENT,
-        tokens: int = 0, exclude: Iterable[str] = (),
+        self,
+        provider: str,
+        *,
+        tenant: str,
+        user: str,
+        tier: Tier = Tier.STUDENT,
+        tokens: int = 0,
+        exclude: Iterable[str] = (),
     ) -> Lease | Waiter:
         """A lease at once, or a place in the queue to :meth:`wait` on."""
         loop = asyncio.get_running_loop()
         skip = frozenset(exclude)
         if provider == "mock" and not self._provider_states("mock"):
             return Lease(None, None, user, tier, tokens, 0.0, self.lease_ttl)
-        candidates = [
-            s for s in self._provider_states(provider, tenant) if s.key.name not in skip
-        ]
+        candidates = [s for s in self._provider_states(provider, tenant) if s.key.name not in skip]
         if not candidates:
             raise NoKeyAvailable(
                 f"No {provider} key serves your school in this classroom. Ask your teacher, "
@@ -370,7 +409,8 @@ class KeyPool:
             raise QueueTimeout(
                 f"Every {waiter.provider} key was busy for {waited:.0f} s, the longest a call "
                 "may wait. The class is making many calls at once: try again in a minute.",
-                retry_after=5, details={"waited_s": round(waited, 1)},
+                retry_after=5,
+                details={"waited_s": round(waited, 1)},
             ) from None
 
     def _abandon(self, waiter: Waiter) -> None:
@@ -395,8 +435,15 @@ class KeyPool:
         return best
 
     def _grant(self, state: KeyState, waiter: Waiter, now: float) -> Lease:
-        lease = Lease(self, state, waiter.user, waiter.tier, waiter.tokens, now - waiter.enqueued,
-                      self.lease_ttl)
+        lease = Lease(
+            self,
+            state,
+            waiter.user,
+            waiter.tier,
+            waiter.tokens,
+            now - waiter.enqueued,
+            self.lease_ttl,
+        )
         state.active.add(lease)
         state.grants.append(now)
         state.charge_tokens(now, waiter.tokens)
@@ -428,7 +475,8 @@ class KeyPool:
                         granted = True
                         break
                     candidates = [
-                        s for s in self._provider_states(provider, waiter.tenant)
+                        s
+                        for s in self._provider_states(provider, waiter.tenant)
                         if s.key.name not in waiter.exclude
                     ]
                     state = self._pick(candidates, now, waiter.tokens)
@@ -450,8 +498,7 @@ class KeyPool:
         loop = asyncio.get_running_loop()
         now = loop.time()
         openings = [
-            t for s in self._provider_states(provider)
-            if (t := s.next_opening(now)) is not None
+            t for s in self._provider_states(provider) if (t := s.next_opening(now)) is not None
         ]
         if not openings:
             return
@@ -479,25 +526,27 @@ class KeyPool:
             for lease in state.active:
                 running[lease.user] = running.get(lease.user, 0) + 1
             queue = self._queues.get(provider)
-            keys.append({
-                "provider": provider,
-                "name": name,
-                "last4": state.key.last4,
-                "is_active": state.key.is_active,
-                "healthy": state.healthy,
-                "health_reason": state.health_reason,
-                "cooldown_s": round(max(0.0, state.cooldown_until - now), 1),
-                "active_leases": len(state.active),
-                "concurrency_limit": state.key.concurrency_limit,
-                "rpm_used": len(state.grants),
-                "rpm_limit": state.key.rpm_limit,
-                "tpm_used": state.tokens_in_window,
-                "tpm_limit": state.key.tpm_limit,
-                "priority": state.key.priority,
-                "tenant_scope": list(state.key.tenant_scope),
-                "queue_length": queue.size if queue else 0,
-                "granted_total": state.granted_total,
-            })
+            keys.append(
+                {
+                    "provider": provider,
+                    "name": name,
+                    "last4": state.key.last4,
+                    "is_active": state.key.is_active,
+                    "healthy": state.healthy,
+                    "health_reason": state.health_reason,
+                    "cooldown_s": round(max(0.0, state.cooldown_until - now), 1),
+                    "active_leases": len(state.active),
+                    "concurrency_limit": state.key.concurrency_limit,
+                    "rpm_used": len(state.grants),
+                    "rpm_limit": state.key.rpm_limit,
+                    "tpm_used": state.tokens_in_window,
+                    "tpm_limit": state.key.tpm_limit,
+                    "priority": state.key.priority,
+                    "tenant_scope": list(state.key.tenant_scope),
+                    "queue_length": queue.size if queue else 0,
+                    "granted_total": state.granted_total,
+                }
+            )
         waiting: dict[str, int] = {}
         for queue in self._queues.values():
             for user, count in queue.waiting_by_user().items():

@@ -27,11 +27,16 @@ def declared_keys(settings: Settings) -> list[ProviderKey]:
 
 def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
     declared = declared_keys(settings)
-    master = load_master_key(settings.master_key, settings.data_dir, embedded=settings.db_url is None)
+    master = load_master_key(
+        settings.master_key, settings.data_dir, embedded=settings.db_url is None
+    )
     store = KeyStore(engine, SecretBox(master))
     report = store.sync(declared)
-    for verb, names in (("added", report.added), ("updated", report.updated),
-                        ("deactivated", report.deactivated)):
+    for verb, names in (
+        ("added", report.added),
+        ("updated", report.updated),
+        ("deactivated", report.deactivated),
+    ):
         if names:
             log.info("key pool: %s %s", verb, ", ".join(names))
     pool = KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s)

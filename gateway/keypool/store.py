@@ -44,7 +44,7 @@ def _decode_master(text: str) -> bytes:
     if len(raw) != 32:
         raise MasterKeyError(
             "CLASSROOM_MASTER_KEY must be 32 random bytes in URL-safe base64. Make one with: "
-            "python3 -c \"import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\""
+            'python3 -c "import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
         )
     return raw
 
@@ -78,7 +78,9 @@ class SecretBox:
 
     def seal(self, secret: str, aad: str) -> str:
         nonce = secrets.token_bytes(12)
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, secret.encode(), aad.encode())).decode()
+        return base64.b64encode(
+            nonce + self._aead.encrypt(nonce, secret.encode(), aad.encode())
+        ).decode()
 
     def open(self, sealed: str, aad: str) -> str:
         blob = base64.b64decode(sealed)
@@ -138,15 +140,27 @@ class KeyStore:
                 row = rows.get(ident)
                 label = f"{key.provider}/{key.name}"
                 if row is None:
-                    conn.execute(provider_keys.insert().values(
-                        provider=key.provider, name=key.name, source="file", health="ok",
-                        created_at=now, updated_at=now, **_row_values(key, self.box),
-                    ))
+                    conn.execute(
+                        provider_keys.insert().values(
+                            provider=key.provider,
+                            name=key.name,
+                            source="file",
+                            health="ok",
+                            created_at=now,
+                            updated_at=now,
+                            **_row_values(key, self.box),
+                        )
+                    )
                     report.added.append(label)
                 elif not self._same(row, key) or row.source != "file":
                     conn.execute(
-                        update(provider_keys).where(provider_keys.c.id == row.id).values(
-                            source="file", health="ok", health_reason=None, updated_at=now,
+                        update(provider_keys)
+                        .where(provider_keys.c.id == row.id)
+                        .values(
+                            source="file",
+                            health="ok",
+                            health_reason=None,
+                            updated_at=now,
                             **_row_values(key, self.box),
                         )
                     )
@@ -154,7 +168,8 @@ class KeyStore:
             for ident, row in rows.items():
                 if ident not in wanted and row.source == "file" and row.is_active:
                     conn.execute(
-                        update(provider_keys).where(provider_keys.c.id == row.id)
+                        update(provider_keys)
+                        .where(provider_keys.c.id == row.id)
                         .values(is_active=False, updated_at=now)
                     )
                     report.deactivated.append(f"{row.provider}/{row.name}")
@@ -163,12 +178,17 @@ class KeyStore:
     def _to_key(self, row: Any) -> ProviderKey:
         aad = _aad(row.provider, row.name)
         return ProviderKey(
-            provider=row.provider, name=row.name,
+            provider=row.provider,
+            name=row.name,
             secret=self.box.open(row.secret_enc, aad) if row.secret_enc else None,
             secret2=self.box.open(row.secret2_enc, aad + "#2") if row.secret2_enc else None,
-            base_url=row.base_url, concurrency_limit=row.concurrency_limit,
-            rpm_limit=row.rpm_limit, tpm_limit=row.tpm_limit, priority=row.priority,
-            tenant_scope=tuple(json.loads(row.tenant_scope or '["*"]')), is_active=bool(row.is_active),
+            base_url=row.base_url,
+            concurrency_limit=row.concurrency_limit,
+            rpm_limit=row.rpm_limit,
+            tpm_limit=row.tpm_limit,
+            priority=row.priority,
+            tenant_scope=tuple(json.loads(row.tenant_scope or '["*"]')),
+            is_active=bool(row.is_active),
         )
 
     def load(self) -> list[tuple[ProviderKey, bool, str | None]]:
@@ -180,15 +200,24 @@ class KeyStore:
     def listing(self) -> list[dict[str, Any]]:
         """Every key as admins see it: no secret, only the last four characters."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(provider_keys).order_by(provider_keys.c.provider, provider_keys.c.name))
+            rows = conn.execute(
+                select(provider_keys).order_by(provider_keys.c.provider, provider_keys.c.name)
+            )
             return [
                 {
-                    "provider": r.provider, "name": r.name, "last4": r.last4, "base_url": r.base_url,
-                    "concurrency_limit": r.concurrency_limit, "rpm_limit": r.rpm_limit,
-                    "tpm_limit": r.tpm_limit, "priority": r.priority,
+                    "provider": r.provider,
+                    "name": r.name,
+                    "last4": r.last4,
+                    "base_url": r.base_url,
+                    "concurrency_limit": r.concurrency_limit,
+                    "rpm_limit": r.rpm_limit,
+                    "tpm_limit": r.tpm_limit,
+                    "priority": r.priority,
                     "tenant_scope": json.loads(r.tenant_scope or '["*"]'),
-                    "is_active": bool(r.is_active), "health": r.health,
-                    "health_reason": r.health_reason, "source": r.source,
+                    "is_active": bool(r.is_active),
+                    "health": r.health,
+                    "health_reason": r.health_reason,
+                    "source": r.source,
                 }
                 for r in rows
             ]
@@ -203,19 +232,40 @@ class KeyStore:
         ).first()
         values = _row_values(key, self.box)
         if row is None:
-            conn.execute(provider_keys.insert().values(
-                provider=key.provider, name=key.name, source="admin", health="ok",
-                created_at=now, updated_at=now, **values,
-            ))
+            conn.execute(
+                provider_keys.insert().values(
+                    provider=key.provider,
+                    name=key.name,
+                    source="admin",
+                    health="ok",
+                    created_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            )
             return True
-        conn.execute(update(provider_keys).where(provider_keys.c.id == row.id).values(
-            source="admin", health="ok", health_reason=None, updated_at=now, **values,
-        ))
+        conn.execute(
+            update(provider_keys)
+            .where(provider_keys.c.id == row.id)
+            .values(
+                source="admin",
+                health="ok",
+                health_reason=None,
+                updated_at=now,
+                **values,
+            )
+        )
         return False
 
     def set_state(
-        self, conn: Connection, provider: str, name: str, *, is_active: bool | None = None,
-        healthy: bool | None = None, reason: str | None = None,
+        self,
+        conn: Connection,
+        provider: str,
+        name: str,
+        *,
+        is_active: bool | None = None,
+        healthy: bool | None = None,
+        reason: str | None = None,
     ) -> bool:
         values: dict[str, Any] = {"updated_at": time.time()}
         if is_active is not None:

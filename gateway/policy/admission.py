@@ -99,8 +99,10 @@ def _periods(now: datetime) -> tuple[str, str, datetime, datetime]:
     month_start = day_start.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     return (
-        day_start.date().isoformat(), month_start.strftime("%Y-%m"),
-        day_start + timedelta(days=1), next_month,
+        day_start.date().isoformat(),
+        month_start.strftime("%Y-%m"),
+        day_start + timedelta(days=1),
+        next_month,
     )
 
 
@@ -114,13 +116,21 @@ def _in(delta: timedelta) -> str:
 
 
 def usd(micro: int) -> str:
-    return f"${micro / 1_000_000:,.2f}" if micro >= 10_000 or micro == 0 else f"${micro / 1_000_000:.4f}"
+    return (
+        f"${micro / 1_000_000:,.2f}"
+        if micro >= 10_000 or micro == 0
+        else f"${micro / 1_000_000:.4f}"
+    )
 
 
 class Admission:
     def __init__(
-        self, history: HistoryStore | None = None, tenants: dict[str, Tenant] | None = None, *,
-        global_concurrency: int | None = None, clock: Callable[[], datetime] | None = None,
+        self,
+        history: HistoryStore | None = None,
+        tenants: dict[str, Tenant] | None = None,
+        *,
+        global_concurrency: int | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.history = history
         self.tenants = tenants or {}
@@ -184,12 +194,18 @@ class Admission:
 
         def read(conn: Connection) -> tuple[int, int, int]:
             requests, tokens = conn.execute(
-                select(func.count(), func.coalesce(func.sum(runs.c.prompt_tokens + func.coalesce(runs.c.completion_tokens, 0)), 0))
-                .where(runs.c.user == user, runs.c.queued_at >= day_start, metered)
+                select(
+                    func.count(),
+                    func.coalesce(
+                        func.sum(runs.c.prompt_tokens + func.coalesce(runs.c.completion_tokens, 0)),
+                        0,
+                    ),
+                ).where(runs.c.user == user, runs.c.queued_at >= day_start, metered)
             ).one()
             micro = conn.execute(
-                select(func.coalesce(func.sum(runs.c.cost_micro_usd), 0))
-                .where(runs.c.user == user, runs.c.queued_at >= month_start)
+                select(func.coalesce(func.sum(runs.c.cost_micro_usd), 0)).where(
+                    runs.c.user == user, runs.c.queued_at >= month_start
+                )
             ).scalar_one()
             return int(requests), int(tokens), int(micro)
 
@@ -204,7 +220,9 @@ class Admission:
         limits = Limits(
             requests_per_day=quota.requests_per_day,
             tokens_per_day=quota.tokens_per_day,
-            micro_usd_per_month=None if quota.usd_per_month is None else round(quota.usd_per_month * 1_000_000),
+            micro_usd_per_month=None
+            if quota.usd_per_month is None
+            else round(quota.usd_per_month * 1_000_000),
             concurrent_requests=quota.concurrent_requests,
         )
         override = self._overrides.get(identity.name)
@@ -228,7 +246,9 @@ class Admission:
 
     # -- admission ------------------------------------------------------------------
 
-    def _check(self, identity: Identity, usage: Usage, limits: Limits, estimate: CallEstimate) -> None:
+    def _check(
+        self, identity: Identity, usage: Usage, limits: Limits, estimate: CallEstimate
+    ) -> None:
         now = self.clock()
         _, _, next_day, next_month = _periods(now)
         pause = self.pause_for(identity)
@@ -242,12 +262,14 @@ class Admission:
         if self.global_concurrency is not None and self.running_total >= self.global_concurrency:
             raise RateLimited(
                 f"The classroom is running {self.running_total} AI calls at once, its limit. "
-                "Try again in a few seconds.", retry_after=2,
+                "Try again in a few seconds.",
+                retry_after=2,
             )
         if limits.concurrent_requests is not None and usage.running >= limits.concurrent_requests:
             raise QuotaExceeded(
                 f"You already have {usage.running} calls running, and your limit is "
-                f"{limits.concurrent_requests} at once. Wait for one to finish.", retry_after=1,
+                f"{limits.concurrent_requests} at once. Wait for one to finish.",
+                retry_after=1,
                 details={"limit": "concurrent_requests"},
             )
         if limits.requests_per_day is not None:
@@ -257,8 +279,12 @@ class Admission:
                     f"You have used {used} of your {limits.requests_per_day} requests for today. "
                     f"The count resets at 00:00 UTC (in {_in(next_day - now)}).",
                     retry_after=(next_day - now).total_seconds(),
-                    details={"limit": "requests_per_day", "used": used, "max": limits.requests_per_day,
-                             "resets_at": next_day.isoformat()},
+                    details={
+                        "limit": "requests_per_day",
+                        "used": used,
+                        "max": limits.requests_per_day,
+                        "resets_at": next_day.isoformat(),
+                    },
                 )
         if limits.tokens_per_day is not None:
             used = usage.tokens + usage.reserved_tokens
@@ -268,8 +294,12 @@ class Admission:
                     f"and this call may need up to {estimate.tokens:,}. Ask for fewer tokens "
                     f"(max_tokens) or wait: the count resets at 00:00 UTC (in {_in(next_day - now)}).",
                     retry_after=(next_day - now).total_seconds(),
-                    details={"limit": "tokens_per_day", "used": used, "max": limits.tokens_per_day,
-                             "resets_at": next_day.isoformat()},
+                    details={
+                        "limit": "tokens_per_day",
+                        "used": used,
+                        "max": limits.tokens_per_day,
+                        "resets_at": next_day.isoformat(),
+                    },
                 )
         if limits.micro_usd_per_month is not None and estimate.worst_case_micro_usd is not None:
             spent = usage.micro_usd + usage.reserved_micro_usd
@@ -279,9 +309,12 @@ class Admission:
                     f"for this month, and this call could cost up to {usd(estimate.worst_case_micro_usd)}. "
                     f"The budget resets on {next_month:%d %B} (UTC); a cheaper model or a smaller "
                     "max_tokens may still fit.",
-                    details={"limit": "usd_per_month", "spent_usd": spent / 1e6,
-                             "max_usd": limits.micro_usd_per_month / 1e6,
-                             "resets_at": next_month.isoformat()},
+                    details={
+                        "limit": "usd_per_month",
+                        "spent_usd": spent / 1e6,
+                        "max_usd": limits.micro_usd_per_month / 1e6,
+                        "resets_at": next_month.isoformat(),
+                    },
                 )
 
     @asynccontextmanager
@@ -325,30 +358,54 @@ class Admission:
         spent = usage.micro_usd + usage.reserved_micro_usd
         pause = self.pause_for(identity)
         return {
-            "requests_today": {"used": usage.requests, "limit": limits.requests_per_day,
-                               "remaining": remaining(limits.requests_per_day, usage.requests + usage.reserved_requests),
-                               "resets_at": next_day.isoformat()},
-            "tokens_today": {"used": usage.tokens, "limit": limits.tokens_per_day,
-                             "remaining": remaining(limits.tokens_per_day, usage.tokens + usage.reserved_tokens),
-                             "resets_at": next_day.isoformat()},
+            "requests_today": {
+                "used": usage.requests,
+                "limit": limits.requests_per_day,
+                "remaining": remaining(
+                    limits.requests_per_day, usage.requests + usage.reserved_requests
+                ),
+                "resets_at": next_day.isoformat(),
+            },
+            "tokens_today": {
+                "used": usage.tokens,
+                "limit": limits.tokens_per_day,
+                "remaining": remaining(limits.tokens_per_day, usage.tokens + usage.reserved_tokens),
+                "resets_at": next_day.isoformat(),
+            },
             "budget_month": {
                 "spent_usd": usage.micro_usd / 1e6,
-                "limit_usd": None if limits.micro_usd_per_month is None else limits.micro_usd_per_month / 1e6,
-                "remaining_usd": None if limits.micro_usd_per_month is None
+                "limit_usd": None
+                if limits.micro_usd_per_month is None
+                else limits.micro_usd_per_month / 1e6,
+                "remaining_usd": None
+                if limits.micro_usd_per_month is None
                 else max(0, limits.micro_usd_per_month - spent) / 1e6,
                 "resets_at": next_month.isoformat(),
             },
             "concurrent": {"running": usage.running, "limit": limits.concurrent_requests},
             "overridden": limits.overridden,
-            "paused": None if pause is None else {"by": pause["paused_by"], "reason": pause.get("reason"),
-                                                  "whole_class": pause["user"] is None},
+            "paused": None
+            if pause is None
+            else {
+                "by": pause["paused_by"],
+                "reason": pause.get("reason"),
+                "whole_class": pause["user"] is None,
+            },
         }
 
     # -- teacher and admin actions ------------------------------------------------------
 
-    async def pause(self, tenant: str, user: str | None, by: str, reason: str | None) -> dict[str, Any]:
+    async def pause(
+        self, tenant: str, user: str | None, by: str, reason: str | None
+    ) -> dict[str, Any]:
         assert self.history is not None
-        row = {"tenant": tenant, "user": user, "paused_by": by, "reason": reason, "created_at": time.time()}
+        row = {
+            "tenant": tenant,
+            "user": user,
+            "paused_by": by,
+            "reason": reason,
+            "created_at": time.time(),
+        }
 
         def write(conn: Connection) -> int:
             return int(conn.execute(insert(pauses).values(**row)).inserted_primary_key[0])
@@ -373,9 +430,17 @@ class Admission:
     def pauses_of(self, tenant: str | None) -> list[dict[str, Any]]:
         return [p for p in self._pauses if tenant is None or p["tenant"] == tenant]
 
-    async def set_override(self, user: str, tenant: str, by: str, values: dict[str, Any]) -> dict[str, Any]:
+    async def set_override(
+        self, user: str, tenant: str, by: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
         assert self.history is not None
-        row = {"user": user, "tenant": tenant, "updated_by": by, "updated_at": time.time(), **values}
+        row = {
+            "user": user,
+            "tenant": tenant,
+            "updated_by": by,
+            "updated_at": time.time(),
+            **values,
+        }
 
         def write(conn: Connection) -> None:
             conn.execute(delete(quota_overrides).where(quota_overrides.c.user == user))
@@ -406,8 +471,7 @@ def chat_estimate(model: ModelInfo, prompt_tokens: int, max_output: int | None) 
     prices = model.prices
     from decimal import ROUND_CEILING, Decimal
 
-    total = (
-        prompt_tokens * prices.get("input_per_mtok", Decimal(0))
-        + output * max(prices.get("output_per_mtok", Decimal(0)), prices.get("reasoning_per_mtok", Decimal(0)))
+    total = prompt_tokens * prices.get("input_per_mtok", Decimal(0)) + output * max(
+        prices.get("output_per_mtok", Decimal(0)), prices.get("reasoning_per_mtok", Decimal(0))
     )
     return CallEstimate(prompt_tokens, output, int(total.to_integral_value(rounding=ROUND_CEILING)))

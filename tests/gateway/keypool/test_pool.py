@@ -170,8 +170,12 @@ def test_tiers_put_demos_before_students_before_load_tests():
 
 def test_priority_then_headroom_chooses_the_key():
     async def scenario():
-        pool = KeyPool([key("low", priority=0, concurrency_limit=5),
-                        key("high", priority=10, concurrency_limit=2)])
+        pool = KeyPool(
+            [
+                key("low", priority=0, concurrency_limit=5),
+                key("high", priority=10, concurrency_limit=2),
+            ]
+        )
         names = []
         leases = []
         for _ in range(4):
@@ -236,8 +240,10 @@ def test_cancelled_waiter_leaves_no_trace_and_frees_nothing_twice():
 def test_auth_failure_takes_a_key_out_and_429_cools_it_down():
     async def scenario():
         events = []
-        pool = KeyPool([key("bad", priority=5), key("good")],
-                       on_health=lambda k, ok, why: events.append((k.name, ok)))
+        pool = KeyPool(
+            [key("bad", priority=5), key("good")],
+            on_health=lambda k, ok, why: events.append((k.name, ok)),
+        )
         lease = await pool.acquire("openai", tenant="t", user="u")
         assert lease.key.name == "bad"
         lease.failed(401)
@@ -305,7 +311,9 @@ def test_mock_without_keys_is_unlimited_and_with_keys_is_pooled():
         free = KeyPool([])
         leases = [await free.acquire("mock", tenant="t", user="u") for _ in range(100)]
         assert all(lease.key is None for lease in leases)
-        limited = KeyPool([ProviderKey(provider="mock", name="m", concurrency_limit=1)], max_wait=0.05)
+        limited = KeyPool(
+            [ProviderKey(provider="mock", name="m", concurrency_limit=1)], max_wait=0.05
+        )
         first = await limited.acquire("mock", tenant="t", user="u")
         with pytest.raises(QueueTimeout):
             await limited.acquire("mock", tenant="t", user="v")
@@ -319,7 +327,9 @@ def test_snapshot_shows_per_key_and_per_user_and_no_secret():
     async def scenario():
         pool = KeyPool([key("k1", concurrency_limit=1, rpm_limit=60)], max_wait=5)
         running = await pool.acquire("openai", tenant="t", user="alice")
-        waiting = [asyncio.create_task(pool.acquire("openai", tenant="t", user="bob")) for _ in range(2)]
+        waiting = [
+            asyncio.create_task(pool.acquire("openai", tenant="t", user="bob")) for _ in range(2)
+        ]
         await asyncio.sleep(0.01)
         snap = pool.snapshot()
         running.release()
@@ -330,6 +340,9 @@ def test_snapshot_shows_per_key_and_per_user_and_no_secret():
     snap = asyncio.run(scenario())
     k = snap["keys"][0]
     assert (k["active_leases"], k["queue_length"], k["rpm_used"], k["healthy"]) == (1, 2, 1, True)
-    assert {u["user"]: (u["waiting"], u["running"]) for u in snap["users"]} == {"alice": (0, 1), "bob": (2, 0)}
+    assert {u["user"]: (u["waiting"], u["running"]) for u in snap["users"]} == {
+        "alice": (0, 1),
+        "bob": (2, 0),
+    }
     assert "sk-test" not in repr(snap)
     assert k["last4"] == "0000"

@@ -46,12 +46,16 @@ def store_at(tmp_path, key=None):
 
 def test_sync_adds_updates_and_deactivates(tmp_path):
     store, _ = store_at(tmp_path)
-    first = parse_keys({"openai": [{"name": "a", "api_key": SECRET_A}, {"name": "b", "api_key": SECRET_B}]}, "t")
+    first = parse_keys(
+        {"openai": [{"name": "a", "api_key": SECRET_A}, {"name": "b", "api_key": SECRET_B}]}, "t"
+    )
     report = store.sync(first)
     assert sorted(report.added) == ["openai/a", "openai/b"]
     changed = parse_keys({"openai": [{"name": "a", "api_key": SECRET_A, "rpm_limit": 10}]}, "t")
     report = store.sync(changed)
-    assert report.updated == ["openai/a"] and report.deactivated == ["openai/b"] and not report.added
+    assert (
+        report.updated == ["openai/a"] and report.deactivated == ["openai/b"] and not report.added
+    )
     again = store.sync(changed)
     assert not (again.added or again.updated or again.deactivated)
     listing = {k["name"]: k for k in store.listing()}
@@ -116,25 +120,41 @@ def test_pool_state_is_for_admins_and_shows_no_secret(pool_client, tokens):
     listing = pool_client.get("/api/keys", headers=auth(tokens, "admin"))
     assert SECRET_A not in listing.text
     assert {k["name"]: k["last4"] for k in listing.json()["keys"]} == {
-        "main": "1111", "spare": "2222", "mock-limited": None}
+        "main": "1111",
+        "spare": "2222",
+        "mock-limited": None,
+    }
 
 
 def test_admin_adds_disables_and_enables_keys_with_audit(pool_client, tokens):
-    new = {"provider": "anthropic", "name": "claude-1", "api_key": "sk-ant-test-ZZZZZZZZZZZZ9999",
-           "concurrency_limit": 4}
+    new = {
+        "provider": "anthropic",
+        "name": "claude-1",
+        "api_key": "sk-ant-test-ZZZZZZZZZZZZ9999",
+        "concurrency_limit": 4,
+    }
     added = pool_client.post("/api/keys", json=new, headers=auth(tokens, "admin"))
     assert added.status_code == 201 and added.json() == {
-        "provider": "anthropic", "name": "claude-1", "last4": "9999", "created": True}
+        "provider": "anthropic",
+        "name": "claude-1",
+        "last4": "9999",
+        "created": True,
+    }
     assert "ZZZZ" not in added.text
     refused = pool_client.post("/api/keys", json=new, headers=auth(tokens, "teacher_a"))
     assert refused.status_code == 403
-    bad = pool_client.post("/api/keys", json={"provider": "anthropic", "name": "x"}, headers=auth(tokens, "admin"))
+    bad = pool_client.post(
+        "/api/keys", json={"provider": "anthropic", "name": "x"}, headers=auth(tokens, "admin")
+    )
     assert bad.status_code == 400 and "api_key" in bad.json()["error"]["message"]
     off = pool_client.post("/api/keys/openai/main/disable", headers=auth(tokens, "admin"))
     assert off.json()["is_active"] is False
     state = pool_client.get("/api/pool", headers=auth(tokens, "admin")).json()
     assert "main" not in {k["name"] for k in state["keys"] if k["is_active"]}
-    assert pool_client.post("/api/keys/openai/nope/enable", headers=auth(tokens, "admin")).status_code == 404
+    assert (
+        pool_client.post("/api/keys/openai/nope/enable", headers=auth(tokens, "admin")).status_code
+        == 404
+    )
     on = pool_client.post("/api/keys/openai/main/enable", headers=auth(tokens, "admin"))
     assert on.json()["is_active"] is True
     import sqlite3 as db
@@ -148,29 +168,55 @@ def test_admin_adds_disables_and_enables_keys_with_audit(pool_client, tokens):
 
 
 def test_teacher_pauses_own_class_and_student_sees_it(pool_client, tokens):
-    other = pool_client.post("/api/pauses", json={"tenant": "school_b"}, headers=auth(tokens, "teacher_a"))
+    other = pool_client.post(
+        "/api/pauses", json={"tenant": "school_b"}, headers=auth(tokens, "teacher_a")
+    )
     assert other.status_code == 403
-    assert pool_client.post("/api/pauses", json={}, headers=auth(tokens, "student_a")).status_code == 403
-    made = pool_client.post("/api/pauses", json={"reason": "quiz time"}, headers=auth(tokens, "teacher_a"))
+    assert (
+        pool_client.post("/api/pauses", json={}, headers=auth(tokens, "student_a")).status_code
+        == 403
+    )
+    made = pool_client.post(
+        "/api/pauses", json={"reason": "quiz time"}, headers=auth(tokens, "teacher_a")
+    )
     assert made.status_code == 201
     me = pool_client.get("/api/me", headers=auth(tokens, "student_a")).json()
     assert me["quota"]["paused"] == {"by": "teach_a", "reason": "quiz time", "whole_class": True}
-    assert pool_client.get("/api/me", headers=auth(tokens, "student_b")).json()["quota"]["paused"] is None
+    assert (
+        pool_client.get("/api/me", headers=auth(tokens, "student_b")).json()["quota"]["paused"]
+        is None
+    )
     assert pool_client.get("/api/pauses", headers=auth(tokens, "teacher_b")).json()["pauses"] == []
     pause_id = made.json()["id"]
-    assert pool_client.delete(f"/api/pauses/{pause_id}", headers=auth(tokens, "teacher_b")).status_code == 404
-    assert pool_client.delete(f"/api/pauses/{pause_id}", headers=auth(tokens, "teacher_a")).status_code == 200
-    assert pool_client.get("/api/me", headers=auth(tokens, "student_a")).json()["quota"]["paused"] is None
+    assert (
+        pool_client.delete(f"/api/pauses/{pause_id}", headers=auth(tokens, "teacher_b")).status_code
+        == 404
+    )
+    assert (
+        pool_client.delete(f"/api/pauses/{pause_id}", headers=auth(tokens, "teacher_a")).status_code
+        == 200
+    )
+    assert (
+        pool_client.get("/api/me", headers=auth(tokens, "student_a")).json()["quota"]["paused"]
+        is None
+    )
 
 
 def test_me_shows_remaining_quota(pool_client, tokens):
     quota = pool_client.get("/api/me", headers=auth(tokens, "student_a")).json()["quota"]
     assert quota["requests_today"]["limit"] == 500 and quota["requests_today"]["remaining"] == 500
     assert quota["budget_month"]["limit_usd"] == 5.0
-    put = pool_client.put("/api/overrides/stu_a", json={"tenant": "school_a", "requests_per_day": 7},
-                          headers=auth(tokens, "admin"))
+    put = pool_client.put(
+        "/api/overrides/stu_a",
+        json={"tenant": "school_a", "requests_per_day": 7},
+        headers=auth(tokens, "admin"),
+    )
     assert put.status_code == 200
     quota = pool_client.get("/api/me", headers=auth(tokens, "student_a")).json()["quota"]
     assert quota["requests_today"]["limit"] == 7 and quota["overridden"] == ["requests_per_day"]
-    assert pool_client.put("/api/overrides/stu_a", json={"tenant": "school_a"},
-                           headers=auth(tokens, "teacher_a")).status_code == 403
+    assert (
+        pool_client.put(
+            "/api/overrides/stu_a", json={"tenant": "school_a"}, headers=auth(tokens, "teacher_a")
+        ).status_code
+        == 403
+    )

@@ -18,8 +18,12 @@ from gateway.tenants import load_tenants
 
 REPO = Path(__file__).resolve().parents[3]
 TENANTS = load_tenants(REPO / "tenants")
-PRICED = ModelInfo(id="gpt-x", provider="openai", max_output_tokens=1000,
-                   prices={"input_per_mtok": Decimal("1"), "output_per_mtok": Decimal("2")})
+PRICED = ModelInfo(
+    id="gpt-x",
+    provider="openai",
+    max_output_tokens=1000,
+    prices={"input_per_mtok": Decimal("1"), "output_per_mtok": Decimal("2")},
+)
 STUDENT = Identity("stu", "school_a", "student", frozenset({"custom:gateway:use"}))
 
 
@@ -33,7 +37,9 @@ def history(tmp_path):
 def test_fifty_concurrent_calls_racing_for_the_last_cent_never_overshoot(history):
     async def scenario():
         admission = Admission(history, TENANTS)
-        await admission.set_override("stu", "school_a", "admin", {"usd_per_month": 0.01})  # 10_000 µ$
+        await admission.set_override(
+            "stu", "school_a", "admin", {"usd_per_month": 0.01}
+        )  # 10_000 µ$
         estimate = CallEstimate(10, 10, 3_000)  # each call may cost up to 3_000 µ$
         admitted, refused = [], []
         gate = asyncio.Event()
@@ -87,7 +93,9 @@ def test_request_and_token_quotas_say_what_was_used_and_when_it_resets(history):
 
     async def scenario():
         admission = Admission(history, TENANTS, clock=clock)
-        await admission.set_override("stu", "school_a", "admin", {"requests_per_day": 2, "tokens_per_day": 100})
+        await admission.set_override(
+            "stu", "school_a", "admin", {"requests_per_day": 2, "tokens_per_day": 100}
+        )
         for _ in range(2):
             async with admission.admit(STUDENT, PRICED, CallEstimate(5, 5)) as ticket:
                 ticket.settle(0, 10)
@@ -104,7 +112,9 @@ def test_request_and_token_quotas_say_what_was_used_and_when_it_resets(history):
     assert "used 2 of your 2 requests for today" in requests_error.message
     assert "in 2 h 30 min" in requests_error.message
     assert requests_error.retry_after == pytest.approx(2.5 * 3600)
-    assert "used 20 of your 100 tokens" in tokens_error.message and "up to 100" in tokens_error.message
+    assert (
+        "used 20 of your 100 tokens" in tokens_error.message and "up to 100" in tokens_error.message
+    )
 
 
 def test_concurrency_limit_per_user(history):
@@ -126,10 +136,12 @@ def test_concurrency_limit_per_user(history):
 def test_counters_start_from_history(history):
     async def scenario():
         for cost in (400_000, 500_000):
-            run = await history.start(RunStart("stu", "school_a", "student", "sdk", "chat", "openai",
-                                               "openai", "gpt-x"))
-            await history.finish(run, status="ok", prompt_tokens=10, completion_tokens=5,
-                                 cost_micro_usd=cost)
+            run = await history.start(
+                RunStart("stu", "school_a", "student", "sdk", "chat", "openai", "openai", "gpt-x")
+            )
+            await history.finish(
+                run, status="ok", prompt_tokens=10, completion_tokens=5, cost_micro_usd=cost
+            )
         admission = Admission(history, TENANTS)
         await admission.set_override("stu", "school_a", "admin", {"usd_per_month": 1.0})
         with pytest.raises(BudgetExceeded) as error:
