@@ -13,7 +13,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=180)
 
 
 def fmt(value: object, digits: int = 1) -> str:

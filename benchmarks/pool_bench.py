@@ -115,8 +115,8 @@ async def _hammer(url: str, sc: Scenario) -> tuple[float, float]:
 def _violations(rows: list[tuple], sc: Scenario) -> int:
     count = 0
     by_key: dict[str, list[tuple[float, float]]] = {}
-    for key, start, end in rows:
-        by_key.setdefault(key, []).append((start, end))
+    for key, began, ended in rows:
+        by_key.setdefault(key, []).append((began, ended))
     for intervals in by_key.values():
         events = sorted([(s + EDGE, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
         depth = 0

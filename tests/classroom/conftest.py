@@ -9,8 +9,8 @@
   one (method, path, JSON body), to assert on what reached the gateway.
 - ``make_client``: factory ``make_client(who="student_a", transport=None)`` of
   clients on the session's gateway.
-- ``requires``: ``requires("/v1/embeddings")`` skips the test while the
-  gateway does not serve that path yet (read from its OpenAPI document).
+- ``requires``: ``requires("/v1/embeddings")`` fails the test, naming the path,
+  when the gateway does not serve it (read from its OpenAPI document).
 - ``practice_off``: the mock switch off before and after the test.
 """
 
@@ -125,7 +125,7 @@ def requires(gateway_paths) -> Callable[..., None]:
     def check(*paths: str) -> None:
         missing = [p for p in paths if p not in gateway_paths]
         if missing:
-            pytest.skip(f"the gateway does not serve {', '.join(missing)} yet")
+            pytest.fail(f"the gateway does not serve {', '.join(missing)}")
 
     return check
 

@@ -87,7 +87,7 @@ def test_lesson_runs_headless_with_only_the_classroom_variables(
 # -- every lesson, headless, with the practice models -----------------------------------------
 
 LESSONS = sorted((REPO / "notebooks" / "lessons").glob("*.ipynb"))
-#: The gateway endpoints each lesson needs beyond chat (skipped until the gateway serves them).
+#: The gateway endpoints each lesson needs beyond chat (the test fails, naming them, if absent).
 NEEDS = {
     "04_comparing_providers": (),
     "05_images": ("/v1/images/generations", "/v1/images/edits", "/api/jobs", "/api/artifacts"),

@@ -1,7 +1,7 @@
 """Images, Speech, Video and Embeddings against the real gateway's mock media models.
 
-Each test first checks that the gateway serves the endpoints it needs (they
-arrive with the providers work) and is skipped, saying which, until then.
+Each test first checks that the gateway serves the endpoints it needs, and
+fails naming any that is missing.
 """
 
 from __future__ import annotations
