@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
-    ForeignKey,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
