@@ -170,6 +170,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(settings)
         await built.admission.load()
+        await built.loadtests.ready()
         built.pool.on_health = _persist_health(built)
         interrupted = await built.history.mark_interrupted()
         if interrupted:
@@ -185,6 +186,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
         finally:
             housekeeping.cancel()
+            await built.loadtests.close()
             await built.jobs.aclose()
             await built.chat.drain()
             await built.resolver.aclose()

@@ -16,6 +16,7 @@ from gateway.history.media import ArtifactStore
 from gateway.jobs import JobService
 from gateway.keypool import KeyPool
 from gateway.keypool.store import KeyStore
+from gateway.loadtest.manager import LoadTests
 from gateway.media import MediaService
 from gateway.pipeline import ChatService
 from gateway.policy.admission import Admission
@@ -58,6 +59,11 @@ class Services:
         self.chat = ChatService(self.calls, settings.chat_timeout_seconds)
         self.artifacts = ArtifactStore(history, settings.artifacts_dir)
         self.faces = NativeFaces(self.chat, self.artifacts)
+        self.loadtests = LoadTests(
+            self.chat, history, providers.lookup, self.pool.available, tenants,
+            settings={"mock_ttft_ms": settings.mock_ttft_ms,
+                      "mock_tokens_per_second": settings.mock_tokens_per_second},
+        )
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
 

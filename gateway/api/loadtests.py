@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,19 +36,9 @@ from gateway.loadtest.simulate import SimulationError, Step, predict
 router = APIRouter(prefix="/api/loadtests", tags=["Load tests"])
 
 
-async def get_loadtests(request: Request, services: ServicesDep) -> LoadTests:
-    """The app's load tests (built on first use when the services do not carry them)."""
-    manager = getattr(services, "loadtests", None) or getattr(request.app.state, "loadtests", None)
-    if manager is None:
-        manager = LoadTests(
-            services.chat, services.history, services.providers.lookup, services.pool.available,
-            services.tenants,
-            settings={"mock_ttft_ms": services.settings.mock_ttft_ms,
-                      "mock_tokens_per_second": services.settings.mock_tokens_per_second},
-        )
-        request.app.state.loadtests = manager
-    await manager.ready()
-    return manager
+async def get_loadtests(services: ServicesDep) -> LoadTests:
+    """The app's load tests (built with the other services at start)."""
+    return services.loadtests
 
 
 LoadTestsDep = Annotated[LoadTests, Depends(get_loadtests)]

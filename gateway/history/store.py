@@ -7,6 +7,9 @@ event loop never blocks on the disk and writes never contend with each other.
 from __future__ import annotations
 
 import asyncio
+import queue
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -66,10 +69,90 @@ class RunStart:
     request_text: str | None = None
 
 
+class _GroupCommit:
+    """One writer thread that commits every pending write in one transaction.
+
+    A write waits for the commit of the batch it is in (so a ``running`` row is on
+    disk before the provider is called), but a busy gateway pays one transaction
+    and one wake-up of the event loop per batch, not per write. If a batch fails,
+    its writes are retried one by one so that only the faulty one fails.
+    """
+
+    BATCH = 256
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[Connection], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put((fn, future, loop))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[Any]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
+        try:
+            with self.engine.begin() as connection:
+                results = [fn(connection) for fn, _, _ in batch]
+            outcomes = [(future, True, r) for (_, future, _), r in zip(batch, results, strict=True)]
+        except Exception:
+            if len(batch) == 1:
+                outcomes = [(batch[0][1], False, sys.exc_info()[1])]
+            else:
+                for item in batch:  # isolate the faulty write
+                    self._commit([item])
+                return
+        by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+        for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(loop, []).append(outcome)
+        for loop, settled in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in outcomes:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class HistoryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
+        self._writer = _GroupCommit(engine)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="history-reader")
 
     @classmethod
@@ -82,7 +165,7 @@ class HistoryStore:
         return cls(engine)
 
     def close(self) -> None:
-        self._writer.shutdown(wait=True)
+        self._writer.close()
         self._readers.shutdown(wait=True)
         self.engine.dispose()
 
@@ -95,11 +178,7 @@ class HistoryStore:
         return await self._read(fn)
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
-        def run() -> T:
-            with self.engine.begin() as connection:
-                return fn(connection)
-
-        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+        return await self._writer.submit(fn)  # type: ignore[no-any-return]
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
         def run() -> T:

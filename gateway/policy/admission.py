@@ -137,6 +137,7 @@ class Admission:
         self.global_concurrency = global_concurrency
         self.clock = clock or (lambda: datetime.now(UTC))
         self.running_total = 0
+        self.running_loadtest = 0
         self._usage: dict[str, Usage] = {}
         self._loading: dict[str, asyncio.Future[Usage]] = {}
         self._overrides: dict[str, dict[str, Any]] = {}
@@ -259,12 +260,17 @@ class Admission:
                 + (f": {pause['reason']}" if pause.get("reason") else ".")
                 + " Wait until they resume them."
             )
-        if self.global_concurrency is not None and self.running_total >= self.global_concurrency:
-            raise RateLimited(
-                f"The classroom is running {self.running_total} AI calls at once, its limit. "
-                "Try again in a few seconds.",
-                retry_after=2,
+        if self.global_concurrency is not None:
+            # Load tests count against the cap, but never take a student's place under it.
+            busy = self.running_total if identity.kind == "loadtest" else (
+                self.running_total - self.running_loadtest
             )
+            if busy >= self.global_concurrency:
+                raise RateLimited(
+                    f"The classroom is running {busy} AI calls at once, its limit. "
+                    "Try again in a few seconds.",
+                    retry_after=2,
+                )
         if limits.concurrent_requests is not None and usage.running >= limits.concurrent_requests:
             raise QuotaExceeded(
                 f"You already have {usage.running} calls running, and your limit is "
@@ -331,6 +337,8 @@ class Admission:
         usage.reserved_micro_usd += worst
         usage.running += 1
         self.running_total += 1
+        loadtest = identity.kind == "loadtest"
+        self.running_loadtest += loadtest
         ticket = Ticket()
         try:
             yield ticket
@@ -340,6 +348,7 @@ class Admission:
             usage.reserved_micro_usd -= worst
             usage.running -= 1
             self.running_total -= 1
+            self.running_loadtest -= loadtest
             if ticket.settled:
                 usage.requests += 1
                 usage.tokens += ticket.tokens

@@ -50,7 +50,7 @@ class LoadGateway:
         return int(response.json()["id"])
 
     def live(self, run_id: int) -> Any:
-        return self.client.app.app.state.loadtests.live.get(run_id)  # type: ignore[attr-defined]
+        return self.services.loadtests.live.get(run_id)
 
     def wait(self, run_id: int, timeout: float = 30) -> dict[str, Any]:
         """Wait for the run's own end event (no polling), then read its status."""
@@ -120,7 +120,7 @@ def make_gateway(tmp_path: Path, tokens_file: Path) -> Iterator[Callable[..., Lo
 
     yield make
     for client in clients:
-        manager = getattr(client.app.app.state, "loadtests", None)  # type: ignore[attr-defined]
+        manager = client.app.app.state.services.loadtests  # type: ignore[attr-defined]
         if manager is not None:
             client.portal.call(manager.close)  # type: ignore[union-attr]
         client.__exit__(None, None, None)

@@ -196,3 +196,26 @@ def test_chat_estimate_is_the_worst_case():
     assert estimate.worst_case_micro_usd == 100 * 1 + 1000 * 2
     unpriced = chat_estimate(ModelInfo(id="x", provider="openai"), 10, 20)
     assert unpriced.worst_case_micro_usd is None and unpriced.tokens == 30
+
+
+def test_load_tests_never_take_a_students_place_under_the_global_cap(history):
+    bot = Identity("loadtest-1-0", "school_a", "student", frozenset({"custom:gateway:use"}),
+                   kind="loadtest")
+
+    async def scenario():
+        admission = Admission(history, TENANTS, global_concurrency=2)
+        async with admission.admit(bot, PRICED, CallEstimate()):
+            async with admission.admit(bot, PRICED, CallEstimate()):
+                with pytest.raises(Exception) as bot_refused:
+                    async with admission.admit(bot, PRICED, CallEstimate()):
+                        pass
+                async with admission.admit(STUDENT, PRICED, CallEstimate()):
+                    async with admission.admit(STUDENT, PRICED, CallEstimate()):
+                        with pytest.raises(Exception) as third_student:
+                            async with admission.admit(STUDENT, PRICED, CallEstimate()):
+                                pass
+        return bot_refused.value, third_student.value
+
+    bot_refused, third_student = asyncio.run(scenario())
+    assert bot_refused.code == "rate_limited"
+    assert third_student.code == "rate_limited"  # the cap still holds among real users
