@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -34,7 +35,7 @@ def make_spawner(tmp_path: Path, lessons: Path | None = None, **traits: object) 
         lessons_dir=str(lessons or ""),
         gateway_url=GATEWAY,
         api_token="lab-token-123",
-        **traits,
+        **{"isolated": False, **traits},
     )
 
 
@@ -82,7 +83,7 @@ def test_pre_spawn_hook_seeds_lessons_into_home(lessons: Path, tmp_path: Path) -
     calls: list[ClassroomSpawner] = []
     spawner = make_spawner(tmp_path, lessons, pre_spawn_hook=calls.append)
 
-    spawner.run_pre_spawn_hook()
+    asyncio.run(spawner.run_pre_spawn_hook())
 
     home = tmp_path / "home" / "alice"
     assert (home / "lessons" / "01-hello.ipynb").read_text() == '{"lesson": 1}'
@@ -128,7 +129,9 @@ def test_defaults_run_the_venv_singleuser_in_lab(tmp_path: Path) -> None:
     assert spawner.cmd == [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
     assert Path(spawner.cmd[0]).is_file()
     assert spawner.default_url == "/lab"
+    # Shared-user labs: --allow-root only when the hub (and so the lab) runs as root.
     assert ("--allow-root" in spawner.args) == (os.geteuid() == 0)
+    assert "--allow-root" not in make_spawner(tmp_path, isolated=True).args
 
 
 def test_published_link_points_at_the_users_school_and_follows_a_move(tmp_path: Path) -> None:

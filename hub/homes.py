@@ -1,0 +1,102 @@
+"""What a lab finds in its home: the lessons, and ``~/published``.
+
+Plain Python without JupyterHub imports, because with isolated labs it runs
+as the student's own OS user, never as root inside a folder the student
+controls (a student could plant links there to make root write elsewhere)::
+
+    python -m hub.homes --home <home> [--lessons <dir>] [--published <folder>]
+
+prints a JSON report ``{"copied": [...], "linked": ..., "warnings": [...]}``.
+The spawner calls the functions directly when labs share the hub's user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+LESSONS = "lessons"
+PUBLISHED = "published"
+
+
+def copy_missing(source: Path, target: Path) -> list[Path]:
+    """Copy files of ``source`` that ``target`` lacks; return what was copied.
+
+    Existing files are never touched, so a student's edits survive and new
+    lessons still arrive. Hidden entries, caches and symlinks are skipped, and
+    a symlink in ``target`` is never followed.
+    """
+    copied: list[Path] = []
+    if not source.is_dir() or target.is_symlink():
+        return copied
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in sorted(source.iterdir()):
+        if entry.name.startswith(".") or entry.name == "__pycache__" or entry.is_symlink():
+            continue
+        destination = target / entry.name
+        if entry.is_dir():
+            if destination.is_symlink() or (destination.exists() and not destination.is_dir()):
+                continue
+            copied.extend(copy_missing(entry, destination))
+        elif entry.is_file() and not destination.exists() and not destination.is_symlink():
+            shutil.copy2(entry, destination)
+            copied.append(destination)
+    return copied
+
+
+def seed_lessons(lessons_dir: Path, home: Path) -> tuple[list[Path], list[str]]:
+    """Copy new lesson files into ``home/lessons``; return them and any warnings."""
+    target = home / LESSONS
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return [], [f"not copying lessons: {target} is not a directory"]
+    return copy_missing(lessons_dir, target), []
+
+
+def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
+    """Point ``home/published`` at ``folder``; return whether it links there, and warnings."""
+    link = home / PUBLISHED
+    if link.is_symlink():
+        if os.readlink(link) == str(folder):
+            return True, []
+        link.unlink()  # the user moved school
+    elif link.exists():
+        return False, [f"not linking published dashboards: {link} already exists"]
+    link.symlink_to(folder, target_is_directory=True)
+    return True, []
+
+
+def prepare(home: Path, lessons: Path | None, published: Path | None) -> dict[str, object]:
+    """Seed the lessons and link the published folder; the report the CLI prints."""
+    copied: list[Path] = []
+    warnings: list[str] = []
+    linked = False
+    if lessons is not None:
+        copied, problems = seed_lessons(lessons, home)
+        warnings += problems
+    if published is not None:
+        linked, problems = link_published(home, published)
+        warnings += problems
+    return {"copied": [str(p) for p in copied], "linked": linked, "warnings": warnings}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hub.homes", description=__doc__)
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--lessons")
+    parser.add_argument("--published")
+    args = parser.parse_args(argv)
+    report = prepare(
+        Path(args.home),
+        Path(args.lessons) if args.lessons else None,
+        Path(args.published) if args.published else None,
+    )
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
