@@ -7,6 +7,12 @@ read-only at ``~/published`` (the hub's spawner links it), and the hub's
 so each viewer runs it in their own server with their own rights.
 
 Plain Python, shared by the gateway (writes) and the hub (lists).
+
+On disk the folder is read-only for labs. Run as root (labs isolated, see
+docs/isolation.md), the writer is the only one with write access anyway: a
+new school folder is made 0700, and the hub's spawner opens it to the school's
+group only (``root:clsg-<tenant>``, 2750), a mode left alone here. Run as the
+labs' own user, the folder is 0555 and opened (0755) just for a write.
 """
 
 from __future__ import annotations
@@ -98,11 +104,29 @@ def publish(data_dir: Path, tenant: str, name: str, raw: bytes | str) -> Dashboa
         return _write(target_dir, filename, raw, content)
 
 
+class _Opened:
+    """The folder writable by us for a moment; a no-op for root (see the module docstring)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.as_root = os.geteuid() == 0
+
+    def __enter__(self) -> Path:
+        if not self.folder.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if self.as_root:
+                self.folder.chmod(0o700)
+        if not self.as_root:
+            self.folder.chmod(0o755)
+        return self.folder
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.as_root:
+            self.folder.chmod(0o555)
+
+
 def _write(target_dir: Path, filename: str, raw: bytes | str, content: dict) -> Dashboard:
-    target_dir.mkdir(parents=True, exist_ok=True)
-    # Labs see the folder read-only; open it to the publisher just for the write.
-    target_dir.chmod(0o755)
-    try:
+    with _Opened(target_dir):
         fd, tmp = tempfile.mkstemp(dir=target_dir, prefix=".publish-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as file:
@@ -112,8 +136,6 @@ def _write(target_dir: Path, filename: str, raw: bytes | str, content: dict) -> 
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    finally:
-        target_dir.chmod(0o555)
     info = (target_dir / filename).stat()
     return Dashboard(filename, notebook_title(content), info.st_mtime, info.st_size)
 
@@ -124,11 +146,8 @@ def unpublish(data_dir: Path, tenant: str, name: str) -> bool:
     with _writing:
         if not path.is_file():
             return False
-        target_dir.chmod(0o755)
-        try:
+        with _Opened(target_dir):
             path.unlink()
-        finally:
-            target_dir.chmod(0o555)
     return True
 
 

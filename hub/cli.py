@@ -20,8 +20,17 @@ from gateway.tenants import ROLES, TenantFileError, load_tenants
 
 from .accounts import ACCOUNTS_FILE, Account, AccountError, AccountStore
 from .config import VENV_BIN, HubSettings, resolve_data_dir, resolve_tenants_dir
+from .supervisor import PID_FILE, Supervisor
 
 ADMIN_CREDENTIALS_FILE = "admin_credentials.txt"
+NOT_ISOLATED_WARNING = """
+!!! WARNING: labs are NOT isolated !!!
+classroom run is not running as root, so every lab runs as the OS user {user!r},
+the same user as the hub and the gateway. Any student can read the gateway's
+database, the master key, the hub's secrets and every other student's files.
+Fine for trying it out alone; on a machine students use, run it as root
+(sudo make run) so that each lab runs as its own OS user.
+"""
 # No 0/o, 1/l/i: passwords are read aloud and copied from a projector.
 _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 T = TypeVar("T")
@@ -333,12 +342,22 @@ def ensure_admin(
     )
 
 
+def _os_user() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
 def _run_parser() -> argparse.ArgumentParser:
     return argparse.ArgumentParser(
         prog="classroom run",
         description=(
             "Start the classroom: JupyterHub with its proxy, the gateway service and labs. "
-            "Settings come from CLASSROOM_* environment variables (see README). Ctrl-C stops all."
+            "Settings come from CLASSROOM_* environment variables (see README). Ctrl-C stops "
+            "all; SIGHUP restarts the hub alone, labs and gateway kept (docs/isolation.md)."
         ),
     )
 
@@ -368,7 +387,7 @@ def _prepare_run() -> tuple[HubSettings, str, Path]:
 
 
 def run_main(argv: list[str]) -> int:
-    """``classroom run``: bootstrap the admin, print how to sign in, become the hub."""
+    """``classroom run``: bootstrap the admin, print how to sign in, supervise the hub."""
     args = _parse(_run_parser(), argv)
     if isinstance(args, int):
         return args
@@ -378,13 +397,20 @@ def run_main(argv: list[str]) -> int:
         return code
     settings, password_note, config_file = prepared
 
+    if settings.isolated:
+        labs = "each runs as its own OS user (cls-<name>); see docs/isolation.md"
+    else:
+        labs = "NOT ISOLATED (see the warning above)"
+        print(NOT_ISOLATED_WARNING.format(user=_os_user()), file=sys.stderr, flush=True)
     print(
         "\nJupyter AI Classroom\n"
         f"  open:           {settings.public_url}/\n"
         f"  admin user:     {settings.admin_user}\n"
         f"  admin password: {password_note}\n"
         f"  data directory: {settings.data_dir}\n"
-        "Stop with Ctrl-C.\n",
+        f"  labs:           {labs}\n"
+        "Stop with Ctrl-C. Restart the hub alone, labs kept: "
+        f"kill -HUP $(cat {settings.data_dir / PID_FILE})\n",
         flush=True,
     )
 
@@ -395,10 +421,8 @@ def run_main(argv: list[str]) -> int:
     node_bin = settings.repo_dir / ".node" / "node_modules" / ".bin"
     path = [str(node_bin), VENV_BIN, *env.get("PATH", os.defpath).split(os.pathsep)]
     env["PATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
-    jupyterhub = Path(VENV_BIN) / "jupyterhub"
-    program = str(jupyterhub) if jupyterhub.exists() else "jupyterhub"
+    if settings.isolated:
+        # Whatever the hub, the gateway and the proxy create is root's alone.
+        os.umask(0o077)
     os.chdir(settings.data_dir)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(program, [program, "-f", str(config_file)], env)
-    return 0  # pragma: no cover - exec does not return
+    return Supervisor(settings, config_file, env).run()

@@ -18,11 +18,26 @@ Environment (all optional):
 
 Every other ``CLASSROOM_*`` variable (DB URL, keys file, master key, ...) is
 passed through to the gateway service unchanged.
+
+``classroom run`` (:mod:`hub.supervisor`) starts the proxy and the gateway
+itself, then the hub with ``CLASSROOM_SUPERVISED=1``, the proxy's token in
+``CONFIGPROXY_AUTH_TOKEN`` and the gateway's hub token in
+``CLASSROOM_GATEWAY_API_TOKEN``. The hub then leaves labs, proxy and gateway
+running when it stops, so that it can be restarted under students' feet; the
+supervisor stops everything on Ctrl-C. Started by ``jupyterhub -f`` alone, the
+hub manages proxy and gateway itself and stops everything when it stops.
+
+When the hub runs as root, labs run as their own OS users (:mod:`hub.users`)
+and the data directory is laid out for them (:meth:`HubSettings.make_data_dir`):
+the directory itself ``0711`` (labs pass through to their homes, list nothing),
+``home/`` and ``published/`` ``0711``, every other entry root's with mode
+``0600`` (files) or ``0700`` (folders). See docs/isolation.md.
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import sys
 from collections.abc import Mapping
@@ -42,6 +57,12 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 VENV_BIN = str(Path(sys.prefix) / "bin")
 GATEWAY_SERVICE = "gateway"
 DEFAULT_PORT = 8000
+# Set by `classroom run` for the hub it supervises; never handed to the gateway as such.
+SUPERVISOR_VARIABLES = ("CLASSROOM_SUPERVISED", "CLASSROOM_GATEWAY_API_TOKEN")
+HUB_DB = "jupyterhub.sqlite"
+GATEWAY_DB = "gateway.sqlite"
+# Folders of the data dir that labs pass through (0711); everything else is root's alone.
+LAB_FOLDERS = ("home", "published")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -94,6 +115,12 @@ class HubSettings:
     gateway_port: int
     admin_user: str
     passthrough: Mapping[str, str]
+    # Labs run as their own OS users: the hub runs as root (see hub.users).
+    isolated: bool = False
+    # Under `classroom run`: proxy and gateway are the supervisor's, not the hub's.
+    supervised: bool = False
+    proxy_auth_token: str = ""
+    gateway_api_token: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
@@ -113,7 +140,15 @@ class HubSettings:
             proxy_api_port=_port(environ, "CLASSROOM_PROXY_API_PORT", None),
             gateway_port=_port(environ, "CLASSROOM_GATEWAY_PORT", None),
             admin_user=admin_user,
-            passthrough={k: v for k, v in environ.items() if k.startswith("CLASSROOM_")},
+            passthrough={
+                k: v
+                for k, v in environ.items()
+                if k.startswith("CLASSROOM_") and k not in SUPERVISOR_VARIABLES
+            },
+            isolated=os.geteuid() == 0,
+            supervised=environ.get("CLASSROOM_SUPERVISED", "") == "1",
+            proxy_auth_token=environ.get("CONFIGPROXY_AUTH_TOKEN", ""),
+            gateway_api_token=environ.get("CLASSROOM_GATEWAY_API_TOKEN", ""),
         )
 
     @property
@@ -146,9 +181,47 @@ class HubSettings:
         except TenantFileError as exc:
             raise SystemExit(f"Cannot start: {exc}") from None
 
-    def make_data_dir(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.data_dir.chmod(0o700)
+    @property
+    def proxy_args(self) -> list[str]:
+        """configurable-http-proxy's arguments, as JupyterHub would give them."""
+        return [
+            "--ip", "127.0.0.1", "--port", str(self.port),
+            "--api-ip", "127.0.0.1", "--api-port", str(self.proxy_api_port),
+            "--error-target", f"http://127.0.0.1:{self.hub_port}/hub/error",
+            "--log-level", "info",
+        ]
+
+    def make_data_dir(self) -> list[Path]:
+        """Create the data dir with the modes above; return folders opened for labs on the way.
+
+        Without isolation everything is the hub user's and the dir is 0700.
+        With it, files from earlier runs are given back to root and closed, and
+        the two databases are made before their owners would create them with
+        a looser umask.
+        """
+        data = self.data_dir
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.isolated:
+            data.chmod(0o700)
+            return []
+        opened = open_path_to(data)
+        os.chown(data, 0, 0)
+        data.chmod(0o711)
+        for name in LAB_FOLDERS:
+            (data / name).mkdir(mode=0o711, exist_ok=True)
+        databases = [HUB_DB] + ([] if self.passthrough.get("CLASSROOM_DB_URL") else [GATEWAY_DB])
+        for name in databases:
+            fd = os.open(data / name, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        for entry in data.iterdir():
+            if entry.is_symlink():
+                continue
+            os.chown(entry, 0, 0, follow_symlinks=False)
+            if entry.name in LAB_FOLDERS:
+                entry.chmod(0o711)
+            else:
+                entry.chmod(0o700 if entry.is_dir() else 0o600)
+        return opened
 
     def gateway_environment(self) -> dict[str, str]:
         """What the gateway service is given: managed services inherit little."""
@@ -163,22 +236,74 @@ class HubSettings:
         )
         return env
 
+    @property
+    def gateway_command(self) -> list[str]:
+        return [
+            str(Path(VENV_BIN) / "classroom"),
+            "gateway",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.gateway_port),
+        ]
+
+    def gateway_process_environment(self, api_token: str) -> dict[str, str]:
+        """The whole environment of a gateway started by the supervisor, not the hub."""
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        env.update(self.gateway_environment())
+        env.update(
+            JUPYTERHUB_API_URL=self.hub_api_url,
+            JUPYTERHUB_API_TOKEN=api_token,
+            JUPYTERHUB_SERVICE_NAME=GATEWAY_SERVICE,
+            JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{self.gateway_port}",
+            JUPYTERHUB_SERVICE_PREFIX=f"/services/{GATEWAY_SERVICE}/",
+        )
+        return env
+
     def gateway_service(self) -> dict[str, object]:
-        return {
+        """The hub's ``services`` entry: managed by the hub, or the supervisor's."""
+        service: dict[str, object] = {
             "name": GATEWAY_SERVICE,
             "url": f"http://127.0.0.1:{self.gateway_port}",
-            "command": [
-                str(Path(VENV_BIN) / "classroom"),
-                "gateway",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.gateway_port),
-            ],
-            "environment": self.gateway_environment(),
             "display": False,
         }
+        if self.supervised:
+            service["api_token"] = self.gateway_api_token
+        else:
+            service["command"] = self.gateway_command
+            service["environment"] = self.gateway_environment()
+        return service
+
+
+def open_path_to(folder: Path) -> list[Path]:
+    """Let every user pass through (o+x, never list) the folders above ``folder``.
+
+    Labs running as their own users must reach their homes in the data dir.
+    Only folders of the hub's own user are changed, never anyone's home
+    directory (such as /root): the hub refuses to start instead.
+    """
+    homes = {Path(p.pw_dir) for p in pwd.getpwall() if p.pw_dir not in ("", "/")}
+    opened: list[Path] = []
+    for parent in reversed(folder.parents):
+        info = parent.stat()
+        if info.st_mode & 0o001:
+            continue
+        if info.st_uid != os.geteuid() or parent in homes:
+            raise SystemExit(
+                f"Labs run as their own OS users and cannot pass through {parent} "
+                f"(mode {info.st_mode & 0o7777:04o}), which holds CLASSROOM_DATA_DIR="
+                f"{folder}. Choose a data directory outside it (e.g. /var/lib/classroom)."
+            )
+        parent.chmod((info.st_mode & 0o7777) | 0o001)
+        opened.append(parent)
+    if opened:
+        print(
+            "classroom: let lab users pass through (o+x, no listing) "
+            + ", ".join(map(str, opened)),
+            file=sys.stderr,
+        )
+    return opened
 
 
 def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSettings:
@@ -204,14 +329,26 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
-    # Stopping the hub stops proxy, gateway and labs: one Ctrl-C ends the classroom.
-    c.JupyterHub.cleanup_servers = True
-    c.JupyterHub.cleanup_proxy = True
+    if settings.supervised:
+        # `classroom run` owns proxy and gateway and stops labs itself on Ctrl-C,
+        # so the hub can restart while students keep working.
+        c.ConfigurableHTTPProxy.should_start = False
+        c.ConfigurableHTTPProxy.auth_token = settings.proxy_auth_token
+        c.JupyterHub.cleanup_servers = False
+        c.JupyterHub.cleanup_proxy = False
+    else:
+        # Stopping the hub stops proxy, gateway and labs: one Ctrl-C ends the classroom.
+        c.JupyterHub.cleanup_servers = True
+        c.JupyterHub.cleanup_proxy = True
 
     c.JupyterHub.authenticator_class = ClassroomAuthenticator
     c.ClassroomAuthenticator.data_dir = str(data)
     c.ClassroomAuthenticator.tenants_dir = str(settings.tenants_dir)
     c.Authenticator.admin_users = {settings.admin_user}
+    # A disabled or deleted account is refused by the hub at its next request
+    # (every second at most one accounts lookup per user), and by the gateway
+    # when its identity cache (at most 60 s) expires.
+    c.ClassroomAuthenticator.auth_refresh_age = 1
 
     c.JupyterHub.custom_scopes = roles.custom_scopes()
     c.JupyterHub.load_roles = [
@@ -238,7 +375,11 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     if default_tenant is not None and default_tenant.branding.logo_path:
         c.JupyterHub.logo_file = str(settings.tenants_dir / default_tenant.branding.logo_path)
     # Every page is branded for its user's school (the login page for ?tenant=).
-    c.JupyterHub.template_vars = {"classroom": UserBranding(tenants)}
+    c.JupyterHub.template_vars = {
+        "classroom": UserBranding(tenants),
+        # False: the hub's home page warns admins that labs share one OS user.
+        "classroom_labs_isolated": settings.isolated,
+    }
     c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
     return settings
 
