@@ -182,8 +182,9 @@ def test_data_dir_is_roots_and_private(classroom: Classroom) -> None:
 
 
 def test_student_reaches_no_secret_and_nothing_of_others(classroom: Classroom) -> None:
-    data = classroom.data
+    data, proc = classroom.data, Path("/proc")
     other_home = classroom.home(OTHER)
+    gateway = process_of(classroom.hub, "gateway serve")
     attempts = {
         "gateway database": ("read", data / "gateway.sqlite"),
         "master key": ("read", data / "master.key"),
@@ -202,8 +203,8 @@ def test_student_reaches_no_secret_and_nothing_of_others(classroom: Classroom) -
         "own school's dashboard, overwriting": (
             "write", data / "published" / "school_a" / "pulse.ipynb"),
         "~/published, writing": ("write", classroom.home(STUDENT) / "published" / "mine.ipynb"),
-        "gateway's environment": ("read", Path(f"/proc/{process_of(classroom.hub, 'gateway serve')}/environ")),
-        "hub's environment": ("read", Path(f"/proc/{classroom.hub.process.pid}/environ")),
+        "gateway's environment": ("read", proc / str(gateway) / "environ"),
+        "classroom run's environment": ("read", proc / str(classroom.hub.process.pid) / "environ"),
     }
     if (data / "artifacts").exists():
         attempts["artifacts"] = ("list", data / "artifacts")
@@ -216,9 +217,10 @@ def test_student_reaches_no_secret_and_nothing_of_others(classroom: Classroom) -
         "~/published": ("read", classroom.home(STUDENT) / "published" / "pulse.ipynb"),
         "own lesson": ("read", classroom.home(STUDENT) / "lessons" / "01_first_chat.ipynb"),
     }
-    cases = {**attempts, **allowed}
-    code = PROBE + "print(json.dumps({what: probe(action, path) for what, (action, path) in %s.items()}))" % (
-        repr({what: (action, str(path)) for what, (action, path) in cases.items()})
+    cases = {what: (action, str(path)) for what, (action, path) in {**attempts, **allowed}.items()}
+    code = PROBE + (
+        f"cases = {cases!r}\n"
+        "print(json.dumps({what: probe(action, path) for what, (action, path) in cases.items()}))"
     )
     (out,) = run_in_kernel(classroom, STUDENT, code)
     results = json.loads(out)
@@ -260,12 +262,14 @@ def test_lab_token_is_refused_by_admin_and_other_user_endpoints(classroom: Class
         "headers = {'Authorization': f'token {token}'}\n"
         "hub, gateway = os.environ['JUPYTERHUB_API_URL'], os.environ['CLASSROOM_GATEWAY_URL']\n"
         "def call(base, method, path):\n"
-        "    body = {'admin': True} if method == 'PATCH' else ({'users': ['x']} if 'groups' in path else None)\n"
-        "    return httpx.request(method, base + path, headers=headers, json=body, timeout=30).status_code\n"
+        "    body = {'admin': True} if method == 'PATCH' else None\n"
+        "    body = {'users': ['x']} if 'groups/' in path else body\n"
+        "    answer = httpx.request(method, base + path, headers=headers, json=body, timeout=30)\n"
+        "    return answer.status_code\n"
         f"hub_calls, gateway_calls = {hub_calls!r}, {gateway_calls!r}\n"
         "me = httpx.get(hub + '/user', headers=headers, timeout=30).json()\n"
         "print(json.dumps({'name': me['name'], 'scopes': me['scopes'],\n"
-        "  'me at gateway': httpx.get(gateway + '/api/me', headers=headers, timeout=30).status_code,\n"
+        "  'me at gateway': httpx.get(gateway + '/api/me', headers=headers).status_code,\n"
         "  'hub': {f'{m} {p}': call(hub, m, p) for m, p in hub_calls},\n"
         "  'gateway': {f'{m} {p}': call(gateway, m, p) for m, p in gateway_calls}}))"
     )
@@ -285,7 +289,8 @@ def test_lab_token_is_refused_by_admin_and_other_user_endpoints(classroom: Class
     # The gateway endpoints exist: an admin gets an answer from each.
     admin = {"Authorization": f"Bearer {classroom.admin_token}"}
     for method, path in gateway_calls:
-        response = requests.request(method, classroom.hub.gateway_url + path, headers=admin, timeout=30)
+        url = classroom.hub.gateway_url + path
+        response = requests.request(method, url, headers=admin, timeout=30)
         assert response.status_code < 400, (path, response.status_code, response.text[:200])
     other = requests.get(f"{classroom.hub.api}/users/{OTHER}",
                          headers={"Authorization": f"token {classroom.admin_token}"}, timeout=30)
@@ -339,7 +344,8 @@ def test_hub_restarts_while_students_keep_working(classroom: Classroom) -> None:
         await kernel.start()
         said = []
         try:
-            said.append((await kernel.execute("notes = ['kept']\n" + CHAT.format(word="before"))).text)
+            first = "notes = ['kept']\n" + CHAT.format(word="before")
+            said.append((await kernel.execute(first)).text)
 
             # 1. The hub dies (a crash, an operator's kill): classroom run restarts it.
             old = hub_pid()
