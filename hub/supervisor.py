@@ -44,6 +44,14 @@ from .config import HubSettings
 
 PID_FILE = "classroom-run.pid"  # inside CLASSROOM_DATA_DIR
 PROXY_PID_FILE = "jupyterhub-proxy.pid"
+GATEWAY_PID_FILE = "gateway.pid"
+HUB_PID_FILE = "jupyterhub.pid"  # written by the hub itself
+# What each pid file's process runs, so that a reused PID is never signalled.
+LEFTOVERS = {
+    PROXY_PID_FILE: b"configurable-http-proxy",
+    GATEWAY_PID_FILE: b"gateway\0serve",
+    HUB_PID_FILE: b"jupyterhub\0-f",
+}
 RESTART_WINDOW = 300.0
 MAX_RESTARTS = 5
 _PR_SET_CHILD_SUBREAPER = 36
@@ -90,6 +98,22 @@ def descendants(pid: int) -> set[int]:
                 found.add(child)
                 stack.append(child)
     return found
+
+
+def runs(pid: int, needle: bytes) -> bool:
+    """Whether ``pid`` is alive and its command line contains ``needle``."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return alive(pid) and needle in cmdline.read()
+    except OSError:
+        return False
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def listening(port: int) -> bool:
@@ -160,6 +184,8 @@ class Supervisor:
         )
         if part is self.proxy:
             self._write(PROXY_PID_FILE, part.process.pid)
+        elif part is self.gateway:
+            self._write(GATEWAY_PID_FILE, part.process.pid)
 
     def reap(self) -> list[Part]:
         """Collect every exited child; return our parts among them."""
@@ -218,8 +244,28 @@ class Supervisor:
 
     # -- the whole ----------------------------------------------------------------------
 
+    def stop_leftovers(self) -> None:
+        """Refuse to share the data dir; stop what a killed ``classroom run`` left behind.
+
+        Labs are left alone: the new hub finds them in its database.
+        """
+        other = read_pid(self.data_dir / PID_FILE)
+        if other is not None and other != os.getpid() and runs(other, b"classroom\0run"):
+            raise SystemExit(
+                f"classroom run: another classroom run (PID {other}) uses {self.data_dir}"
+            )
+        found = []
+        for name, needle in LEFTOVERS.items():
+            pid = read_pid(self.data_dir / name)
+            if pid is not None and runs(pid, needle):
+                found.append(pid)
+        if found:
+            say(f"stopping what an earlier run left behind: PIDs {sorted(found)}")
+            self.terminate(found, timeout=15)
+
     def run(self) -> int:
         """Start everything and supervise until asked to stop; return the exit status."""
+        self.stop_leftovers()
         if not become_subreaper():
             say("warning: cannot adopt orphaned labs (no PR_SET_CHILD_SUBREAPER)")
         for number in (signal.SIGINT, signal.SIGTERM):
@@ -273,7 +319,7 @@ class Supervisor:
         self.stop(self.proxy, timeout=10)
         self.terminate(descendants(os.getpid()), timeout=5)
         self.reap()
-        for name in (PID_FILE, PROXY_PID_FILE):
+        for name in (PID_FILE, PROXY_PID_FILE, GATEWAY_PID_FILE):
             (self.data_dir / name).unlink(missing_ok=True)
 
     def _write(self, name: str, pid: int) -> None:
