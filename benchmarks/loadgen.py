@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 
 import aiohttp
@@ -88,17 +89,21 @@ def main() -> None:
     except ImportError:
         pass
     result = asyncio.run(
-        run(
-            args.url,
-            args.token,
-            args.model,
-            args.concurrency,
-            args.duration,
-            args.stream,
-            args.warmup,
-        )
+        run(args.url, args.token, args.model, args.concurrency, args.duration, args.stream,
+            args.warmup)
     )
-    print(json.dumps(result))
+    lat, ttft = sorted(result["latencies"]), sorted(result["ttfts"])
+
+    def pct(values: list[float], q: float) -> float | None:
+        return values[min(len(values) - 1, int(q * len(values)))] if values else None
+
+    summary = {
+        "n": len(lat), "errors": result["errors"], "duration": result["duration"],
+        "p50": pct(lat, 0.5), "p99": pct(lat, 0.99), "mean": sum(lat) / len(lat) if lat else None,
+        "ttft_p50": pct(ttft, 0.5),
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 
 from gateway.errors import ModelNotFound
 from gateway.pricing import Catalog, ModelInfo
 from gateway.providers.base import ChatCall, ChatProvider, ChatResult, NativeCall, Piece
+from gateway.providers.http import Upstream
 from gateway.providers.mock import MockProvider
 
 PROVIDER_IDS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
@@ -35,7 +35,7 @@ class ProviderRegistry:
     """The catalog, every adapter, and what a model name resolves to."""
 
     def __init__(self, catalog: Catalog, providers: dict[str, Any],
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: Upstream | None = None) -> None:
         self.catalog = catalog
         self.providers = providers
         self._client = client
@@ -49,10 +49,7 @@ class ProviderRegistry:
         from gateway.providers.legnext import LegNextProvider
         from gateway.providers.openai import OpenAIProvider
 
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
-            follow_redirects=True,
-        )
+        client = Upstream()
         providers: dict[str, Any] = {
             "openai": OpenAIProvider(client), "anthropic": AnthropicProvider(client),
             "google": GoogleProvider(client), "elevenlabs": ElevenLabsProvider(client),

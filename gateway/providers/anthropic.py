@@ -1,4 +1,4 @@
-"""Anthropic: the Messages API over httpx, natively and behind the OpenAI face.
+"""Anthropic: the Messages API, natively and behind the OpenAI face.
 
 The classroom's key goes in ``x-api-key`` with ``anthropic-version: 2023-06-01``
 (the API's only stable version). Streams are server-sent events:
@@ -13,13 +13,18 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
-
 from gateway.errors import ProviderUnavailable
 from gateway.keypool import ProviderKey
 from gateway.providers import anthropic_format as fmt
 from gateway.providers.base import ChatCall, ChatResult, NativeCall, Piece
-from gateway.providers.http import Vendor, VendorError, error_for_status, sse_events
+from gateway.providers.http import (
+    Streamed,
+    Upstream,
+    Vendor,
+    VendorError,
+    error_for_status,
+    sse_events,
+)
 
 API_VERSION = "2023-06-01"
 STATUS_OF_TYPE = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 500,
@@ -41,7 +46,7 @@ def message_text(message: dict[str, Any]) -> str:
 class AnthropicProvider:
     id = "anthropic"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("anthropic", "https://api.anthropic.com", client, parse_error)
 
     def _headers(self, key: ProviderKey | None) -> dict[str, str]:
@@ -73,7 +78,7 @@ class AnthropicProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: httpx.Response) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         usage: dict[str, Any] = {}
         async for name, data in sse_events(self.http.lines(response)):
             try:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from gateway.keypool import ProviderKey
-from gateway.providers.http import Vendor, VendorError
+from gateway.providers.http import Upstream, Vendor, VendorError
 
 FORMATS = {  # OpenAI response_format → ElevenLabs output_format, content type
     "mp3": ("mp3_44100_128", "audio/mpeg"),
@@ -37,7 +35,7 @@ def parse_error(status: int, body: Any) -> VendorError:
 class ElevenLabsProvider:
     id = "elevenlabs"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("elevenlabs", "https://api.elevenlabs.io", client, parse_error)
 
     def _headers(self, key: ProviderKey | None) -> dict[str, str]:

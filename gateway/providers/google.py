@@ -1,5 +1,5 @@
 """Google Gemini: ``generateContent``, ``streamGenerateContent?alt=sse``, embeddings and
-image generation (an image model answering with ``inlineData``) over httpx.
+image generation (an image model answering with ``inlineData``).
 
 The key goes in ``x-goog-api-key``. A key's ``base_url`` is the host without the
 version (``https://generativelanguage.googleapis.com``), like
@@ -13,12 +13,17 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
-
 from gateway.keypool import ProviderKey
 from gateway.providers import google_format as fmt
 from gateway.providers.base import ChatCall, ChatResult, NativeCall, Piece
-from gateway.providers.http import Vendor, VendorError, error_for_status, sse_events
+from gateway.providers.http import (
+    Streamed,
+    Upstream,
+    Vendor,
+    VendorError,
+    error_for_status,
+    sse_events,
+)
 
 CHAT_VERSION = "v1beta"
 
@@ -47,7 +52,7 @@ def parse_error(status: int, body: Any) -> VendorError:
 class GoogleProvider:
     id = "google"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("google", "https://generativelanguage.googleapis.com", client,
                            parse_error)
 
@@ -82,7 +87,7 @@ class GoogleProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: httpx.Response) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         async for _, data in sse_events(self.http.lines(response)):
             try:
                 chunk = json.loads(data)

@@ -15,12 +15,10 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 from gateway.errors import InvalidRequest
 from gateway.keypool import ProviderKey
 from gateway.providers.base import JobSpec, TaskState
-from gateway.providers.http import Vendor, VendorError
+from gateway.providers.http import Upstream, Vendor, VendorError
 
 STATES = {"submitted": "queued", "processing": "running", "succeed": "succeeded",
           "failed": "failed"}
@@ -65,7 +63,7 @@ def _image(value: Any, field: str) -> str:
 class KlingProvider:
     id = "kling"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("kling", "https://api-singapore.klingai.com", client, parse_error)
 
     def _headers(self, key: ProviderKey | None) -> dict[str, str]:

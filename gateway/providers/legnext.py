@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
-
 from gateway.keypool import ProviderKey
 from gateway.providers.base import JobSpec, TaskState
-from gateway.providers.http import Vendor, VendorError
+from gateway.providers.http import Upstream, Vendor, VendorError
 
 STATES = {"pending": "queued", "staged": "queued", "processing": "running",
           "completed": "succeeded", "failed": "failed"}
@@ -52,7 +50,7 @@ def parse_error(status: int, body: Any) -> VendorError:
 class LegNextProvider:
     id = "legnext"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("legnext", "https://api.legnext.ai", client, parse_error)
 
     def _headers(self, key: ProviderKey | None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""OpenAI (and any OpenAI-compatible endpoint, such as Azure OpenAI): REST over httpx.
+"""OpenAI (and any OpenAI-compatible endpoint, such as Azure OpenAI): REST over the shared upstream connections.
 
 Chat bodies pass through unchanged (tools, response formats and newer options
 reach the vendor as the caller wrote them), except that a stream always asks
@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-import httpx
-
 from gateway.keypool import ProviderKey
 from gateway.providers.base import (
     ChatCall,
@@ -24,7 +22,14 @@ from gateway.providers.base import (
     openai_text,
     usage_from_openai,
 )
-from gateway.providers.http import Vendor, VendorError, error_for_status, sse_events
+from gateway.providers.http import (
+    Streamed,
+    Upstream,
+    Vendor,
+    VendorError,
+    error_for_status,
+    sse_events,
+)
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
           "verse")
@@ -41,7 +46,7 @@ def parse_error(status: int, body: Any) -> VendorError:
 class OpenAIProvider:
     id = "openai"
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: Upstream) -> None:
         self.http = Vendor("openai", "https://api.openai.com/v1", client, parse_error)
 
     def _headers(self, key: ProviderKey | None) -> dict[str, str]:
@@ -77,7 +82,7 @@ class OpenAIProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: httpx.Response) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         async for _, data in sse_events(self.http.lines(response)):
             if data.strip() == "[DONE]":
                 return
