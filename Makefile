@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHP := .node/node_modules/.bin/configurable-http-proxy
 KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 
-.PHONY: run test bench install install-test lint clean
+.PHONY: run test bench soak install install-test lint clean
 
 run: install
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
@@ -49,6 +49,9 @@ test: install-test
 
 bench: install-test
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m benchmarks
+
+soak: install-test
+	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 lint: install-test
 	$(VENV)/bin/ruff check gateway hub extensions tests
