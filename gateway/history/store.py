@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy import Engine, bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import Update
 
 from gateway.history.models import runs
 
@@ -198,7 +200,7 @@ class HistoryStore:
         }
 
         def write(connection: Connection) -> int:
-            result = connection.execute(insert(runs).values(**values))
+            result = connection.execute(INSERT_RUN, values)
             return int(result.inserted_primary_key[0])
 
         return await self._write(write)
@@ -211,7 +213,7 @@ class HistoryStore:
             values["error_message"] = _clip(values["error_message"], 2000)
 
         def write(connection: Connection) -> None:
-            connection.execute(update(runs).where(runs.c.id == run_id).values(**values))
+            connection.execute(_update_run(tuple(sorted(values))), {"_run_id": run_id, **values})
 
         await self._write(write)
 
@@ -276,6 +278,20 @@ class HistoryStore:
             return int(result.rowcount or 0)
 
         return await self._write(write)
+
+
+# Statements built once: on the hot path only parameters change, so SQLAlchemy
+# neither rebuilds nor re-keys them for every call.
+INSERT_RUN = insert(runs)
+
+
+@lru_cache(maxsize=64)
+def _update_run(columns: tuple[str, ...]) -> Update:
+    return (
+        update(runs)
+        .where(runs.c.id == bindparam("_run_id"))
+        .values({name: bindparam(name) for name in columns})
+    )
 
 
 def _clip(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
