@@ -94,9 +94,16 @@ def peek(raw: bytes) -> tuple[str | None, bool]:
 
 
 class ChatService:
-    def __init__(self, calls: Calls, timeout: float) -> None:
+    def __init__(self, calls: Calls, timeout: float, keepalive: float | None = 5.0) -> None:
         self.calls = calls
         self.timeout = timeout
+        self.keepalive = keepalive
+
+    async def open_stream(self, prepared: PreparedChat) -> AsyncIterator[bytes]:
+        """The framed stream of a prepared call, primed, with keep-alives while it queues."""
+        return await primed(
+            self.stream(prepared), frame_error=prepared.plan.frame_error, keepalive=self.keepalive
+        )
 
     @property
     def registry(self) -> Any:
@@ -261,7 +268,7 @@ class ChatService:
             finished = True
             log.exception("stream from %s failed", prepared.model.provider)
             broken = ProviderError(
-                f"The {LABELS.get(prepared.model.provider, prepared.model.provider)} stream "
+                f"The stream from {LABELS.get(prepared.model.provider, prepared.model.provider)} "
                 "failed unexpectedly."
             )
             await self._failed(prepared, broken, metered, key_name, first_token_at, lease)
@@ -286,20 +293,69 @@ class ChatService:
                               first_token_at=first_token_at, lease=lease)
 
 
-async def primed(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Await the first frame now (errors before it raise here, as HTTP errors), then the rest."""
-    try:
-        first = await stream.__anext__()
-    except StopAsyncIteration:
-        first = b""
+KEEPALIVE = b": waiting for a free key\n\n"
 
-    async def chained() -> AsyncIterator[bytes]:
+
+async def primed(
+    stream: AsyncIterator[bytes], *, frame_error: Callable[[ClassroomError], bytes] | None = None,
+    keepalive: float | None = None,
+) -> AsyncIterator[bytes]:
+    """Await the first frame (errors before it raise here, as HTTP errors), then the rest.
+
+    A call queued for a key may wait a long time before its first frame. After
+    ``keepalive`` seconds the response starts anyway with SSE comments, repeated
+    while it waits, so that clients and proxies do not give up; an error that
+    comes after that is sent as the face's error frame.
+    """
+    first_frame: asyncio.Future[bytes] = asyncio.ensure_future(stream.__anext__())
+    if keepalive is None:
+        await asyncio.wait({first_frame})
+    else:
+        await asyncio.wait({first_frame}, timeout=keepalive)
+
+    async def rest() -> AsyncIterator[bytes]:
+        async for chunk in stream:
+            yield chunk
+
+    if first_frame.done():
         try:
-            if first:
-                yield first
-            async for chunk in stream:
+            first = first_frame.result()
+        except StopAsyncIteration:
+            first = b""
+
+        async def chained() -> AsyncIterator[bytes]:
+            try:
+                if first:
+                    yield first
+                async for chunk in rest():
+                    yield chunk
+            finally:
+                await stream.aclose()  # type: ignore[attr-defined]
+
+        return chained()
+
+    async def waiting() -> AsyncIterator[bytes]:
+        try:
+            yield KEEPALIVE
+            while not first_frame.done():
+                await asyncio.wait({first_frame}, timeout=keepalive)
+                if not first_frame.done():
+                    yield KEEPALIVE
+            try:
+                first = first_frame.result()
+            except StopAsyncIteration:
+                return
+            except ClassroomError as error:
+                if frame_error is not None:
+                    yield frame_error(error)
+                return
+            yield first
+            async for chunk in rest():
                 yield chunk
         finally:
+            if not first_frame.done():
+                first_frame.cancel()
+                await asyncio.wait({first_frame})
             await stream.aclose()  # type: ignore[attr-defined]
 
-    return chained()
+    return waiting()

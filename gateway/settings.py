@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="A key lease not renewed for this long is reclaimed (its holder died).",
     )
+    stream_keepalive_seconds: float = Field(
+        default=5.0, gt=0, le=60,
+        description="A stream still queued for a key after this long starts with SSE keep-alive "
+        "comments, repeated at this interval, until its first chunk.",
+    )
     global_concurrency: int | None = Field(
         default=None, ge=1,
         description="Provider calls running at once across the whole classroom; unset = no cap.",

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
-from gateway.pipeline import primed
+from gateway.schemas import AnthropicMessagesRequest, openapi_body
 
 router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
 @router.post(
     "/v1/messages", response_model=None,
     summary="Anthropic Messages with any chat model (claude-* natively, others translated)",
+    openapi_extra=openapi_body(AnthropicMessagesRequest),
 )
 async def messages(
     request: Request, identity: CurrentUser, services: ServicesDep
@@ -23,7 +24,7 @@ async def messages(
         identity, await request.body(), source=call_source(request)
     )
     if prepared.stream:
-        stream = await primed(services.chat.stream(prepared))
+        stream = await services.chat.open_stream(prepared)
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache"})
     return JSONResponse(await services.chat.complete(prepared))

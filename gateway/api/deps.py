@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from gateway.auth import Identity, TokenResolver, token_from_headers
 from gateway.calls import Calls
@@ -24,6 +24,11 @@ from gateway.providers import ProviderRegistry
 from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.settings import Settings
 from gateway.tenants import Tenant
+
+# Whole numbers that reach the database must fit its signed 64-bit integers.
+DB_INT_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
+Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 
 
 def get_services(request: Request) -> Services:
@@ -56,7 +61,8 @@ class Services:
                              total_wait=settings.retry_max_seconds)
         self.calls = Calls(providers, tenants, history, self.pool, self.admission,
                            Attempts(self.pool, policy))
-        self.chat = ChatService(self.calls, settings.chat_timeout_seconds)
+        self.chat = ChatService(self.calls, settings.chat_timeout_seconds,
+                                settings.stream_keepalive_seconds)
         self.artifacts = ArtifactStore(history, settings.artifacts_dir)
         self.faces = NativeFaces(self.chat, self.artifacts)
         self.loadtests = LoadTests(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
 from gateway.errors import NotFound
-from gateway.pipeline import primed
+from gateway.schemas import GeminiRequest, openapi_body
 
 router = APIRouter(prefix="/google", tags=["Google-native"])
 METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
@@ -20,6 +20,7 @@ METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmb
 @router.post(
     "/{version}/models/{target:path}", response_model=None,
     summary="Gemini generateContent / streamGenerateContent / embedContent / batchEmbedContents",
+    openapi_extra=openapi_body(GeminiRequest),
 )
 async def models_call(
     version: Literal["v1", "v1beta"], target: str, request: Request, identity: CurrentUser,
@@ -38,6 +39,6 @@ async def models_call(
         identity, raw, model_name=model, stream=stream, version=version, source=source
     )
     if stream:
-        chunks = await primed(services.chat.stream(prepared))
+        chunks = await services.chat.open_stream(prepared)
         return StreamingResponse(chunks, media_type="text/event-stream")
     return JSONResponse(await services.chat.complete(prepared))

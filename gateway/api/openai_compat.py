@@ -8,9 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
-from gateway.pipeline import primed
 from gateway.policy import tenant_of
-from gateway.schemas import ChatCompletionRequest
+from gateway.schemas import ChatCompletionRequest, openapi_body
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -30,14 +29,7 @@ async def list_models(identity: CurrentUser, services: ServicesDep) -> dict[str,
     "/chat/completions",
     summary="Chat completion (OpenAI format) with any chat model, streamed as SSE when "
     "stream=true",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": ChatCompletionRequest.model_json_schema()}
-            },
-        }
-    },
+    openapi_extra=openapi_body(ChatCompletionRequest),
     response_model=None,
 )
 async def chat_completions(
@@ -46,6 +38,6 @@ async def chat_completions(
     raw = await request.body()
     prepared = await services.chat.prepare(identity, raw, source=call_source(request))
     if prepared.stream:
-        stream = await primed(services.chat.stream(prepared))
+        stream = await services.chat.open_stream(prepared)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     return JSONResponse(await services.chat.complete(prepared))
