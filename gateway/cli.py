@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from gateway.settings import get_settings
@@ -15,7 +14,9 @@ def main(argv: list[str]) -> int:
     serve = commands.add_parser("serve", help="serve the gateway with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8010)
-    serve.add_argument("--workers", type=int, default=None, help="must be 1 (pool state is per process)")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="must be 1 (pool state is per process)"
+    )
     serve.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
@@ -42,8 +43,13 @@ def main(argv: list[str]) -> int:
         print(f"classroom gateway: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level=args.log_level,
-        access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
     )
     return 0
 

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 ROLES = ("student", "teacher", "admin", "viewer")
 Role = Literal["student", "teacher", "admin", "viewer"]
 FEATURES = (
-    "chat", "playground", "compare", "images", "speech", "video", "embeddings", "usage",
+    "chat",
+    "playground",
+    "compare",
+    "images",
+    "speech",
+    "video",
+    "embeddings",
+    "usage",
 )
 TENANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -31,18 +38,22 @@ class Branding(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     page_title: str = Field(
-        min_length=1, max_length=120,
+        min_length=1,
+        max_length=120,
         description="Heading shown on the login page, the hub home page and widget headers.",
     )
     browser_tab_title: str = Field(
-        min_length=1, max_length=80, description="Text of the browser tab on hub pages.",
+        min_length=1,
+        max_length=80,
+        description="Text of the browser tab on hub pages.",
     )
     logo_path: str | None = Field(
         default=None,
         description="Logo image, relative to the tenants directory (e.g. logos/school_a.svg).",
     )
     accent_color: str = Field(
-        default="#2f6fdf", pattern=r"^#[0-9a-fA-F]{6}$",
+        default="#2f6fdf",
+        pattern=r"^#[0-9a-fA-F]{6}$",
         description="Accent colour (#rrggbb) for the login page and widget headers.",
     )
 
@@ -51,16 +62,24 @@ class RoleQuota(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     requests_per_day: int | None = Field(
-        default=None, ge=0, description="Provider calls per user per day (UTC); null = unlimited.",
+        default=None,
+        ge=0,
+        description="Provider calls per user per day (UTC); null = unlimited.",
     )
     tokens_per_day: int | None = Field(
-        default=None, ge=0, description="Prompt + completion tokens per user per day; null = unlimited.",
+        default=None,
+        ge=0,
+        description="Prompt + completion tokens per user per day; null = unlimited.",
     )
     usd_per_month: float | None = Field(
-        default=None, ge=0, description="Spend per user per calendar month in US dollars; null = unlimited.",
+        default=None,
+        ge=0,
+        description="Spend per user per calendar month in US dollars; null = unlimited.",
     )
     concurrent_requests: int | None = Field(
-        default=None, ge=1, description="Requests one user may have running at once; null = unlimited.",
+        default=None,
+        ge=1,
+        description="Requests one user may have running at once; null = unlimited.",
     )
 
 
@@ -69,8 +88,12 @@ class Tenant(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tenant_id: str = Field(description="Stable id: lower-case letters, digits and _; the hub group is tenant-<id>.")
-    display_name: str = Field(min_length=1, max_length=120, description="The school's name as people read it.")
+    tenant_id: str = Field(
+        description="Stable id: lower-case letters, digits and _; the hub group is tenant-<id>."
+    )
+    display_name: str = Field(
+        min_length=1, max_length=120, description="The school's name as people read it."
+    )
     branding: Branding = Field(description="What users of this school see.")
     enabled_features: list[str] = Field(
         description=f"Widgets and capabilities offered to this school; any of {', '.join(FEATURES)}.",
@@ -80,7 +103,8 @@ class Tenant(BaseModel):
         description="Allow-list of model names or shell-style patterns (mock/*, gpt-4.1*, claude-*).",
     )
     quotas: dict[Role, RoleQuota] = Field(
-        default_factory=dict, description="Limits per role (student, teacher, admin, viewer).",
+        default_factory=dict,
+        description="Limits per role (student, teacher, admin, viewer).",
     )
 
     @field_validator("tenant_id")

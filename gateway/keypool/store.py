@@ -44,7 +44,8 @@ def _decode_master(text: str) -> bytes:
     if len(raw) != 32:
         raise MasterKeyError(
             "CLASSROOM_MASTER_KEY must be 32 random bytes in URL-safe base64. Make one with: "
-            'python3 -c "import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
+            'python3 -c "import base64,secrets;'
+            'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
         )
     return raw
 
