@@ -1,8 +1,12 @@
 """End-to-end fixtures: a real classroom hub and real students.
 
+- ``reachable_tmp``: a session temp dir every OS user may pass through (0711).
+  Under root each lab runs as its own OS user and must reach its home in the
+  data dir; pytest's own temp dirs are private, and every pytest run starting
+  on the machine makes ``/tmp/pytest-of-root`` private again.
 - ``hub``: ``classroom run`` (JupyterHub + configurable-http-proxy + gateway service)
-  on free loopback ports in a temp data dir, for the whole module; stopped by
-  PID afterwards, with every process it started.
+  on free loopback ports in a temp data dir under ``reachable_tmp``, for the whole
+  module; stopped by PID afterwards, with every process it started.
 - ``admin_token``: an API token of the bootstrap admin, made through the REST API.
 - ``student``: account ``stu1`` of school_a made with ``classroom accounts add``,
   logged in through the login form, with a running lab.
@@ -11,6 +15,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +34,24 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def reachable_tmp() -> Iterator[Path]:
+    top = Path(tempfile.mkdtemp(prefix="classroom-e2e-"))
+    top.chmod(0o711)
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def data_dir_in(top: Path, name: str) -> Path:
+    """A fresh ``<top>/<name>XXXX/data`` (the hub opens the folder above it for labs)."""
+    return Path(tempfile.mkdtemp(prefix=name, dir=top)) / "data"
+
+
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    started = start_hub(tmp_path_factory.mktemp("classroom") / "data")
+def hub(reachable_tmp: Path) -> Iterator[Hub]:
+    started = start_hub(data_dir_in(reachable_tmp, "classroom"))
     try:
         yield started
     finally:

@@ -27,6 +27,7 @@ import requests
 
 from gateway.published import publish
 from hub.users import school_group, system_username
+from tests.e2e.conftest import data_dir_in
 from tests.support.hub import Hub, descendants, start_hub
 from tests.support.kernel import RemoteKernel
 from tests.support.procs import ARTIFACTS, pid_alive, wait_until
@@ -83,8 +84,8 @@ class Classroom:
 
 
 @pytest.fixture(scope="module")
-def classroom(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Classroom]:
-    hub = start_hub(tmp_path_factory.mktemp("isolation") / "data")
+def classroom(reachable_tmp: Path) -> Iterator[Classroom]:
+    hub = start_hub(data_dir_in(reachable_tmp, "isolation"))
     try:
         admin = hub.token_for(hub.login(hub.admin_user, hub.admin_password), hub.admin_user)
         for name, school in ((STUDENT, "school_a"), (OTHER, "school_b")):

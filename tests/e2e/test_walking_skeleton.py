@@ -10,6 +10,7 @@ import signal
 import pytest
 import requests
 
+from tests.e2e.conftest import data_dir_in
 from tests.support.hub import descendants, start_hub
 from tests.support.kernel import RemoteKernel
 from tests.support.procs import ARTIFACTS, pid_alive, wait_until
@@ -102,8 +103,8 @@ def test_student_logs_in_and_sees_the_lesson_in_jupyterlab(hub, student, browser
         context.close()
 
 
-def test_ctrl_c_stops_hub_proxy_gateway_and_labs(tmp_path):
-    hub = start_hub(tmp_path / "data")
+def test_ctrl_c_stops_hub_proxy_gateway_and_labs(reachable_tmp):
+    hub = start_hub(data_dir_in(reachable_tmp, "ctrl-c"))
     try:
         session = hub.login(hub.admin_user, hub.admin_password)
         token = hub.token_for(session, hub.admin_user)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import grp
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,17 +37,28 @@ def hub_name() -> Iterator[str]:
 
 
 @pytest.fixture
-def data(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
+def top() -> Iterator[Path]:
+    # Not pytest's tmp_path: any pytest starting on the machine makes it private again,
+    # and the student's own process must reach its home and the lessons.
+    top = Path(tempfile.mkdtemp(prefix="classroom-spawner-"))
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def data(top: Path) -> Path:
+    data = top / "data"
     data.mkdir()
-    open_path_to(data)  # the student's own process must reach its home
+    assert open_path_to(data) == [top]
     data.chmod(0o711)
     return data
 
 
 @pytest.fixture
-def lessons(tmp_path: Path) -> Path:
-    source = tmp_path / "lessons-src"
+def lessons(top: Path) -> Path:
+    source = top / "lessons-src"
     (source / "images").mkdir(parents=True)
     (source / "01-hello.ipynb").write_text('{"lesson": 1}')
     (source / "images" / "diagram.png").write_bytes(b"png")
