@@ -36,6 +36,7 @@ from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.history import HistoryStore
+from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
 from gateway.keypool.setup import build_pool
@@ -179,13 +180,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.jobs.start()
         app.state.services = built
         app.state.started = time.time()
-        housekeeping = asyncio.get_running_loop().create_task(
-            run_retention(built.history, built.settings.data_dir)
-        )
+        data_dir = built.settings.data_dir
+        await built.history.write(lambda conn: import_hub_audit(conn, data_dir))
+        loop = asyncio.get_running_loop()
+        background = [
+            loop.create_task(run_retention(built.history, built.settings.data_dir)),
+            loop.create_task(follow_hub_audit(built.history, built.settings.data_dir)),
+        ]
         try:
             yield
         finally:
-            housekeeping.cancel()
+            for task in background:
+                task.cancel()
             await built.loadtests.close()
             await built.jobs.aclose()
             await built.chat.drain()

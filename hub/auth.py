@@ -175,6 +175,9 @@ class ClassroomAuthenticator(Authenticator):
                     "Account %r locked until %s after %d failed logins",
                     locked.username, locked.until.isoformat(), self.lockout_threshold,
                 )
+                self.audit("account.locked", locked.username, actor="classroom hub",
+                           details={"until": locked.until.isoformat(),
+                                    "failed_logins": self.lockout_threshold})
             else:
                 self.log.warning("Login refused for locked account %r", locked.username)
             raise web.HTTPError(403, str(locked)) from None
@@ -210,6 +213,20 @@ class ClassroomAuthenticator(Authenticator):
         except AccountError:
             return  # no account (e.g. a hub-only user): nothing to disable
         self.log.warning("Account %r disabled: its hub user was deleted", user.name)
+        self.audit("account.disable", user.name, actor="hub admin panel",
+                   details={"reason": "hub user deleted"})
+
+    def audit(self, action: str, target: str, *, actor: str, actor_role: str = "admin",
+              details: dict[str, Any] | None = None) -> None:
+        """Append an account action to the hub's audit spool (the gateway imports it)."""
+        from .audit import record
+
+        account = self.store.get(target)
+        try:
+            record(self.data_dir, actor=actor, actor_role=actor_role, action=action,
+                   target=target, tenant=account.tenant if account else None, details=details)
+        except OSError as exc:
+            self.log.error("Could not write the audit entry %s for %r: %s", action, target, exc)
 
     def check_allowed(self, username: str, authentication: dict | None = None) -> bool:
         account = self.store.get(username)

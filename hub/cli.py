@@ -279,7 +279,30 @@ def accounts_main(argv: list[str]) -> int:
     if isinstance(args, int):
         return args
     code, _ = _attempt("classroom accounts", lambda: args.run(open_store(), args))
+    if code == 0 and args.command in AUDITED:
+        _audit(args)
     return code
+
+
+#: Account commands that change something, and their audit action names.
+AUDITED = {
+    "add": "account.add", "import": "account.import", "disable": "account.disable",
+    "enable": "account.enable", "unlock": "account.unlock",
+    "reset-password": "account.password_reset", "delete": "account.delete",
+}
+
+
+def _audit(args: argparse.Namespace) -> None:
+    from .audit import record
+
+    target = getattr(args, "username", None) or str(getattr(args, "roster", "") or "") or None
+    details = {k: getattr(args, k) for k in ("tenant", "role") if getattr(args, k, None)}
+    try:
+        record(resolve_data_dir(), actor=f"{_os_user()} (command line)", actor_role="admin",
+               action=AUDITED[args.command], target=target, tenant=details.get("tenant"),
+               details=details)
+    except OSError as exc:  # the change is made; say that it could not be audited
+        print(f"classroom accounts: warning: not written to the audit log: {exc}", file=sys.stderr)
 
 
 # -- classroom run -------------------------------------------------------------------

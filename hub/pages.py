@@ -96,6 +96,11 @@ class LogoHandler(BaseHandler):
 
 
 class PasswordHandler(BaseHandler):
+    def _audit(self, action: str, target: str) -> None:
+        user = self.current_user
+        role = "admin" if user.admin else "user"
+        self.authenticator.audit(action, target, actor=user.name, actor_role=role)
+
     """Change your own password; admins can also set a new one for someone else."""
 
     async def _page(self, **ns: Any) -> None:
@@ -150,6 +155,7 @@ class PasswordHandler(BaseHandler):
             await self._page(error=str(exc))
             return
         self.log.info("User %r changed their password", user.name)
+        self._audit("account.password_change", user.name)
         await self._page(message="Your password has been changed.")
 
     async def _reset(self) -> None:
@@ -168,6 +174,7 @@ class PasswordHandler(BaseHandler):
             await self._page(reset_error=str(exc))
             return
         self.log.warning("Admin %r reset the password of %r", user.name, target)
+        self._audit("account.password_reset", target)
         await self._page(
             reset_message=f"The password of {target} has been reset.",
             generated=None if new else password,

@@ -3,8 +3,11 @@ teacher action calls it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
@@ -13,6 +16,8 @@ from sqlalchemy.engine import Connection
 from gateway.auth import Identity
 from gateway.history.models import audit_log
 from gateway.history.store import HistoryStore
+
+log = logging.getLogger("gateway.audit")
 
 
 async def record_audit(
@@ -29,3 +34,62 @@ async def record_audit(
         connection.execute(insert(audit_log).values(**values))
 
     await store.write(write)
+
+
+HUB_AUDIT_FILE = "hub-audit.jsonl"  # written by hub/audit.py
+HUB_AUDIT_OFFSET = "hub-audit.offset"
+
+
+def import_hub_audit(conn: Connection, data_dir: Path) -> int:
+    """Move new lines of the hub's audit spool into the audit log; returns how many.
+
+    The read position is kept beside the spool, so each line is imported once; a
+    half-written last line waits for the next round.
+    """
+    spool = data_dir / HUB_AUDIT_FILE
+    marker = data_dir / HUB_AUDIT_OFFSET
+    try:
+        size = spool.stat().st_size
+    except FileNotFoundError:
+        return 0
+    try:
+        offset = int(marker.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        offset = 0
+    if offset > size:  # the spool was replaced: start again
+        offset = 0
+    if offset == size:
+        return 0
+    with open(spool, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(size - offset)
+    complete = chunk[: chunk.rfind(b"\n") + 1]
+    rows = []
+    for raw in complete.splitlines():
+        try:
+            entry = json.loads(raw)
+            rows.append({
+                "at": float(entry["at"]), "actor": str(entry["actor"])[:128],
+                "actor_role": str(entry.get("actor_role") or "admin")[:16],
+                "tenant": entry.get("tenant"), "action": str(entry["action"])[:64],
+                "target": entry.get("target"),
+                "details": json.dumps(entry.get("details") or {}, sort_keys=True),
+            })
+        except (ValueError, KeyError, TypeError):
+            log.warning("skipped a malformed line of the hub's audit spool")
+    if rows:
+        conn.execute(insert(audit_log), rows)
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(str(offset + len(complete)))
+    tmp.replace(marker)
+    return len(rows)
+
+
+async def follow_hub_audit(store: HistoryStore, data_dir: Path, interval: float = 2.0) -> None:
+    """Import the hub's audit spool every ``interval`` seconds, for the gateway's lifetime."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await store.write(lambda conn: import_hub_audit(conn, data_dir))
+        except Exception:  # keep following; the next round tries again
+            log.exception("importing the hub's audit spool failed")
