@@ -43,6 +43,7 @@ from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog
 from gateway.providers import MockProvider, ProviderRegistry
+from gateway.schemas import describe_errors
 from gateway.settings import Settings
 from gateway.tenants import load_tenants
 
@@ -245,14 +246,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
-        error = InvalidRequest(
-            f"The parameter '{field}' is not valid: {first['msg']}." if field
-            else f"The request is not valid: {first['msg']}.",
-            param=field or None,
-        )
+        message, field = describe_errors(exc.errors())
+        error = InvalidRequest(message, param=field)
         if face_of(request) != "openai":
             return error_response(error, face_of(request))
         return JSONResponse(error.to_openai(), status_code=422)
@@ -262,7 +257,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         if exc.status_code == 404:
             return error_response(NotFound("There is no such endpoint. See /docs for the API."),
                                   face_of(request))
-        error = InvalidRequest(str(exc.detail))
+        detail = str(exc.detail)
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            detail = ("The request body could not be read: send one JSON object, as UTF-8 text "
+                      "(not nested hundreds of levels deep).")
+        error = InvalidRequest(detail)
+        if face_of(request) != "openai" and exc.status_code == 400:
+            return error_response(error, face_of(request))
         body = error.to_openai()
         code = "method_not_allowed" if exc.status_code == 405 else "invalid_request"
         body["error"]["code"] = code

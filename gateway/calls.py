@@ -236,7 +236,7 @@ class Calls:
         except Exception as exc:
             log.exception("provider %s failed", model.provider)
             broken = ProviderError(
-                f"The {LABELS.get(model.provider, model.provider)} call failed unexpectedly."
+                f"The call to {LABELS.get(model.provider, model.provider)} failed unexpectedly."
             )
             await self.fail(run_id, broken, key_name=key_name)
             raise broken from exc

@@ -25,7 +25,13 @@ from gateway.pipeline import ChatService, Plan, PreparedChat, text_tokens
 from gateway.pricing import Usage
 from gateway.providers import anthropic_format, google_format, mock_media
 from gateway.providers.base import ChatResult, NativeCall, Piece
-from gateway.schemas import ChatCompletionRequest, load_object, validate
+from gateway.schemas import (
+    AnthropicMessagesRequest,
+    ChatCompletionRequest,
+    GeminiRequest,
+    load_object,
+    validate,
+)
 
 
 def anthropic_frame(piece: Piece) -> bytes:
@@ -51,7 +57,8 @@ def _last_user_text(messages: Any, role_key: str, user: str, parts_key: str) -> 
             content = message.get(parts_key)
             if isinstance(content, str):
                 return content
-            return " ".join(str(p.get("text", "")) for p in content or []
+            parts = content if isinstance(content, list) else []
+            return " ".join(p["text"] for p in parts
                             if isinstance(p, dict) and isinstance(p.get("text"), str))
     return None
 
@@ -140,15 +147,7 @@ class NativeFaces:
         try:
             body = load_object(raw)
             request_text = _last_user_text(body.get("messages"), "role", "user", "content")
-            for field, ok in (
-                ("model", isinstance(body.get("model"), str) and body["model"]),
-                ("messages", isinstance(body.get("messages"), list) and body["messages"]),
-                ("max_tokens", isinstance(body.get("max_tokens"), int)
-                 and not isinstance(body.get("max_tokens"), bool) and body["max_tokens"] >= 1),
-            ):
-                if not ok:
-                    raise InvalidRequest(f"The field '{field}' is required and must be valid.",
-                                         param=field)
+            validate(body, AnthropicMessagesRequest)
             model = self.calls.resolve(caller, body["model"], ("chat",))
             request = None
             if model.provider != "anthropic":
@@ -206,9 +205,16 @@ class NativeFaces:
         try:
             body = load_object(raw)
             contents = body.get("contents")
-            if not contents or not isinstance(contents, list | str):
+            if not contents:
                 raise InvalidRequest("The field 'contents' is required: a list of "
                                      "{role, parts} objects.", param="contents")
+            validate(body, GeminiRequest)
+            # The SDKs' shorthands; Gemini's REST API itself wants Content objects.
+            if isinstance(contents, str):
+                body["contents"] = [{"role": "user", "parts": [{"text": contents}]}]
+            for name in ("systemInstruction", "system_instruction"):
+                if isinstance(body.get(name), str):
+                    body[name] = {"parts": [{"text": body[name]}]}
             request_text = contents if isinstance(contents, str) else _last_user_text(
                 contents, "role", "user", "parts")
             model = self.calls.resolve(caller, model_name, ("chat", "image"))

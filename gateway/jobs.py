@@ -200,7 +200,7 @@ class JobService:
         except Exception as exc:
             log.exception("job %s failed", job_id)
             await self._fail(job_id, run_id, ProviderError(
-                f"The {LABELS.get(spec.model.provider, spec.model.provider)} job failed "
+                f"The job at {LABELS.get(spec.model.provider, spec.model.provider)} failed "
                 f"unexpectedly ({type(exc).__name__})."), key_name)
 
     async def _fail(self, job_id: str, run_id: int, error: ClassroomError,

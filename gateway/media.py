@@ -21,6 +21,7 @@ from gateway.auth import Identity
 from gateway.calls import Caller, Calls, Metered
 from gateway.errors import ClassroomError, ContentBlocked, InvalidRequest
 from gateway.history.media import ArtifactStore, NewArtifact
+from gateway.images import check_image
 from gateway.keypool import ProviderKey
 from gateway.policy.admission import CallEstimate
 from gateway.pricing import (
@@ -216,7 +217,7 @@ class MediaService:
         caller = Caller(identity, source, "openai")
         prompt = body.get("prompt") if isinstance(body.get("prompt"), str) else None
         request, model, run_id = await self._resolve(
-            caller, body, "image", prompt, lambda: self._image_request(body, inputs))
+            caller, body, "image", prompt, lambda: self._image_request(body, inputs, mask))
         session_id = request.session_id or ("ses_" + base64.b32encode(
             run_id.to_bytes(6, "big")).decode().rstrip("=").lower())
         adapter = self.adapter(model)
@@ -272,8 +273,8 @@ class MediaService:
             response["usage"] = result.openai_usage
         return response
 
-    def _image_request(self, body: dict[str, Any],
-                       inputs: list[tuple[bytes, str]] | None) -> ImageRequest:
+    def _image_request(self, body: dict[str, Any], inputs: list[tuple[bytes, str]] | None,
+                       mask: bytes | None = None) -> ImageRequest:
 
         request: ImageRequest = validate(body, ImageRequest)
         if request.size not in (None, "auto") and not re.fullmatch(r"\d{2,5}x\d{2,5}",
@@ -283,6 +284,13 @@ class MediaService:
         if inputs is not None and not inputs:
             raise InvalidRequest("Send at least one image to edit (the field 'image').",
                                  param="image")
+        for name, data in [("image", d) for d, _ in inputs or []] + (
+                [("mask", mask)] if mask is not None else []):
+            try:
+                check_image(data)
+            except ValueError as exc:
+                raise InvalidRequest(f"The field '{name}' is not valid: {exc}.",
+                                     param=name) from None
         return request
 
     def _image_cost(self, model: ModelInfo, request: ImageRequest, result: Images) -> Any:

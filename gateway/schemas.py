@@ -7,11 +7,21 @@ pass through to it, as an OpenAI-compatible proxy should.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.errors import InvalidRequest
+from gateway.images import check_base64_image, check_data_url, decode_base64
 
 MAX_MESSAGES = 2_000
 
@@ -30,6 +40,15 @@ class ChatMessage(BaseModel):
             for index, part in enumerate(value):
                 if not isinstance(part.get("type"), str):
                     raise ValueError(f"content part {index} needs a 'type' (text, image_url, ...)")
+                if part["type"] == "image_url":
+                    image = part.get("image_url")
+                    url = image.get("url") if isinstance(image, dict) else image
+                    if not isinstance(url, str) or not url:
+                        raise ValueError(f"content part {index} needs image_url.url")
+                    try:
+                        check_data_url(url)
+                    except ValueError as exc:
+                        raise ValueError(f"content part {index}: {exc}") from None
         return value
 
 
@@ -48,12 +67,13 @@ class ChatCompletionRequest(BaseModel):
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
-    n: int | None = Field(default=None, ge=1, le=8)
+    # Strict: the body goes to the provider as sent, and 512.0 is not a whole number to it.
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=1_000_000, strict=True)
+    n: int | None = Field(default=None, ge=1, le=8, strict=True)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
-    seed: int | None = None
+    seed: int | None = Field(default=None, strict=True)
     stop: str | list[str] | None = None
     user: str | None = Field(default=None, max_length=256)
 
@@ -66,17 +86,46 @@ class ChatCompletionRequest(BaseModel):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
-def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
-    """A sentence naming the first bad field, and that field's dotted path."""
-    first = error.errors()[0]
-    loc = [str(p) for p in first["loc"] if p not in ("body",)]
+def _is_branch(part: Any) -> bool:
+    """A union member's tag in an error location (``str``, ``list[ChatMessage]``, ...),
+    which names no field."""
+    return isinstance(part, str) and (
+        "[" in part or part in ("str", "int", "float", "bool", "list", "dict", "none")
+        or part[:1].isupper())
+
+
+def describe_errors(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """A sentence naming the most specific bad field (or query/path parameter) of a list of
+    pydantic or FastAPI validation errors, and that field's dotted path."""
+    if not errors:
+        return "The request is not valid.", None
+    first = max(errors, key=lambda e: len(e["loc"]))
+    where = first["loc"][0] if first["loc"] else "body"
+    kind = "parameter" if where in ("query", "path", "header") else "field"
+    loc = [str(p) for p in first["loc"]
+           if p not in ("body", "query", "path", "header") and not _is_branch(p)]
     field = ".".join(loc) or None
-    message = first["msg"]
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if first["type"] == "json_invalid":
+        return "The request body is not valid JSON (or not UTF-8 text).", None
+    if field is None and where == "body":
+        if first["type"] == "missing":
+            return "The request body is empty; send a JSON object.", None
+        if first["type"] in ("model_attributes_type", "dict_type", "model_type"):
+            return ("The request body must be a JSON object, sent with Content-Type: "
+                    "application/json."), None
     if first["type"] == "missing":
-        return f"The field '{field}' is required.", field
+        return f"The {kind} '{field}' is required.", field
+    if first["type"] == "extra_forbidden":
+        return f"The {kind} '{field}' is not one this request accepts (unknown field).", field
     if field:
-        return f"The field '{field}' is not valid: {message}.", field
+        return f"The {kind} '{field}' is not valid: {message}.", field
     return f"The request body is not valid: {message}.", field
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
+    """:func:`describe_errors` of a pydantic :class:`ValidationError`."""
+    return describe_errors(error.errors())
 
 
 def load_object(raw: bytes) -> dict[str, Any]:
@@ -107,6 +156,28 @@ def validate(data: dict[str, Any], model: type[BaseModel]) -> Any:
         raise InvalidRequest(message, param=field) from exc
     except RecursionError as exc:
         raise InvalidRequest("The request body is nested too deeply.") from exc
+
+
+def openapi_body(model: type[BaseModel] | dict[str, Any],
+                 media_type: str = "application/json") -> dict[str, Any]:
+    """``openapi_extra`` describing the body of an operation that reads its body itself (so
+    that a bad one is refused in words, with a history row). Pydantic's ``$defs`` are
+    inlined: the OpenAPI document has no ``#/$defs`` for them to point at."""
+    schema = model if isinstance(model, dict) else model.model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"required": True,
+                            "content": {media_type: {"schema": inline(schema)}}}}
 
 
 def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
@@ -198,3 +269,141 @@ class JobRequest(BaseModel):
     model: str = Field(min_length=1, max_length=200)
     prompt: str = Field(min_length=1, max_length=4000)
     params: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- the vendor-native faces ------------------------------------------------------------------
+# The shapes the faces rely on (to translate a body, count its tokens, check its images);
+# every other field passes through to the vendor untouched.
+
+OUTPUT_LIMIT = 1_000_000
+
+
+class AnthropicSource(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="base64, url, file, ...")
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _base64_image(self) -> AnthropicSource:
+        if self.type == "base64":
+            if not isinstance(self.data, str):
+                raise ValueError("a base64 source needs 'data'")
+            if (self.media_type or "image/").startswith("image/"):
+                check_base64_image(self.data)
+        return self
+
+
+class AnthropicPart(BaseModel):
+    """A block inside a tool result, or a system block."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(min_length=1, max_length=64)
+    text: str | None = None
+    source: AnthropicSource | None = None
+
+    @model_validator(mode="after")
+    def _needs(self) -> AnthropicPart:
+        if self.type == "text" and not isinstance(self.text, str):
+            raise ValueError("a text block needs 'text'")
+        if self.type == "image" and self.source is None:
+            raise ValueError("an image block needs a 'source'")
+        return self
+
+
+class AnthropicBlock(AnthropicPart):
+    content: str | list[AnthropicPart] | None = None  # tool_result
+    input: dict[str, Any] | None = None  # tool_use
+
+
+class AnthropicMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["user", "assistant"]
+    content: str | list[AnthropicBlock]
+
+
+class AnthropicMessagesRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[AnthropicMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    max_tokens: int = Field(ge=1, le=OUTPUT_LIMIT, strict=True)
+    system: str | list[AnthropicPart] | None = None
+    stream: bool = Field(default=False, strict=True)
+    temperature: float | None = Field(default=None, ge=0, le=1)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    stop_sequences: list[str] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class GeminiBlob(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    mime_type: str = Field(validation_alias=AliasChoices("mimeType", "mime_type"),
+                           serialization_alias="mimeType")
+    data: str = Field(description="Base64 bytes.")
+
+    @model_validator(mode="after")
+    def _image(self) -> GeminiBlob:
+        if self.mime_type.startswith("image/"):
+            check_base64_image(self.data)
+        else:
+            decode_base64(self.data)
+        return self
+
+
+class GeminiPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    text: str | None = None
+    inline_data: GeminiBlob | None = Field(
+        default=None, validation_alias=AliasChoices("inlineData", "inline_data"),
+        serialization_alias="inlineData")
+
+
+class GeminiContent(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str | None = Field(default="user", max_length=20, description="user or model")
+    parts: list[GeminiPart] = Field(min_length=1)
+
+
+class GeminiConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, le=OUTPUT_LIMIT, strict=True,
+        validation_alias=AliasChoices("maxOutputTokens", "max_output_tokens"),
+        serialization_alias="maxOutputTokens")
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class GeminiRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    contents: str | list[GeminiContent] = Field(min_length=1)
+    system_instruction: str | GeminiContent | None = Field(
+        default=None, validation_alias=AliasChoices("systemInstruction", "system_instruction"),
+        serialization_alias="systemInstruction")
+    generation_config: GeminiConfig | None = Field(
+        default=None, validation_alias=AliasChoices("generationConfig", "generation_config"),
+        serialization_alias="generationConfig")
+
+
+IMAGE_EDIT_FORM: dict[str, Any] = {
+    "type": "object",
+    "required": ["image", "prompt"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "A PNG, JPEG or WebP."},
+        "prompt": {"type": "string", "minLength": 1, "maxLength": 32_000},
+        "model": {"type": "string", "maxLength": 200},
+        "mask": {"type": "string", "format": "binary"},
+        "n": {"type": "integer", "minimum": 1, "maximum": 10},
+        "size": {"type": "string", "maxLength": 20},
+        "session_id": {"type": "string", "maxLength": 64},
+    },
+}

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import CurrentUser, Offset, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
@@ -55,7 +55,7 @@ async def audit(
     action: Annotated[str | None, Query(max_length=64, description="Prefix, e.g. key.")] = None,
     since: Annotated[str | None, Query(description="Date or ISO date-time (UTC).")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     tenants: set[str] | None
     if identity.is_admin:

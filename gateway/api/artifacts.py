@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import CurrentUser, Offset, ServicesDep
 from gateway.errors import NotFound
 from gateway.history.media import artifact_public
 
@@ -22,7 +22,7 @@ async def gallery(
     kind: Literal["image", "audio", "video"] | None = None,
     session_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     rows = await services.artifacts.find(user=identity.name, kind=kind, session_id=session_id,
                                          limit=limit, offset=offset)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import CurrentUser, Offset, RowId, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, NotFound
 from gateway.history import rows_to_public, run_to_public
@@ -36,7 +36,7 @@ async def history(
     identity: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     model: Annotated[str | None, Query(max_length=200)] = None,
     status: Literal["running", "ok", "error", "interrupted"] | None = None,
 ) -> dict[str, Any]:
@@ -47,7 +47,9 @@ async def history(
 
 
 @router.get("/history/{run_id}", summary="One of your calls")
-async def history_item(run_id: int, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def history_item(
+    run_id: RowId, identity: CurrentUser, services: ServicesDep
+) -> dict[str, Any]:
     row = await services.history.get(run_id)
     if row is None or row["user"] != identity.name:
         # Someone else's run looks exactly like a missing one.
@@ -64,7 +66,7 @@ async def runs(
     model: Annotated[str | None, Query(max_length=200)] = None,
     status: Literal["running", "ok", "error", "interrupted"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     scope_tenant = visible_tenant(identity, tenant)
     rows, total = await services.history.list_runs(

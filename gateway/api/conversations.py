@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import DB_INT_MAX, CurrentUser, Offset, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import InvalidRequest
 from gateway.history import conversations as store
@@ -32,10 +32,10 @@ class MessageIn(BaseModel):
     content: str = Field(max_length=MAX_CONTENT)
     parent_message_id: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=200)
-    run_id: int | None = None
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    cost_micro_usd: int | None = Field(default=None, ge=0)
+    run_id: int | None = Field(default=None, ge=1, le=DB_INT_MAX)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    completion_tokens: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    cost_micro_usd: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
 
 
 def _owner(identity: Identity) -> store.Owner:
@@ -57,7 +57,7 @@ async def list_conversations(
     identity: CurrentUser,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     owner = _owner(identity)
     items, total = await services.history.read(

@@ -8,16 +8,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.api.deps import CurrentUser, Offset, ServicesDep, call_source
 from gateway.errors import InvalidRequest
-from gateway.schemas import JobRequest, load_object
+from gateway.schemas import JobRequest, load_object, openapi_body
 
 router = APIRouter(prefix="/api/jobs", tags=["Jobs"])
 
 
 @router.post("", status_code=202, summary="Start a video or Midjourney-style job",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/json": {"schema": JobRequest.model_json_schema()}}}})
+             openapi_extra=openapi_body(JobRequest))
 async def create_job(request: Request, identity: CurrentUser,
                      services: ServicesDep) -> dict[str, Any]:
     from gateway.calls import Caller
@@ -38,7 +37,7 @@ async def list_jobs(
     kind: Literal["video", "midjourney"] | None = None,
     status: Literal["queued", "running", "succeeded", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items = await services.jobs.list_jobs(identity, str(request.base_url), kind=kind,
                                           status=status, limit=limit, offset=offset)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CurrentUser, Services, ServicesDep
+from gateway.api.deps import CurrentUser, Offset, RowId, Services, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
@@ -112,7 +112,7 @@ async def start(body: StartBody, identity: CurrentUser, services: ServicesDep,
 @router.get("", summary="Load tests, newest first (admins)")
 async def list_loadtests(
     identity: CurrentUser, loadtests: LoadTestsDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
 ) -> dict[str, Any]:
     require_admin(identity)
     items, total = await loadtests.listing(limit=limit, offset=offset)
@@ -179,9 +179,9 @@ class StepBody(BaseModel):
     model: str = Field(max_length=200)
     service_s: float = Field(ge=0, le=3600, description="The provider's time for this call.")
     gap_s: float = Field(default=0.0, ge=0, le=3600, description="Pause before it.")
-    tokens: int = Field(default=0, ge=0)
+    tokens: int = Field(default=0, ge=0, le=10_000_000)
     prompt: str | None = Field(default=None, max_length=20_000)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_000_000)
     stream: bool = False
 
 
@@ -259,14 +259,14 @@ async def _run_or_404(loadtests: LoadTests, run_id: int) -> dict[str, Any]:
 
 
 @router.get("/{run_id:int}", summary="Status, per-round progress and running figures (admins)")
-async def get_loadtest(run_id: int, identity: CurrentUser,
+async def get_loadtest(run_id: RowId, identity: CurrentUser,
                        loadtests: LoadTestsDep) -> dict[str, Any]:
     require_admin(identity)
     return await _run_or_404(loadtests, run_id)
 
 
 @router.post("/{run_id:int}/cancel", summary="Cancel a running load test; what ran is kept")
-async def cancel(run_id: int, identity: CurrentUser, services: ServicesDep,
+async def cancel(run_id: RowId, identity: CurrentUser, services: ServicesDep,
                  loadtests: LoadTestsDep) -> dict[str, Any]:
     require_admin(identity)
     found = await _run_or_404(loadtests, run_id)
@@ -279,10 +279,10 @@ async def cancel(run_id: int, identity: CurrentUser, services: ServicesDep,
 
 @router.get("/{run_id:int}/samples", summary="The samples of a load test (admins)")
 async def samples(
-    run_id: int, identity: CurrentUser, loadtests: LoadTestsDep,
-    round_idx: Annotated[int | None, Query(alias="round", ge=0)] = None,
+    run_id: RowId, identity: CurrentUser, loadtests: LoadTestsDep,
+    round_idx: Annotated[int | None, Query(alias="round", ge=0, le=10_000)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     require_admin(identity)
     await _run_or_404(loadtests, run_id)
@@ -294,7 +294,7 @@ async def samples(
 @router.get("/{run_id:int}/report", summary="Figures, grades and charts; or the HTML report",
             response_model=None)
 async def report(
-    run_id: int, identity: CurrentUser, loadtests: LoadTestsDep,
+    run_id: RowId, identity: CurrentUser, loadtests: LoadTestsDep,
     format: Annotated[Literal["json", "html"], Query()] = "json",
 ) -> dict[str, Any] | HTMLResponse:
     require_admin(identity)

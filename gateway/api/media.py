@@ -8,23 +8,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
 from gateway.errors import InvalidRequest
 from gateway.formdata import parse_form
-from gateway.schemas import EmbeddingRequest, ImageRequest, SpeechRequest, load_object
+from gateway.schemas import (
+    IMAGE_EDIT_FORM,
+    EmbeddingRequest,
+    ImageRequest,
+    SpeechRequest,
+    load_object,
+    openapi_body,
+)
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
 
-def _body(schema: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": schema.model_json_schema()}}}}
-
-
 @router.post("/v1/embeddings", summary="Embeddings (OpenAI format): text-embedding-*, "
-             "gemini-embedding-*, mock/embed", openapi_extra=_body(EmbeddingRequest))
+             "gemini-embedding-*, mock/embed", openapi_extra=openapi_body(EmbeddingRequest))
 async def embeddings(request: Request, identity: CurrentUser,
                      services: ServicesDep) -> dict[str, Any]:
     body = await _json(request, services, identity, "embedding")
@@ -33,7 +34,7 @@ async def embeddings(request: Request, identity: CurrentUser,
 
 @router.post("/v1/images/generations", summary="Generate images (gpt-image-*, dall-e-*, "
              "gemini-*-image, mock/image); stored in your gallery",
-             openapi_extra=_body(ImageRequest))
+             openapi_extra=openapi_body(ImageRequest))
 async def image_generations(request: Request, identity: CurrentUser,
                             services: ServicesDep) -> dict[str, Any]:
     body = await _json(request, services, identity, "image")
@@ -42,7 +43,8 @@ async def image_generations(request: Request, identity: CurrentUser,
 
 
 @router.post("/v1/images/edits", summary="Edit images (multipart: image or image[], prompt, "
-             "mask, ...); a session_id continues a multi-turn image session")
+             "mask, ...); a session_id continues a multi-turn image session",
+             openapi_extra=openapi_body(IMAGE_EDIT_FORM, "multipart/form-data"))
 async def image_edits(request: Request, identity: CurrentUser,
                       services: ServicesDep) -> dict[str, Any]:
     raw = await request.body()
@@ -66,7 +68,7 @@ async def image_edits(request: Request, identity: CurrentUser,
 
 @router.post("/v1/audio/speech", response_class=Response, summary="Text to speech: tts-*, "
              "gpt-4o-mini-tts, eleven_* (voice id or name, voice_settings), mock/speech",
-             openapi_extra=_body(SpeechRequest))
+             openapi_extra=openapi_body(SpeechRequest))
 async def speech(request: Request, identity: CurrentUser, services: ServicesDep) -> Response:
     body = await _json(request, services, identity, "speech")
     audio, mime, ids = await services.media.speech(identity, body, source=call_source(request))

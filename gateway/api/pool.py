@@ -13,11 +13,11 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from gateway.api.deps import CurrentUser, ServicesDep
+from gateway.api.deps import DB_INT_MAX, CurrentUser, RowId, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
-from gateway.keypool.keys import PROVIDERS, KeysFileError, parse_entry
+from gateway.keypool.keys import LIMIT_MAX, PROVIDERS, KeysFileError, parse_entry
 
 router = APIRouter(prefix="/api", tags=["Key pool and controls"])
 
@@ -51,10 +51,10 @@ class NewKey(BaseModel):
     api_key: str | None = Field(default=None, max_length=4000)
     access_key: str | None = Field(default=None, max_length=4000)
     secret_key: str | None = Field(default=None, max_length=4000)
-    concurrency_limit: int | None = None
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    priority: int = 0
+    concurrency_limit: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    rpm_limit: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    tpm_limit: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    priority: int = Field(default=0, ge=-LIMIT_MAX, le=LIMIT_MAX)
     tenant_scope: list[str] = Field(default_factory=lambda: ["*"])
     base_url: str | None = None
 
@@ -183,7 +183,7 @@ async def pause(body: PauseRequest, identity: CurrentUser, services: ServicesDep
 
 
 @router.delete("/pauses/{pause_id}", summary="Resume")
-async def resume(pause_id: int, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def resume(pause_id: RowId, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     found = next((p for p in services.admission.pauses_of(None) if p["id"] == pause_id), None)
     if found is None or not identity.can_teach(found["tenant"]):
         raise NotFound(f"There is no pause {pause_id} you can lift.")
@@ -205,10 +205,10 @@ class Override(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tenant: str = Field(max_length=64)
-    requests_per_day: int | None = Field(default=None, ge=0)
-    tokens_per_day: int | None = Field(default=None, ge=0)
+    requests_per_day: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    tokens_per_day: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
     usd_per_month: float | None = Field(default=None, ge=0)
-    concurrent_requests: int | None = Field(default=None, ge=1)
+    concurrent_requests: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
 
 
 @router.get("/overrides", summary="Per-user quota overrides (admins)")

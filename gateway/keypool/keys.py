@@ -46,6 +46,9 @@ FIELDS = {
 }
 
 
+LIMIT_MAX = 1_000_000_000  # any limit or priority beyond this is a typing mistake
+
+
 class KeysFileError(ValueError):
     """A keys file that cannot be used; the message names the file, entry and field."""
 
@@ -80,9 +83,10 @@ class ProviderKey:
 def _positive(where: str, value: Any, name: str, *, allow_zero: bool = False) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LIMIT_MAX:
         raise KeysFileError(
-            f"{where}: field '{name}' must be a whole number ≥ {0 if allow_zero else 1}"
+            f"{where}: field '{name}' must be a whole number from {low} to {LIMIT_MAX:,}"
         )
     return value
 
@@ -120,8 +124,10 @@ def parse_entry(where: str, provider: str, entry: Any) -> ProviderKey:
     ):
         raise KeysFileError(f"{where}: field 'base_url' must be an http(s) URL")
     priority = entry.get("priority", 0)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise KeysFileError(f"{where}: field 'priority' must be a whole number")
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > LIMIT_MAX:
+        raise KeysFileError(
+            f"{where}: field 'priority' must be a whole number from {-LIMIT_MAX:,} to {LIMIT_MAX:,}"
+        )
     active = entry.get("is_active", True)
     if not isinstance(active, bool):
         raise KeysFileError(f"{where}: field 'is_active' must be true or false")

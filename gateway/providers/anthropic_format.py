@@ -241,7 +241,7 @@ def _openai_parts(content: Any) -> tuple[Any, list[dict[str, Any]], list[dict[st
         elif kind == "tool_result":
             inner = block.get("content")
             text = inner if isinstance(inner, str) else " ".join(
-                b.get("text", "") for b in inner or [] if b.get("type") == "text")
+                b.get("text") or "" for b in inner or [] if b.get("type") == "text")
             results.append({"role": "tool", "tool_call_id": block.get("tool_use_id"),
                             "content": text})
     if all(p["type"] == "text" for p in parts):
@@ -255,7 +255,7 @@ def request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     system = body.get("system")
     if system:
         text = system if isinstance(system, str) else "\n\n".join(
-            b.get("text", "") for b in system if isinstance(b, dict))
+            b.get("text") or "" for b in system if isinstance(b, dict))
         messages.append({"role": "system", "content": text})
     for message in body.get("messages") or []:
         if not isinstance(message, dict):

@@ -256,7 +256,7 @@ def request_from_gemini(body: dict[str, Any], model: str, stream: bool) -> dict[
     system = g(body, "systemInstruction", "system_instruction")
     if isinstance(system, dict):
         messages.append({"role": "system", "content": " ".join(
-            p.get("text", "") for p in system.get("parts") or [])})
+            p.get("text") or "" for p in system.get("parts") or [] if isinstance(p, dict))})
     elif isinstance(system, str):
         messages.append({"role": "system", "content": system})
     contents = body.get("contents")

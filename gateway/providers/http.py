@@ -46,7 +46,7 @@ from gateway.errors import (
 
 LABELS = {
     "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "elevenlabs": "ElevenLabs",
-    "kling": "Kling", "legnext": "LegNext (Midjourney)", "mock": "The mock provider",
+    "kling": "Kling", "legnext": "LegNext (Midjourney)", "mock": "the mock provider",
 }
 SECRETS = re.compile(r"\b(sk|sk-ant|sk-proj|AIza|xi|key)[-_][A-Za-z0-9_\-*]{6,}")
 CONTEXT_WORDS = ("context length", "context_length", "too many tokens", "prompt is too long",

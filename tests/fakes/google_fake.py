@@ -48,7 +48,7 @@ def _read(body: dict[str, Any]) -> tuple[str, int, int]:
     last, images, prompt_words = "", 0, 0
     for content in body.get("contents") or []:
         for part in content.get("parts") or []:
-            if "text" in part:
+            if isinstance(part.get("text"), str):
                 prompt_words += len(words(part["text"]))
                 if content.get("role", "user") == "user":
                     last = part["text"]
@@ -88,7 +88,7 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         reply = " ".join(f"w{i}" for i in range(int(said["words"]["n"])))
     system = body.get("systemInstruction")
     if system:
-        reply += " [system: " + " ".join(p.get("text", "") for p in system.get("parts", [])) + "]"
+        reply += " [system: " + " ".join(p.get("text") or "" for p in system.get("parts", [])) + "]"
     pieces = words(reply)
     parts: list[dict[str, Any]] = [{"text": reply}]
     completion = len(pieces)
@@ -118,7 +118,7 @@ async def models(request: Request) -> Response:
         if method == "embedContent":
             return JSONResponse({"embedding": vectors[0]})
         return JSONResponse({"embeddings": vectors})
-    if not body.get("contents"):
+    if not body.get("contents") or not isinstance(body["contents"], list):
         return fake.fail(400, "invalid", "* GenerateContentRequest.contents: contents is not "
                          "specified")
     last, _, _ = _read(body)
