@@ -115,8 +115,11 @@ def error_response(error: ClassroomError, face: str = "openai") -> JSONResponse:
 
 
 def face_of(request: Request) -> str:
-    path = request.url.path
-    root = request.scope.get("root_path", "")
+    return face_of_path(request.url.path, request.scope.get("root_path", ""))
+
+
+def face_of_path(path: str, root: str = "") -> str:
+    """Which face a path belongs to, so that its errors come in that vendor's shape."""
     if root and path.startswith(root):
         path = path[len(root):]
     for face in ("anthropic", "google"):
@@ -145,7 +148,8 @@ class Edge:
                 scope["path"] = self.prefix + "/"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await error_response(self._too_large())(scope, receive, send)
+            face = face_of_path(scope["path"], scope.get("root_path", ""))
+            await error_response(self._too_large(), face)(scope, receive, send)
             return
         received = 0
 

@@ -139,13 +139,13 @@ class NativeFaces:
 
     # -- Anthropic ---------------------------------------------------------------------------------
 
-    async def prepare_anthropic(self, identity: Identity, raw: bytes, *,
-                                source: str) -> PreparedChat:
+    async def prepare_anthropic(self, identity: Identity, raw: bytes, *, source: str,
+                                content_type: str | None = None) -> PreparedChat:
         caller = Caller(identity, source, "anthropic")
         body: dict[str, Any] = {}
         request_text: str | None = None
         try:
-            body = load_object(raw)
+            body = load_object(raw, content_type)
             request_text = _last_user_text(body.get("messages"), "role", "user", "content")
             validate(body, AnthropicMessagesRequest)
             model = self.calls.resolve(caller, body["model"], ("chat",))
@@ -198,12 +198,13 @@ class NativeFaces:
     # -- Google -----------------------------------------------------------------------------------
 
     async def prepare_google(self, identity: Identity, raw: bytes, *, model_name: str,
-                             stream: bool, version: str, source: str) -> PreparedChat:
+                             stream: bool, version: str, source: str,
+                             content_type: str | None = None) -> PreparedChat:
         caller = Caller(identity, source, "google")
         body: dict[str, Any] = {}
         request_text: str | None = None
         try:
-            body = load_object(raw)
+            body = load_object(raw, content_type)
             contents = body.get("contents")
             if not contents:
                 raise InvalidRequest("The field 'contents' is required: a list of "

@@ -160,13 +160,14 @@ class MediaService:
         return result
 
     async def google_embeddings(self, identity: Identity, raw: bytes, *, model_name: str,
-                                method: str, version: str, source: str) -> dict[str, Any]:
+                                method: str, version: str, source: str,
+                                content_type: str | None = None) -> dict[str, Any]:
         """``:embedContent`` / ``:batchEmbedContents`` for Gemini models (passed through) and
         the mock (answered in Google's shape)."""
         caller = Caller(identity, source, "google")
 
         def parse() -> Any:
-            body = load_object(raw)
+            body = load_object(raw, content_type)
             requests = body.get("requests") if method == "batchEmbedContents" else [body]
             if not isinstance(requests, list) or not requests or not all(
                     isinstance(r, dict) and isinstance(r.get("content"), dict) for r in requests):

@@ -115,14 +115,15 @@ class ChatService:
     # -- the OpenAI-compatible face ---------------------------------------------------------------
 
     async def prepare(
-        self, identity: Identity, raw: bytes, *, source: str, api: str = "openai"
+        self, identity: Identity, raw: bytes, *, source: str, api: str = "openai",
+        content_type: str | None = None,
     ) -> PreparedChat:
         """Parse, resolve and check; write the ``running`` row. Refusals are recorded."""
         caller = Caller(identity, source, api)
         model_hint, stream = peek(raw)
         request_text: str | None = None
         try:
-            request = parse_body(raw, ChatCompletionRequest)
+            request = parse_body(raw, ChatCompletionRequest, content_type)
             request_text = last_user_text(request.messages)
             model = self.calls.resolve(caller, request.model, ("chat",))
         except ClassroomError as error:

@@ -7,6 +7,7 @@ pass through to it, as an OpenAI-compatible proxy should.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -128,8 +129,24 @@ def describe_validation_error(error: ValidationError) -> tuple[str, str | None]:
     return describe_errors(error.errors())
 
 
-def load_object(raw: bytes) -> dict[str, Any]:
+JSON_MEDIA_TYPE = re.compile(r"^application/([\w.-]+\+)?json$", re.IGNORECASE)
+
+
+def check_json_content_type(content_type: str | None) -> None:
+    """A body declared as something other than JSON is refused, not guessed at (no
+    Content-Type at all is accepted: it is what a bare ``curl --data-binary`` sends)."""
+    if content_type is None:
+        return
+    media_type = content_type.split(";", 1)[0].strip()
+    if not JSON_MEDIA_TYPE.match(media_type):
+        raise InvalidRequest(
+            f"The request body was sent as {media_type or 'an empty Content-Type'!r}; send "
+            "JSON with the header Content-Type: application/json.")
+
+
+def load_object(raw: bytes, content_type: str | None = None) -> dict[str, Any]:
     """A JSON object from a request body, or :class:`InvalidRequest` in words."""
+    check_json_content_type(content_type)
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.")
     try:
@@ -180,9 +197,9 @@ def openapi_body(model: type[BaseModel] | dict[str, Any],
                             "content": {media_type: {"schema": inline(schema)}}}}
 
 
-def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+def parse_body(raw: bytes, model: type[BaseModel], content_type: str | None = None) -> Any:
     """Parse and validate a JSON body, raising :class:`InvalidRequest` in words."""
-    return validate(load_object(raw), model)
+    return validate(load_object(raw, content_type), model)
 
 
 def last_user_text(messages: list[ChatMessage]) -> str:

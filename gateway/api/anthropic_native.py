@@ -21,7 +21,8 @@ async def messages(
     request: Request, identity: CurrentUser, services: ServicesDep
 ) -> JSONResponse | StreamingResponse:
     prepared = await services.faces.prepare_anthropic(
-        identity, await request.body(), source=call_source(request)
+        identity, await request.body(), source=call_source(request),
+        content_type=request.headers.get("content-type"),
     )
     if prepared.stream:
         stream = await services.chat.open_stream(prepared)

@@ -30,13 +30,16 @@ async def models_call(
     if not model or method not in METHODS:
         raise NotFound(f"Unknown method '{method}'; use one of {', '.join(METHODS)}.")
     raw = await request.body()
+    content_type = request.headers.get("content-type")
     source = call_source(request)
     if method in ("embedContent", "batchEmbedContents"):
         return JSONResponse(await services.media.google_embeddings(
-            identity, raw, model_name=model, method=method, version=version, source=source))
+            identity, raw, model_name=model, method=method, version=version, source=source,
+            content_type=content_type))
     stream = method == "streamGenerateContent"
     prepared = await services.faces.prepare_google(
-        identity, raw, model_name=model, stream=stream, version=version, source=source
+        identity, raw, model_name=model, stream=stream, version=version, source=source,
+        content_type=content_type,
     )
     if stream:
         chunks = await services.chat.open_stream(prepared)

@@ -22,7 +22,7 @@ async def create_job(request: Request, identity: CurrentUser,
     from gateway.calls import Caller
 
     try:
-        body = load_object(await request.body())
+        body = load_object(await request.body(), request.headers.get("content-type"))
     except InvalidRequest as error:
         caller = Caller(identity, call_source(request), "classroom")
         await services.calls.refuse(caller, error, kind="video", model=None)

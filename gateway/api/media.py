@@ -95,7 +95,7 @@ def _caller(request: Request, identity: Any) -> Any:
 async def _json(request: Request, services: Any, identity: Any, kind: str) -> dict[str, Any]:
     """The JSON body; an unreadable one is refused with a history row, like any refusal."""
     try:
-        return load_object(await request.body())
+        return load_object(await request.body(), request.headers.get("content-type"))
     except InvalidRequest as error:
         await services.calls.refuse(_caller(request, identity), error, kind=kind, model=None)
         raise

@@ -36,7 +36,8 @@ async def chat_completions(
     request: Request, identity: CurrentUser, services: ServicesDep
 ) -> JSONResponse | StreamingResponse:
     raw = await request.body()
-    prepared = await services.chat.prepare(identity, raw, source=call_source(request))
+    prepared = await services.chat.prepare(identity, raw, source=call_source(request),
+                                           content_type=request.headers.get("content-type"))
     if prepared.stream:
         stream = await services.chat.open_stream(prepared)
         return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
