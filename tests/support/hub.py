@@ -4,9 +4,9 @@ loopback ports, driven through its login form and REST API, and stopped by PID
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import json
 import sqlite3
 import subprocess
 import time
@@ -16,31 +16,16 @@ from typing import Any
 
 import requests
 
+from hub.supervisor import descendants  # the product's own walk of /proc
 from tests.support.procs import (
-    REPO, VENV_BIN, free_port, http_ok, pid_alive, stop_process, wait_until,
+    REPO,
+    VENV_BIN,
+    free_port,
+    http_ok,
+    pid_alive,
+    stop_process,
+    wait_until,
 )
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (from /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    found: set[int] = set()
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
 
 
 @dataclass
@@ -71,11 +56,16 @@ class Hub:
 
     def classroom(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [str(VENV_BIN / "classroom"), *args], env=self.env, capture_output=True, text=True,
+            [str(VENV_BIN / "classroom"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
             timeout=120,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"classroom {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"classroom {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def login(self, username: str, password: str) -> requests.Session:
@@ -85,8 +75,10 @@ class Hub:
         page.raise_for_status()
         xsrf = session.cookies.get("_xsrf", "")
         response = session.post(
-            self.url + "/hub/login?next=", data={"username": username, "password": password, "_xsrf": xsrf},
-            allow_redirects=False, timeout=30,
+            self.url + "/hub/login?next=",
+            data={"username": username, "password": password, "_xsrf": xsrf},
+            allow_redirects=False,
+            timeout=30,
         )
         if response.status_code not in (302, 303):
             raise AssertionError(f"login of {username} refused: {response.status_code}")
@@ -97,8 +89,10 @@ class Hub:
         self.remember_children()
         xsrf = session.cookies.get("_xsrf", "")
         response = session.post(
-            f"{self.api}/users/{username}/tokens", json={"note": note, "expires_in": 3600},
-            headers={"X-XSRFToken": xsrf}, timeout=30,
+            f"{self.api}/users/{username}/tokens",
+            json={"note": note, "expires_in": 3600},
+            headers={"X-XSRFToken": xsrf},
+            timeout=30,
         )
         response.raise_for_status()
         return str(response.json()["token"])
@@ -193,16 +187,31 @@ def start_hub(data_dir: Path, **extra_env: str) -> Hub:
     log_path = data_dir.parent / f"{data_dir.name}-hub.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(VENV_BIN / "classroom"), "run"], env=env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=str(REPO), start_new_session=True,
+            [str(VENV_BIN / "classroom"), "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(REPO),
+            start_new_session=True,
         )
-    hub = Hub(f"http://127.0.0.1:{port}", data_dir, env, process, log_path,
-              env["CLASSROOM_ADMIN_USER"], env["CLASSROOM_ADMIN_PASSWORD"])
+    hub = Hub(
+        f"http://127.0.0.1:{port}",
+        data_dir,
+        env,
+        process,
+        log_path,
+        env["CLASSROOM_ADMIN_USER"],
+        env["CLASSROOM_ADMIN_PASSWORD"],
+    )
     try:
         wait_until(http_ok(hub.url + "/hub/api"), 90, "hub", process)
         wait_until(
-            lambda: requests.get(hub.gateway_url + "/health", timeout=5).json().get("status") == "ok",
-            60, "gateway service behind the proxy", process,
+            lambda: (
+                requests.get(hub.gateway_url + "/health", timeout=5).json().get("status") == "ok"
+            ),
+            60,
+            "gateway service behind the proxy",
+            process,
         )
     except Exception:
         hub.stop()
