@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -43,6 +44,7 @@ from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog
 from gateway.providers import MockProvider, ProviderRegistry
+from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
 from gateway.settings import Settings
 from gateway.tenants import load_tenants
@@ -100,6 +102,35 @@ def _persist_health(services: Services) -> Callable[[ProviderKey, bool, str | No
         task.add_done_callback(tasks.discard)
 
     return persist
+
+
+def _reload_on_sighup(services: Services) -> Callable[[], None]:
+    """SIGHUP reloads the configuration (as ``POST /api/admin/reload`` does), when the
+    gateway owns the process's signals (served by uvicorn, not inside a test client).
+    Returns the function that stops listening."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[Any]] = set()
+
+    async def reload() -> None:
+        try:
+            await services.config.reload(SIGNAL_ACTOR)
+        except ClassroomError:
+            pass  # logged and audited by the reloader; the running configuration is kept
+
+    def on_signal() -> None:
+        task = loop.create_task(reload())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_signal)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
+        return lambda: None
+
+    def stop() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return stop
 
 
 def error_response(error: ClassroomError, face: str = "openai") -> JSONResponse:
@@ -192,9 +223,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             loop.create_task(run_retention(built.history, built.settings.data_dir)),
             loop.create_task(follow_hub_audit(built.history, built.settings.data_dir)),
         ]
+        hangup = _reload_on_sighup(built)
         try:
             yield
         finally:
+            hangup()
             for task in background:
                 task.cancel()
             await built.loadtests.close()

@@ -34,9 +34,10 @@ def main(argv: list[str]) -> int:
     import uvicorn
 
     from gateway.app import create_asgi
-    from gateway.logging import configure_logging
+    from gateway.logging import configure_logging, mask_secrets
 
     configure_logging(args.log_level)
+    mask_secrets(settings.master_key, settings.hub_api_token)
     try:
         app = create_asgi(settings)
     except SystemExit as exc:
@@ -47,6 +48,7 @@ def main(argv: list[str]) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=None,  # uvicorn's loggers propagate to the root handler, which masks
         access_log=False,
         lifespan="on",
         timeout_graceful_shutdown=5,

@@ -11,6 +11,7 @@
     ├── NotFound                        404 not_found
     │   └── ModelNotFound               404 model_not_found
     ├── Conflict                        409 conflict
+    ├── ConfigInvalid                   422 config_invalid        (file, line, field)
     ├── ClientDisconnected              499 client_disconnected (recorded, never sent)
     ├── PayloadTooLarge                 413 payload_too_large
     ├── RateLimited                     429 rate_limited
@@ -147,6 +148,12 @@ class ModelNotFound(NotFound):
 
 class Conflict(ClassroomError):
     status, code, type = 409, "conflict", "invalid_request_error"
+
+
+class ConfigInvalid(ClassroomError):
+    """A configuration file with a mistake; the running configuration was kept."""
+
+    status, code, type = 422, "config_invalid", "invalid_request_error"
 
 
 class ClientDisconnected(ClassroomError):

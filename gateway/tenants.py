@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.configfiles import ConfigFileError, Problem, json_line
+
 ROLES = ("student", "teacher", "admin", "viewer")
 Role = Literal["student", "teacher", "admin", "viewer"]
 FEATURES = (
@@ -30,8 +32,8 @@ FEATURES = (
 TENANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
-class TenantFileError(ValueError):
-    """A tenant file that cannot be used; the message names the file and field."""
+class TenantFileError(ConfigFileError):
+    """A tenant file that cannot be used; the message names the file, line and field."""
 
 
 class Branding(BaseModel):
@@ -129,40 +131,42 @@ class Tenant(BaseModel):
         return self.quotas.get(role, RoleQuota())  # type: ignore[call-overload]
 
 
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        parts.append(f"field '{where}': {item['msg']}")
-    return "; ".join(parts)
+def _problems(error: ValidationError, text: str) -> list[Problem]:
+    return [Problem(str(item["msg"]).removeprefix("Value error, "), json_line(text, item["loc"]),
+                    ".".join(str(p) for p in item["loc"]) or "(top level)")
+            for item in error.errors()]
 
 
 def load_tenant_file(path: Path) -> Tenant:
+    file = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TenantFileError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise TenantFileError(file, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+    except UnicodeDecodeError as exc:
+        raise TenantFileError(file, "not UTF-8 text") from exc
     except OSError as exc:
-        raise TenantFileError(f"{path}: cannot be read: {exc.strerror}") from exc
+        raise TenantFileError(file, f"cannot be read: {exc.strerror}") from exc
     try:
         tenant = Tenant.model_validate(raw)
     except ValidationError as exc:
-        raise TenantFileError(f"{path}: {_describe(exc)}") from exc
+        raise TenantFileError(file, _problems(exc, text)) from exc
     if tenant.tenant_id != path.stem:
         raise TenantFileError(
-            f"{path}: field 'tenant_id' is {tenant.tenant_id!r} but the file is named {path.stem!r}"
-        )
+            file, f"is {tenant.tenant_id!r} but the file is named {path.stem!r}",
+            line=json_line(text, ["tenant_id"]), field="tenant_id")
     if tenant.branding.logo_path and not (path.parent / tenant.branding.logo_path).is_file():
         raise TenantFileError(
-            f"{path}: field 'branding.logo_path': no file {tenant.branding.logo_path!r} in {path.parent}"
-        )
+            file, f"no file {tenant.branding.logo_path!r} in {path.parent}",
+            line=json_line(text, ["branding", "logo_path"]), field="branding.logo_path")
     return tenant
 
 
 def load_tenants(directory: Path) -> dict[str, Tenant]:
     """All ``*.json`` files of a directory, keyed by tenant id; any bad file raises."""
     if not directory.is_dir():
-        raise TenantFileError(f"{directory}: tenants directory does not exist")
+        raise TenantFileError(str(directory), "tenants directory does not exist")
     tenants = {}
     for path in sorted(directory.glob("*.json")):
         if path.name.endswith(".schema.json"):
@@ -170,5 +174,5 @@ def load_tenants(directory: Path) -> dict[str, Tenant]:
         tenant = load_tenant_file(path)
         tenants[tenant.tenant_id] = tenant
     if not tenants:
-        raise TenantFileError(f"{directory}: no tenant files (*.json)")
+        raise TenantFileError(str(directory), "no tenant files (*.json)")
     return tenants

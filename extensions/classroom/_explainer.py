@@ -131,6 +131,12 @@ KNOWN_ERRORS: dict[str, tuple[str, str, str]] = {
         "The thing you asked for does not exist, or belongs to someone else.",
         "Check the id or the address.",
     ),
+    "config_invalid": (
+        "A configuration file has a mistake (HTTP 422)",
+        "A reload found a mistake in a school's file or the keys file; the classroom keeps "
+        "running with the configuration it had.",
+        "Fix the file at the line and field the message names, then reload again.",
+    ),
     "payload_too_large": (
         "Too large to send (HTTP 413)",
         "The request (usually an image or a long text) is bigger than the gateway accepts.",

@@ -77,6 +77,18 @@ async def audit(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+# -- configuration ----------------------------------------------------------------------------
+
+
+@router.post("/admin/reload", summary="Read the tenant files and the keys file again (admins); "
+             "a mistake in any keeps the running configuration and is answered as "
+             "config_invalid naming the file, line and field")
+async def reload_config(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    require_admin(identity)
+    result = await services.config.reload(identity)
+    return result.public()
+
+
 # -- retention ------------------------------------------------------------------------------
 
 

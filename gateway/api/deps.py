@@ -22,6 +22,7 @@ from gateway.pipeline import ChatService
 from gateway.policy.admission import Admission
 from gateway.providers import ProviderRegistry
 from gateway.providers.retry import Attempts, RetryPolicy
+from gateway.reload import ConfigReloader
 from gateway.settings import Settings
 from gateway.tenants import Tenant
 
@@ -72,6 +73,7 @@ class Services:
         )
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
+        self.config = ConfigReloader(settings, tenants, self.pool, keystore, history)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -18,6 +18,7 @@ from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
 from gateway.keypool.keys import LIMIT_MAX, PROVIDERS, KeysFileError, parse_entry
+from gateway.logging import mask_secrets
 
 router = APIRouter(prefix="/api", tags=["Key pool and controls"])
 
@@ -72,13 +73,14 @@ async def add_key(body: NewKey, identity: CurrentUser, services: ServicesDep) ->
     try:
         key = parse_entry(f"new {body.provider} key", body.provider, entry)
     except KeysFileError as error:
-        raise InvalidRequest(str(error)) from None
+        raise InvalidRequest(str(error), param=error.field) from None
     store = services.keystore
 
     def write(conn: Connection) -> bool:
         return store.upsert_admin_key(conn, key)
 
     created = await services.history.write(write)
+    mask_secrets(key.secret, key.secret2)
     services.pool.upsert_key(key)
     services.pool.set_health(key.provider, key.name, True)
     await record_audit(

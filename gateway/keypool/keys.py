@@ -24,10 +24,13 @@ format). ``mock`` keys need no secret; they exist to put limits on the mock.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+from gateway.configfiles import ConfigFileError, json_line, toml_table_line
 
 PROVIDERS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
 PAIR_PROVIDERS = {"kling"}  # signed with access key + secret key
@@ -49,8 +52,11 @@ FIELDS = {
 LIMIT_MAX = 1_000_000_000  # any limit or priority beyond this is a typing mistake
 
 
-class KeysFileError(ValueError):
-    """A keys file that cannot be used; the message names the file, entry and field."""
+class KeysFileError(ConfigFileError):
+    """A keys file that cannot be used; the message names the file, line, entry and field.
+    ``table`` is the ``(provider, index)`` of the entry at fault, to find its line."""
+
+    table: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,66 +86,69 @@ class ProviderKey:
         return "*" in self.tenant_scope or tenant in self.tenant_scope
 
 
-def _positive(where: str, value: Any, name: str, *, allow_zero: bool = False) -> int | None:
+def _positive(fail: Any, value: Any, name: str) -> int | None:
     if value is None:
         return None
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LIMIT_MAX:
-        raise KeysFileError(
-            f"{where}: field '{name}' must be a whole number from {low} to {LIMIT_MAX:,}"
-        )
-    return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMIT_MAX:
+        fail(f"must be a whole number from 1 to {LIMIT_MAX:,}", name)
+    return int(value)
 
 
-def parse_entry(where: str, provider: str, entry: Any) -> ProviderKey:
+def parse_entry(where: str, provider: str, entry: Any, *, file: str | None = None) -> ProviderKey:
+    """One declared key; :class:`KeysFileError` naming ``where`` it is and the field."""
+    label = where
+
+    def fail(text: str, name: str | None = None) -> NoReturn:
+        if file is None:
+            raise KeysFileError(label, text, field=name)
+        raise KeysFileError(file, text, field=name, where=label)
+
     if not isinstance(entry, dict):
-        raise KeysFileError(f"{where}: each key must be a table/object")
+        fail("each key must be a table/object")
     unknown = sorted(set(entry) - FIELDS)
     if unknown:
-        raise KeysFileError(f"{where}: unknown field(s) {unknown}; known: {sorted(FIELDS)}")
+        fail(f"unknown field(s) {unknown}; known: {sorted(FIELDS)}", unknown[0])
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        raise KeysFileError(f"{where}: field 'name' is required (1-120 characters)")
-    where = f"{where} ({name})"
+        fail("is required (1-120 characters)", "name")
+    label = f"{where} ({name})"
     secret, secret2 = entry.get("api_key"), None
     if provider in PAIR_PROVIDERS:
         secret, secret2 = entry.get("access_key"), entry.get("secret_key")
         if not secret or not secret2:
-            raise KeysFileError(f"{where}: {provider} keys need 'access_key' and 'secret_key'")
+            fail(f"{provider} keys need 'access_key' and 'secret_key'",
+                 "secret_key" if secret else "access_key")
     elif provider != "mock" and not secret:
-        raise KeysFileError(f"{where}: field 'api_key' is required for {provider}")
-    for label, value in (("api_key/access_key", secret), ("secret_key", secret2)):
+        fail(f"is required for {provider}", "api_key")
+    for field_name, value in (("api_key" if provider not in PAIR_PROVIDERS else "access_key",
+                               secret), ("secret_key", secret2)):
         if value is not None and not isinstance(value, str):
-            raise KeysFileError(f"{where}: field '{label}' must be a string")
+            fail("must be a string", field_name)
     scope = entry.get("tenant_scope", ["*"])
     if isinstance(scope, str):
         scope = [scope]
     if not isinstance(scope, list) or not scope or not all(isinstance(s, str) for s in scope):
-        raise KeysFileError(
-            f"{where}: field 'tenant_scope' must be a list of school ids or [\"*\"]"
-        )
+        fail('must be a list of school ids or ["*"]', "tenant_scope")
     base_url = entry.get("base_url")
     if base_url is not None and (
         not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
     ):
-        raise KeysFileError(f"{where}: field 'base_url' must be an http(s) URL")
+        fail("must be an http(s) URL", "base_url")
     priority = entry.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > LIMIT_MAX:
-        raise KeysFileError(
-            f"{where}: field 'priority' must be a whole number from {-LIMIT_MAX:,} to {LIMIT_MAX:,}"
-        )
+        fail(f"must be a whole number from {-LIMIT_MAX:,} to {LIMIT_MAX:,}", "priority")
     active = entry.get("is_active", True)
     if not isinstance(active, bool):
-        raise KeysFileError(f"{where}: field 'is_active' must be true or false")
+        fail("must be true or false", "is_active")
     return ProviderKey(
         provider=provider,
         name=name.strip(),
         secret=secret,
         secret2=secret2,
         base_url=base_url.rstrip("/") if base_url else None,
-        concurrency_limit=_positive(where, entry.get("concurrency_limit"), "concurrency_limit"),
-        rpm_limit=_positive(where, entry.get("rpm_limit"), "rpm_limit"),
-        tpm_limit=_positive(where, entry.get("tpm_limit"), "tpm_limit"),
+        concurrency_limit=_positive(fail, entry.get("concurrency_limit"), "concurrency_limit"),
+        rpm_limit=_positive(fail, entry.get("rpm_limit"), "rpm_limit"),
+        tpm_limit=_positive(fail, entry.get("tpm_limit"), "tpm_limit"),
         priority=priority,
         tenant_scope=tuple(scope),
         is_active=active,
@@ -148,48 +157,76 @@ def parse_entry(where: str, provider: str, entry: Any) -> ProviderKey:
 
 def parse_keys(data: Any, source: str) -> list[ProviderKey]:
     if not isinstance(data, dict):
-        raise KeysFileError(f"{source}: expected one list of keys per provider")
+        raise KeysFileError(source, "expected one list of keys per provider")
     keys: list[ProviderKey] = []
     seen: set[tuple[str, str]] = set()
     for provider, entries in data.items():
         if provider not in PROVIDERS:
-            raise KeysFileError(
-                f"{source}: unknown provider '{provider}'; known: {list(PROVIDERS)}"
-            )
+            raise KeysFileError(source, f"unknown provider '{provider}'; known: {list(PROVIDERS)}")
         if not isinstance(entries, list):
-            raise KeysFileError(
-                f"{source}: '{provider}' must be a list of keys ([[{provider}]] in TOML)"
-            )
+            raise KeysFileError(source, f"'{provider}' must be a list of keys ([[{provider}]] "
+                                "in TOML)")
         for index, entry in enumerate(entries):
-            key = parse_entry(f"{source}: {provider}[{index}]", provider, entry)
-            if (provider, key.name) in seen:
-                raise KeysFileError(
-                    f"{source}: {provider}[{index}]: duplicate key name '{key.name}'"
-                )
+            try:
+                key = parse_entry(f"{provider}[{index}]", provider, entry, file=source)
+                if (provider, key.name) in seen:
+                    raise KeysFileError(source, f"duplicate key name '{key.name}'",
+                                        field="name", where=f"{provider}[{index}]")
+            except KeysFileError as error:
+                error.table = (provider, index)
+                raise
             seen.add((provider, key.name))
             keys.append(key)
     return keys
 
 
+def _with_line(error: KeysFileError, text: str, toml: bool) -> KeysFileError:
+    """The same mistake, with the line of the entry (and field) at fault."""
+    problems = []
+    for problem in error.problems:
+        line = problem.line
+        if line is None and error.table is not None:
+            provider, index = error.table
+            line = (toml_table_line(text, provider, index, problem.field) if toml
+                    else json_line(text, [provider, problem.field]))
+        elif line is None and problem.text.startswith("unknown provider"):
+            provider = problem.text.split("'")[1]
+            line = (toml_table_line(text, provider, 0) if toml else json_line(text, [provider]))
+        problems.append(replace(problem, line=line))
+    located = KeysFileError(error.file, problems)
+    located.table = error.table
+    return located
+
+
 def load_keys_file(path: Path) -> list[ProviderKey]:
+    file, toml = str(path), path.suffix != ".json"
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise KeysFileError(file, "not UTF-8 text") from exc
     except OSError as exc:
-        raise KeysFileError(f"{path}: cannot be read: {exc.strerror}") from exc
+        raise KeysFileError(file, f"cannot be read: {exc.strerror}") from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        data = tomllib.loads(text) if toml else json.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise KeysFileError(f"{path}: not valid TOML: {exc}") from exc
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise KeysFileError(file, f"not valid TOML: {exc}",
+                            line=int(found.group(1)) if found else None) from exc
     except json.JSONDecodeError as exc:
-        raise KeysFileError(f"{path}: not valid JSON at line {exc.lineno}: {exc.msg}") from exc
-    return parse_keys(data, str(path))
+        raise KeysFileError(file, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+    try:
+        return parse_keys(data, file)
+    except KeysFileError as error:
+        raise _with_line(error, text, toml) from None
 
 
 def load_keys_json(text: str) -> list[ProviderKey]:
+    source = "CLASSROOM_KEY_POOL_JSON"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KeysFileError(
-            f"CLASSROOM_KEY_POOL_JSON: not valid JSON at line {exc.lineno}: {exc.msg}"
-        ) from exc
-    return parse_keys(data, "CLASSROOM_KEY_POOL_JSON")
+        raise KeysFileError(source, f"not valid JSON: {exc.msg}", line=exc.lineno) from exc
+    try:
+        return parse_keys(data, source)
+    except KeysFileError as error:
+        raise _with_line(error, text, toml=False) from None

@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
+import base64
 import logging
+from collections.abc import Collection
 
 from sqlalchemy import Engine
 
 from gateway.keypool.keys import KeysFileError, ProviderKey, load_keys_file, load_keys_json
 from gateway.keypool.pool import KeyPool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
+from gateway.logging import mask_secrets
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.keypool")
 
 
+def read_declared_keys(settings: Settings) -> list[ProviderKey]:
+    """The keys the settings declare; :class:`KeysFileError` naming file, line and field."""
+    if settings.keys_file is not None:
+        return load_keys_file(settings.keys_file)
+    if settings.key_pool_json:
+        return load_keys_json(settings.key_pool_json)
+    return []
+
+
 def declared_keys(settings: Settings) -> list[ProviderKey]:
     try:
-        if settings.keys_file is not None:
-            return load_keys_file(settings.keys_file)
-        if settings.key_pool_json:
-            return load_keys_json(settings.key_pool_json)
+        return read_declared_keys(settings)
     except KeysFileError as error:
         raise SystemExit(f"provider keys not loaded: {error}") from error
-    return []
+
+
+def refresh_pool(pool: KeyPool, stored: list[tuple[ProviderKey, bool, str | None]],
+                 fresh: Collection[tuple[str, str]] = ()) -> None:
+    """The pool made to hold the stored active keys (``KeyStore.load``): leases and windows
+    of kept keys survive, ``fresh`` (added or changed) keys start healthy, stored ill health
+    is applied."""
+    mask_secrets(*(s for key, _, _ in stored for s in (key.secret, key.secret2)))
+    pool.set_keys(key for key, _, _ in stored)
+    for key, healthy, reason in stored:
+        if not healthy:
+            pool.set_health(key.provider, key.name, False, reason)
+        elif (key.provider, key.name) in fresh:
+            pool.set_health(key.provider, key.name, True)
 
 
 def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
@@ -30,6 +52,7 @@ def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
     master = load_master_key(
         settings.master_key, settings.data_dir, embedded=settings.db_url is None
     )
+    mask_secrets(base64.urlsafe_b64encode(master).decode(), settings.master_key)
     store = KeyStore(engine, SecretBox(master))
     report = store.sync(declared)
     for verb, names in (
@@ -40,8 +63,5 @@ def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
         if names:
             log.info("key pool: %s %s", verb, ", ".join(names))
     pool = KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s)
-    for key, healthy, reason in store.load():
-        pool.upsert_key(key)
-        if not healthy:
-            pool.set_health(key.provider, key.name, False, reason)
+    refresh_pool(pool, store.load())
     return pool, store

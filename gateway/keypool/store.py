@@ -132,48 +132,52 @@ class KeyStore:
 
     def sync(self, declared: list[ProviderKey]) -> SyncReport:
         """Make the table match the declared keys (file-sourced rows only)."""
+        with self.engine.begin() as conn:
+            return self.sync_on(conn, declared)
+
+    def sync_on(self, conn: Connection, declared: list[ProviderKey]) -> SyncReport:
+        """:meth:`sync` inside the caller's transaction (the history's writer, at a reload)."""
         report = SyncReport()
         now = time.time()
         wanted = {(k.provider, k.name): k for k in declared}
-        with self.engine.begin() as conn:
-            rows = {(r.provider, r.name): r for r in conn.execute(select(provider_keys))}
-            for ident, key in wanted.items():
-                row = rows.get(ident)
-                label = f"{key.provider}/{key.name}"
-                if row is None:
-                    conn.execute(
-                        provider_keys.insert().values(
-                            provider=key.provider,
-                            name=key.name,
-                            source="file",
-                            health="ok",
-                            created_at=now,
-                            updated_at=now,
-                            **_row_values(key, self.box),
-                        )
+        rows = {(r.provider, r.name): r for r in conn.execute(select(provider_keys))}
+        for ident, key in wanted.items():
+            row = rows.get(ident)
+            label = f"{key.provider}/{key.name}"
+            if row is None:
+                conn.execute(
+                    provider_keys.insert().values(
+                        provider=key.provider,
+                        name=key.name,
+                        source="file",
+                        health="ok",
+                        created_at=now,
+                        updated_at=now,
+                        **_row_values(key, self.box),
                     )
-                    report.added.append(label)
-                elif not self._same(row, key) or row.source != "file":
-                    conn.execute(
-                        update(provider_keys)
-                        .where(provider_keys.c.id == row.id)
-                        .values(
-                            source="file",
-                            health="ok",
-                            health_reason=None,
-                            updated_at=now,
-                            **_row_values(key, self.box),
-                        )
+                )
+                report.added.append(label)
+            elif not self._same(row, key) or row.source != "file":
+                conn.execute(
+                    update(provider_keys)
+                    .where(provider_keys.c.id == row.id)
+                    .values(
+                        source="file",
+                        health="ok",
+                        health_reason=None,
+                        updated_at=now,
+                        **_row_values(key, self.box),
                     )
-                    report.updated.append(label)
-            for ident, row in rows.items():
-                if ident not in wanted and row.source == "file" and row.is_active:
-                    conn.execute(
-                        update(provider_keys)
-                        .where(provider_keys.c.id == row.id)
-                        .values(is_active=False, updated_at=now)
-                    )
-                    report.deactivated.append(f"{row.provider}/{row.name}")
+                )
+                report.updated.append(label)
+        for ident, row in rows.items():
+            if ident not in wanted and row.source == "file" and row.is_active:
+                conn.execute(
+                    update(provider_keys)
+                    .where(provider_keys.c.id == row.id)
+                    .values(is_active=False, updated_at=now)
+                )
+                report.deactivated.append(f"{row.provider}/{row.name}")
         return report
 
     def _to_key(self, row: Any) -> ProviderKey:
@@ -195,8 +199,11 @@ class KeyStore:
     def load(self) -> list[tuple[ProviderKey, bool, str | None]]:
         """Every active key with its health."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(provider_keys).where(provider_keys.c.is_active.is_(True)))
-            return [(self._to_key(r), r.health == "ok", r.health_reason) for r in rows]
+            return self.load_on(conn)
+
+    def load_on(self, conn: Connection) -> list[tuple[ProviderKey, bool, str | None]]:
+        rows = conn.execute(select(provider_keys).where(provider_keys.c.is_active.is_(True)))
+        return [(self._to_key(r), r.health == "ok", r.health_reason) for r in rows]
 
     def listing(self) -> list[dict[str, Any]]:
         """Every key as admins see it: no secret, only the last four characters."""
