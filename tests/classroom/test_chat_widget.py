@@ -276,3 +276,14 @@ def test_the_model_picker_offers_only_chat_models(make_client):
     chat = Chat(client=make_client())
     kinds = {chat.catalog.get(m).kind for m in chat.model_picker.options}
     assert kinds == {"chat"}
+
+
+def test_header_shows_the_schools_logo_inside_a_lab(monkeypatch):
+    from classroom.widgets._common import logo_img
+
+    me = {"tenant": "school_a", "branding": {"page_title": "Hanbit"}}
+    monkeypatch.delenv("JUPYTERHUB_BASE_URL", raising=False)
+    assert logo_img(me) == ""  # outside the hub there is no logo to load
+    monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/")
+    assert 'src="/hub/classroom/logo/school_a"' in logo_img(me)
+    assert logo_img({"tenant": '"><script>'}) == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -16,6 +17,24 @@ from .._explainer import Explanation, explain, explain_more
 
 DEFAULT_ACCENT = "#3b6ea8"
 _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
+
+
+TENANT_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def logo_img(me: dict[str, Any] | None) -> str:
+    """The school's logo, served by the hub (``/hub/classroom/logo/<id>``), inside a lab.
+
+    Outside the hub there is no logo to show; a tenant id that is not a plain id
+    never reaches the page.
+    """
+    base = os.environ.get("JUPYTERHUB_BASE_URL")
+    tenant = (me or {}).get("tenant")
+    if base is None or not isinstance(tenant, str) or not TENANT_ID.fullmatch(tenant):
+        return ""
+    src = html.escape(f"{base.rstrip('/')}/hub/classroom/logo/{tenant}")
+    return (f'<img class="classroom-logo" src="{src}" alt="" '
+            'style="height:1.4em;vertical-align:middle;margin-right:6px">')
 
 
 def accent_color(me: dict[str, Any] | None) -> str:
@@ -66,7 +85,7 @@ class Header(w.HTML):
         )
         self.value = (
             f'<div class="classroom-header" style="border-left:4px solid {accent_color(me)};'
-            f'padding:2px 10px;margin-bottom:4px">{who}<b>{html.escape(school)}</b>'
+            f'padding:2px 10px;margin-bottom:4px">{who}{logo_img(me)}<b>{html.escape(school)}</b>'
             f'<span style="opacity:.65"> · {html.escape(self.title)}</span>{badge}</div>'
         )
 
