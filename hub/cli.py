@@ -347,7 +347,7 @@ def ensure_admin(
             )
         elif store.verify(username, env_password, include_disabled=True) is None:
             account = store.set_password(username, env_password)
-        return account, f"{env_password}   (from CLASSROOM_ADMIN_PASSWORD)"
+        return account, "(from CLASSROOM_ADMIN_PASSWORD)"  # never echoed: logs keep this
 
     stored = _stored_admin_password(credentials_file)
     if account is None:
@@ -419,6 +419,9 @@ def run_main(argv: list[str]) -> int:
     if code or prepared is None:
         return code
     settings, password_note, config_file = prepared
+    if not sys.stdout.isatty() and "(kept in " in password_note:
+        # Printed into a log, not onto a terminal: the password stays in its 0600 file.
+        password_note = password_note[password_note.index("(kept in "):]
 
     if settings.isolated:
         labs = "each runs as its own OS user (cls-<name>); see docs/isolation.md"

@@ -7,23 +7,40 @@
 - ``start_gateway``: factory that serves a real gateway with uvicorn on a free
   loopback port (``classroom gateway serve``) and stops it by PID afterwards.
 - ``gateway_server``: one such gateway shared by the whole session.
+
+Secrets (``tests/support/secrets.py``): provider keys and master keys that a gateway
+loads (in-process, or started here) are remembered, with the passwords and hub
+tokens of ``tests/support/hub.py``; at the end of the session every log the suite
+produced, and the output captured from every test, is searched for them, and the
+session fails, naming the file, when one appears.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from gateway.app import create_asgi
 from gateway.settings import Settings
-from tests.support.procs import REPO, VENV_BIN, free_port, http_ok, stop_process, wait_until
+from tests.support import secrets
+from tests.support.procs import (
+    ARTIFACTS,
+    REPO,
+    VENV_BIN,
+    free_port,
+    http_ok,
+    stop_process,
+    wait_until,
+)
 
 TOKENS = {
     "student_a": ("tok-student-a-0001", {"name": "stu_a", "tenant": "school_a", "role": "student"}),
@@ -101,6 +118,14 @@ def start_gateway(
             if name not in env:
                 full_env.pop(name, None)
         log_path = data_dir / f"gateway-{port}.log"
+        secrets.watch(log_path)
+        secrets.remember(full_env.get("CLASSROOM_MASTER_KEY"))
+        for variable in ("CLASSROOM_KEYS_FILE", "CLASSROOM_KEY_POOL_JSON"):
+            value = full_env.get(variable)
+            if value and variable.endswith("FILE"):
+                secrets.remember_keys_text(Path(value).read_text())
+            elif value:
+                secrets.remember_keys_text(value)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [str(VENV_BIN / "classroom"), "gateway", "serve", "--host", "127.0.0.1",
@@ -116,6 +141,7 @@ def start_gateway(
         except Exception:
             stop_process(process)
             raise RuntimeError(f"gateway did not start:\n{server.log()}") from None
+        secrets.remember_file(data_dir / "master.key")
         return server
 
     yield start
@@ -126,3 +152,66 @@ def start_gateway(
 @pytest.fixture(scope="session")
 def gateway_server(start_gateway: Callable[..., GatewayServer]) -> GatewayServer:
     return start_gateway()
+
+
+# -- secrets never reach a log ----------------------------------------------------------------
+
+SECRETS_REPORT = pytest.StashKey[secrets.Report]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _gateway_secrets_remembered() -> Iterator[None]:
+    """Every provider key and master key an in-process gateway loads is remembered."""
+    import gateway.keypool.setup as setup
+
+    def spy(load: Callable[..., Any]) -> Callable[..., Any]:
+        def loaded(*args: Any, **kwargs: Any) -> Any:
+            keys = load(*args, **kwargs)
+            for key in keys:
+                secrets.remember(key.secret, key.secret2)
+            return keys
+
+        return loaded
+
+    def master(*args: Any, **kwargs: Any) -> bytes:
+        raw: bytes = original_master(*args, **kwargs)
+        secrets.remember(base64.urlsafe_b64encode(raw).decode())
+        return raw
+
+    original_master = setup.load_master_key
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(setup, "load_keys_file", spy(setup.load_keys_file))
+        patch.setattr(setup, "load_keys_json", spy(setup.load_keys_json))
+        patch.setattr(setup, "load_master_key", master)
+        yield
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for name, content in report.sections:  # captured stdout, stderr and log records
+        secrets.captured(f"{report.nodeid} ({name})", content)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    report = secrets.scan(ARTIFACTS / "logs")
+    session.config.stash[SECRETS_REPORT] = report
+    vacuous = report.secrets > 0 and report.files + report.captured == 0
+    if not report.ok or vacuous:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    report = terminalreporter.config.stash.get(SECRETS_REPORT, None)
+    if report is None:
+        return
+    write = terminalreporter.write_line
+    if report.ok and (report.files or report.captured or not report.secrets):
+        write(f"secrets: none of {report.secrets} found in {report.files} log file(s) and "
+              f"{report.captured} captured output(s)")
+        return
+    terminalreporter.section("secrets in logs", sep="=", red=True, bold=True)
+    for finding in report.findings:
+        write(f"FOUND {finding}", red=True)
+    for path in report.missing:
+        write(f"MISSING log file {path} (a process was started but its log is gone)", red=True)
+    if not report.files and not report.captured:
+        write(f"{report.secrets} secret(s) remembered but no log to search", red=True)

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from hub.supervisor import descendants  # the product's own walk of /proc
+from tests.support import secrets
 from tests.support.procs import (
     REPO,
     VENV_BIN,
@@ -55,6 +56,9 @@ class Hub:
         self.known_pids |= descendants(self.process.pid)
 
     def classroom(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        for flag, value in zip(args, args[1:], strict=False):
+            if flag == "--password":
+                secrets.remember(value)
         result = subprocess.run(
             [str(VENV_BIN / "classroom"), *args],
             env=self.env,
@@ -70,6 +74,7 @@ class Hub:
 
     def login(self, username: str, password: str) -> requests.Session:
         """Log in through the hub's login form, as a browser would."""
+        secrets.remember(password)
         session = requests.Session()
         page = session.get(self.url + "/hub/login", timeout=30)
         page.raise_for_status()
@@ -95,7 +100,9 @@ class Hub:
             timeout=30,
         )
         response.raise_for_status()
-        return str(response.json()["token"])
+        token = str(response.json()["token"])
+        secrets.remember(token)
+        return token
 
     def start_server(self, token: str, username: str, timeout: float = 120) -> dict[str, Any]:
         headers = {"Authorization": f"token {token}"}
@@ -149,6 +156,8 @@ class Hub:
             except ValueError:
                 pass
         stop_process(self.process, timeout=30)
+        if self.log_path.is_file():  # scanned for secrets at the end, even if deleted by then
+            secrets.captured(f"{self.log_path} (hub log)", self.log())
         leftovers = [pid for pid in sorted(self.known_pids) if pid_alive(pid)]
         for pid in leftovers:
             try:
@@ -217,4 +226,7 @@ def start_hub(data_dir: Path, **extra_env: str) -> Hub:
         hub.stop()
         raise RuntimeError(f"the hub did not start:\n{hub.log()[-6000:]}") from None
     hub.remember_children()
+    secrets.remember(hub.admin_password)
+    for name in ("master.key", "jupyterhub_cookie_secret"):
+        secrets.remember_file(data_dir / name)
     return hub

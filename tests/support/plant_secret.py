@@ -1,0 +1,20 @@
+"""Run on purpose by ``tests/gateway/test_secrets.py`` (never collected on its own): a
+test that remembers a secret and writes a log, with the secret in it when
+``CLASSROOM_PLANT_SECRET=yes``, so that the session's secrets check can be seen to fail."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.support import secrets
+
+PLANTED = "planted-secret-7f3c9a1e5b"
+
+
+def test_writes_a_log(tmp_path: Path) -> None:
+    secrets.remember(PLANTED)
+    log = tmp_path / "planted.log"
+    secrets.watch(log)
+    planted = os.environ.get("CLASSROOM_PLANT_SECRET") == "yes"
+    log.write_text(f"[I] started with key {PLANTED}\n" if planted else "[I] started\n")
