@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from gateway.errors import ModelNotFound
 from gateway.pricing import Catalog, ModelInfo
 from gateway.providers.base import ChatCall, ChatProvider, ChatResult, NativeCall, Piece

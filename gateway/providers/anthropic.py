@@ -23,6 +23,8 @@ from gateway.providers.http import (
     Vendor,
     VendorError,
     error_for_status,
+    incomplete_stream,
+    malformed_stream,
     sse_events,
 )
 
@@ -80,12 +82,16 @@ class AnthropicProvider:
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         usage: dict[str, Any] = {}
+        finished = False
         async for name, data in sse_events(self.http.lines(response)):
             try:
                 event = json.loads(data)
             except ValueError:
-                continue
+                raise malformed_stream("anthropic") from None
+            if not isinstance(event, dict):
+                raise malformed_stream("anthropic")
             kind = event.get("type") or name
+            finished = finished or kind in ("message_delta", "message_stop")
             if kind == "error":
                 error = event.get("error") or {}
                 status = STATUS_OF_TYPE.get(error.get("type", ""), 500)
@@ -105,6 +111,8 @@ class AnthropicProvider:
             yield piece
         if not usage:
             raise ProviderUnavailable("Anthropic ended the stream before it began. Try again.")
+        if not finished:
+            raise incomplete_stream("anthropic")
 
     # -- behind the OpenAI face ---------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from gateway.errors import (
     ModelNotFound,
     PayloadTooLarge,
     ProviderAuthFailed,
+    ProviderError,
     ProviderRateLimited,
     ProviderTimeout,
     ProviderUnavailable,
@@ -131,6 +132,22 @@ def error_for_status(provider: str, status: int, said: VendorError) -> Classroom
 
 
 ErrorParser = Callable[[int, Any], VendorError]
+
+
+def malformed_stream(provider: str) -> ClassroomError:
+    """A stream chunk that is not the vendor's protocol (not JSON where JSON must be)."""
+    return ProviderError(
+        f"{LABELS.get(provider, provider)} sent a reply the classroom could not read (a broken "
+        "stream chunk). What arrived before it is kept. Try again."
+    )
+
+
+def incomplete_stream(provider: str) -> ClassroomError:
+    """A stream that ended without the vendor's end marker: the reply is cut short."""
+    return ProviderUnavailable(
+        f"{LABELS.get(provider, provider)} ended the reply before it was complete. What arrived "
+        "is kept; try again."
+    )
 
 
 def generic_error(status: int, body: Any) -> VendorError:

@@ -1,4 +1,4 @@
-"""OpenAI (and any OpenAI-compatible endpoint, such as Azure OpenAI): REST over the shared upstream connections.
+"""OpenAI (and any OpenAI-compatible endpoint, such as Azure OpenAI): REST.
 
 Chat bodies pass through unchanged (tools, response formats and newer options
 reach the vendor as the caller wrote them), except that a stream always asks
@@ -28,6 +28,8 @@ from gateway.providers.http import (
     Vendor,
     VendorError,
     error_for_status,
+    incomplete_stream,
+    malformed_stream,
     sse_events,
 )
 
@@ -83,13 +85,17 @@ class OpenAIProvider:
         return self._pieces(response)
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
+        finished = False  # some compatible servers end after the finish_reason, without [DONE]
         async for _, data in sse_events(self.http.lines(response)):
             if data.strip() == "[DONE]":
                 return
             try:
                 chunk = json.loads(data)
             except ValueError:
-                continue
+                raise malformed_stream("openai") from None
+            if not isinstance(chunk, dict):
+                raise malformed_stream("openai")
+            finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or ())
             if isinstance(chunk.get("error"), dict):
                 raise error_for_status("openai", int(chunk["error"].get("code") or 500)
                                        if str(chunk["error"].get("code", "")).isdigit() else 500,
@@ -99,6 +105,8 @@ class OpenAIProvider:
             )
             usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
             yield Piece(chunk, text=text, usage=usage, final=usage is not None)
+        if not finished:
+            raise incomplete_stream("openai")
 
     # -- embeddings, images, speech ------------------------------------------------------------
 

@@ -9,5 +9,6 @@ at them directly too, which is how the fakes themselves are checked.
 Every fake records the requests it receives and can be scripted through
 ``/<vendor>/_control/*`` (see :mod:`tests.fakes.common`). Prompts may carry
 directives the fakes obey, e.g. ``[[usage prompt=1000 cached=400 completion=200
-reasoning=50]]``, ``[[too-long]]``, ``[[block]]``, ``[[words=200 delay=0.02]]``.
+reasoning=50]]``, ``[[too-long]]``, ``[[block]]``, ``[[words=200 delay=0.02]]``, ``[[die after=3]]``,
+``[[garbage after=2]]`` (a malformed stream chunk).
 """

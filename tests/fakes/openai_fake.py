@@ -139,9 +139,13 @@ async def chat(request: Request) -> Response:
 
         yield sse_event(chunk({"role": "assistant", "content": "", "refusal": None}))
         die_after = int(directives(last).get("die", {}).get("after", -1))
+        garbage_after = int(directives(last).get("garbage", {}).get("after", -1))
         for index, word in enumerate(words(reply)):
             if index == die_after:
                 raise ConnectionAbortedError("the fake drops the stream (a [[die]] directive)")
+            if index == garbage_after:  # a vendor sending something that is not its protocol
+                yield b'data: {"id": "chatcmpl-broken", "choices": [{"delta": \n\n'
+                return
             if delay:
                 await asyncio.sleep(delay)
             yield sse_event(chunk({"content": word if index == 0 else " " + word}))

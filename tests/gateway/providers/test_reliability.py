@@ -4,6 +4,8 @@ an unreachable vendor, and a stream that breaks after its first byte (never retr
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -79,6 +81,19 @@ def test_stream_broken_after_its_first_byte_is_not_retried(vendor_gateway, fakes
     assert (row["status"], row["error_code"], row["cost_status"]) == (
         "error", "provider_unavailable", "estimated")
     assert row["response_text"] == "Fake OpenAI reply:" and row["completion_tokens"] == 4
+
+
+def test_malformed_stream_is_a_clear_error_and_a_history_row(vendor_gateway, fakes, tokens):
+    response = chat(vendor_gateway, tokens["student_a"], content="go on [[garbage after=2]]",
+                    stream=True)
+    assert response.status_code == 200  # the first chunks had already reached the caller
+    errors = [json.loads(line[6:])["error"] for line in response.text.splitlines()
+              if line.startswith("data: {") and '"error"' in line]
+    assert len(errors) == 1 and errors[0]["code"] == "provider_error"
+    assert "data: [DONE]" not in response.text
+    row = last_run(vendor_gateway, tokens["student_a"])
+    assert (row["status"], row["error_code"]) == ("error", "provider_error")
+    assert row["error_message"] and row["cost_status"] == "estimated"
 
 
 def test_rate_limited_first_key_fails_over_to_the_second(failover_gateway, fakes, tokens):
