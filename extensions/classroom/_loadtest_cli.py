@@ -170,13 +170,23 @@ def figures_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def write_json(path: str, data: object) -> None:
+    """``-`` is standard output, as for every command-line tool."""
+    text = json.dumps(data, indent=2)
+    if path == "-":
+        sys.stdout.write(text + "\n")
+    else:
+        Path(path).write_text(text, encoding="utf-8")
+
+
 def write_report(api: LoadTestAPI, run_id: int, html_path: str | None, json_path: str | None,
                  console: Console) -> int:
     report = api.report(run_id)
     _out().print(figures_table(report))
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2), encoding="utf-8")
-        console.print(f"Figures written to {json_path}")
+        write_json(json_path, report)
+        if json_path != "-":
+            console.print(f"Figures written to {json_path}")
     if html_path:
         Path(html_path).write_text(api.report_html(run_id), encoding="utf-8")
         console.print(f"Report written to {html_path}")
@@ -211,7 +221,7 @@ def replay(args: argparse.Namespace, api: LoadTestAPI, console: Console) -> int:
           + ("" if plan["met"] else " (target not met even then)")
           + f"; predicted p95 wait {plan['predicted']['p95_wait_s']:.2f} s.")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")
+        write_json(args.json, out)
     if "loadtest" in out:
         run_id = int(out["loadtest"]["id"])
         follow(api, run_id, console, 0.5)

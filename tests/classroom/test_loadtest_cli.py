@@ -103,3 +103,12 @@ def test_replay_a_saved_lesson_for_a_class(server: Any) -> None:
     assert "Predicted p95 wait" in done.stdout and "Keys needed for p95 wait ≤ 1 s: mock:" \
         in done.stdout
     assert "40 students arriving within 60 s" in done.stdout
+
+
+def test_json_dash_means_standard_output(capsys, tmp_path, monkeypatch):
+    from classroom._loadtest_cli import write_json
+
+    monkeypatch.chdir(tmp_path)
+    write_json("-", {"p95_wait_s": 1.5})
+    assert '"p95_wait_s": 1.5' in capsys.readouterr().out
+    assert not (tmp_path / "-").exists()
