@@ -316,12 +316,14 @@ def main(argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--students", type=int, default=100)
+    parser.add_argument("--teachers", type=int, default=4,
+                        help="dashboards polling (the last one an admin's)")
     parser.add_argument("--out", type=Path, default=REPO / "test-artifacts" / "soak",
                         help="where the RSS curve (HTML) is written")
     args = parser.parse_args(argv)
-    if args.minutes <= 0 or args.students <= 0:
+    if args.minutes <= 0 or args.students <= 0 or args.teachers < 0:
         parser.error("--minutes and --students must be positive")
-    plan = Plan(minutes=args.minutes, students=args.students)
+    plan = Plan(minutes=args.minutes, students=args.students, teachers=args.teachers)
     return 0 if run(plan, Console(width=160), args.out) else 1
 
 

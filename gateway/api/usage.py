@@ -14,26 +14,26 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from gateway.api.deps import CurrentUser, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
-from gateway.history.models import runs
 from gateway.history.review import student_work
 from gateway.history.usage import (
     GROUP_BY,
     GROUP_BY_PATTERN,
+    Totals,
     UsageFilter,
     activity,
     aggregate,
     estimate,
+    iter_live,
+    iter_runs,
     month_start,
     next_month,
     own_usage,
     parse_time,
-    select_runs,
 )
 
 router = APIRouter(prefix="/api", tags=["Usage and monitoring"])
@@ -91,8 +91,7 @@ async def usage(
     scope_tenant, scope_user = visible_scope(identity, tenant, user)
     begin, finish = _time_range(start, end)
     flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source)
-    rows = await services.history.read(lambda c: select_runs(c, flt))
-    report = aggregate(rows, group_by)
+    report = await services.history.read(lambda c: aggregate(iter_runs(c, flt), group_by))
     report["filters"] = {
         "start": start, "end": end, "tenant": scope_tenant, "user": scope_user,
         "provider": provider, "model": model, "source": source,
@@ -104,8 +103,7 @@ async def usage(
 async def usage_me(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
     now = datetime.now(UTC)
     flt = UsageFilter(start=month_start(now).timestamp(), user=identity.name)
-    rows = await services.history.read(lambda c: select_runs(c, flt))
-    mine = own_usage(rows, now)
+    mine = await services.history.read(lambda c: own_usage(iter_runs(c, flt), now))
     tenant = services.tenants.get(identity.tenant)
     quota = tenant.quota_for(identity.role).model_dump() if tenant else {}
     return {
@@ -137,8 +135,9 @@ async def usage_estimate(
     if finish <= begin:
         raise InvalidRequest("end must be after start.", param="end")
     flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model)
-    rows = await services.history.read(lambda c: select_runs(c, flt))
-    result = estimate(rows, services.providers.catalog, begin, finish, time.time())
+    catalog, now_s = services.providers.catalog, time.time()
+    result = await services.history.read(
+        lambda c: estimate(iter_runs(c, flt), catalog, begin, finish, now_s))
     result["filters"] = {"tenant": scope_tenant, "user": scope_user,
                          "provider": provider, "model": model}
     return result
@@ -156,29 +155,28 @@ async def live_activity(
     since = now - window_minutes * 60
     month = month_start(datetime.now(UTC)).timestamp()
 
-    def read(connection: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        flt = UsageFilter(tenant=scope_tenant, user=scope_user)
-        query = (
-            select(*[c for c in runs.c if c.name not in ("request_text", "response_text")])
-            .where(*flt.conditions(), or_(runs.c.queued_at >= since, runs.c.status == "running"))
-            .order_by(runs.c.id)
-        )
-        live = [dict(r) for r in connection.execute(query).mappings()]
-        monthly = select_runs(connection, UsageFilter(start=month, tenant=scope_tenant,
-                                                      user=scope_user))
-        return live, monthly
+    def read(connection: Connection) -> tuple[dict[str, Any], Totals, set[str]]:
+        live = iter_live(connection, UsageFilter(tenant=scope_tenant, user=scope_user), since)
+        report = activity(live, now, window_minutes)
+        # Summed as read, like the window: a dashboard polled all day keeps no rows.
+        month_totals, students = Totals(), set()
+        for row in iter_runs(connection, UsageFilter(start=month, tenant=scope_tenant,
+                                                      user=scope_user)):
+            month_totals.add(row)
+            if row["role"] == "student":
+                students.add(row["user"])
+        return report, month_totals, students
 
-    live, monthly = await services.history.read(read)
-    report = activity(live, now, window_minutes)
+    report, monthly, students = await services.history.read(read)
     report["scope"] = {"tenant": scope_tenant, "user": scope_user}
     # Who waits in the key pool's queues, limited to the people this caller may see.
-    visible_users = {r["user"] for r in live if r["status"] == "running"}
+    visible_users = {r["user"] for r in report["running"]}
     snapshot = services.pool.snapshot()
     report["queue"] = [
         u for u in snapshot.get("users", [])
         if (identity.is_admin and scope_tenant is None) or u["user"] in visible_users
     ]
-    month_totals = aggregate(monthly)["totals"]
+    month_totals = monthly.public()
     report["month"] = month_totals
     budget: dict[str, Any] = {"spent_usd": month_totals["cost_usd"]}
     school = services.tenants.get(scope_tenant or identity.tenant)
@@ -187,7 +185,6 @@ async def live_activity(
         budget["limit_usd"] = status["budget_month"]["limit_usd"]
     elif school is not None:
         per_student = school.quota_for("student").usd_per_month
-        students = {r["user"] for r in monthly if r["role"] == "student"}
         budget["per_student_usd"] = per_student
         budget["students_this_month"] = len(students)
         budget["limit_usd"] = None if per_student is None else per_student * len(students)

@@ -42,6 +42,10 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # 1 MiB of page cache per pooled connection (SQLite's default is 2 MiB each): the
+            # pages read again are few and recent, the OS caches the file, and a dashboard
+            # that scans a month should not grow every connection's cache to its cap.
+            cursor.execute("PRAGMA cache_size=-1024")
             cursor.close()
 
         return engine

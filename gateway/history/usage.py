@@ -17,12 +17,13 @@ Definitions (one place, so every view agrees):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from gateway.history.models import runs
@@ -70,10 +71,26 @@ class UsageFilter:
         return where
 
 
-def select_runs(connection: Connection, flt: UsageFilter) -> list[dict[str, Any]]:
-    """The columns aggregates need (never prompt or response text)."""
+def iter_runs(connection: Connection, flt: UsageFilter) -> Iterator[Mapping[Any, Any]]:
+    """The columns aggregates need (never prompt or response text), one row at a time:
+    an aggregate over a month keeps its totals, not the month's rows."""
     query = select(*_COLUMNS).where(*flt.conditions()).order_by(runs.c.id)
-    return [dict(row) for row in connection.execute(query).mappings()]
+    yield from connection.execute(query).mappings()
+
+
+def iter_live(connection: Connection, flt: UsageFilter, since: float
+              ) -> Iterator[Mapping[Any, Any]]:
+    """What :func:`activity` reads: runs queued since ``since``, and every run still
+    running, one at a time."""
+    query = (select(*_COLUMNS)
+             .where(*flt.conditions(), or_(runs.c.queued_at >= since, runs.c.status == "running"))
+             .order_by(runs.c.id))
+    yield from connection.execute(query).mappings()
+
+
+def select_runs(connection: Connection, flt: UsageFilter) -> list[dict[str, Any]]:
+    """:func:`iter_runs` as a list of plain dicts."""
+    return [dict(row) for row in iter_runs(connection, flt)]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -87,13 +104,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return round(value, 1)
 
 
-def _latency_ms(row: dict[str, Any]) -> float | None:
+def _latency_ms(row: Mapping[str, Any]) -> float | None:
     if row["status"] != "ok" or not row["started_at"] or not row["finished_at"]:
         return None
     return (row["finished_at"] - row["started_at"]) * 1000
 
 
-def _ttft_ms(row: dict[str, Any]) -> float | None:
+def _ttft_ms(row: Mapping[str, Any]) -> float | None:
     if row["status"] != "ok" or not row["started_at"] or not row["first_token_at"]:
         return None
     return (row["first_token_at"] - row["started_at"]) * 1000
@@ -112,7 +129,7 @@ class Totals:
     latencies: list[float] = field(default_factory=list)
     ttfts: list[float] = field(default_factory=list)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: Mapping[str, Any]) -> None:
         self.requests += 1
         self.errors += row["status"] in ERROR_STATUSES
         self.running += row["status"] == "running"
@@ -146,7 +163,7 @@ class Totals:
         }
 
 
-def _value(row: dict[str, Any], dimension: str) -> str:
+def _value(row: Mapping[str, Any], dimension: str) -> str:
     if dimension == "none":
         return "all"
     if dimension in ("day", "hour"):
@@ -168,7 +185,7 @@ def dimensions(group_by: str | Sequence[str]) -> list[str]:
     return names
 
 
-def aggregate(rows: Iterable[dict[str, Any]], group_by: str | Sequence[str] = "none"
+def aggregate(rows: Iterable[Mapping[str, Any]], group_by: str | Sequence[str] = "none"
               ) -> dict[str, Any]:
     """Rows grouped by one or more dimensions (ordered), and the totals over all of them.
 
@@ -225,20 +242,23 @@ def parse_time(value: str | None, *, end: bool = False) -> float | None:
 # -- the caller's own use ------------------------------------------------------------------
 
 
-def own_usage(rows: Sequence[dict[str, Any]], now: datetime) -> dict[str, Any]:
+def own_usage(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
     """Today's and this month's numbers of one user's rows (rows of this month at least)."""
     today, month = day_start(now).timestamp(), month_start(now).timestamp()
-    return {
-        "today": aggregate([r for r in rows if r["queued_at"] >= today])["totals"],
-        "month": aggregate([r for r in rows if r["queued_at"] >= month])["totals"],
-    }
+    totals = {"today": Totals(), "month": Totals()}
+    for row in rows:
+        if row["queued_at"] >= month:
+            totals["month"].add(row)
+        if row["queued_at"] >= today:
+            totals["today"].add(row)
+    return {name: t.public() for name, t in totals.items()}
 
 
 # -- cost estimate (the seed API's cost-estimation, over the history) ------------------------------
 
 
 def estimate(
-    rows: Sequence[dict[str, Any]], catalog: Catalog, start: float, end: float, now: float
+    rows: Iterable[Mapping[str, Any]], catalog: Catalog, start: float, end: float, now: float
 ) -> dict[str, Any]:
     """Cost of the period by model: as recorded, at today's prices, and projected to ``end``.
 
@@ -304,20 +324,39 @@ def estimate(
 
 
 def activity(
-    rows: Sequence[dict[str, Any]], now: float, window_minutes: int = 15
+    rows: Iterable[Mapping[str, Any]], now: float, window_minutes: int = 15
 ) -> dict[str, Any]:
     """The seed dashboard's live monitoring: what runs now, and the last minutes per minute.
 
-    ``rows`` are the runs queued since ``now - window`` plus every run still running.
+    ``rows`` are the runs queued since ``now - window`` plus every run still running, in id
+    order. They are summed in one pass as they are read: a dashboard polled all day keeps
+    no window of rows in memory.
     """
     window_start = now - window_minutes * 60
-    recent = [r for r in rows if r["queued_at"] >= window_start]
-    running = sorted(
-        (r for r in rows if r["status"] == "running"), key=lambda r: r["queued_at"]
-    )
+    running: list[dict[str, Any]] = []
     minutes: dict[int, Totals] = {}
-    for row in recent:
-        minutes.setdefault(int(row["queued_at"] // 60), Totals()).add(row)
+    window = Totals()
+    active_users: dict[str, float] = {}
+    errors: deque[dict[str, Any]] = deque(maxlen=20)
+    for row in rows:
+        queued = row["queued_at"]
+        if row["status"] == "running":
+            running.append({
+                "id": row["id"], "user": row["user"], "tenant": row["tenant"],
+                "model": row["model"], "provider": row["provider"], "source": row["source"],
+                "kind": row["kind"], "queued_at": datetime.fromtimestamp(queued, UTC).isoformat(),
+                "elapsed_s": round(now - queued, 1), "_queued": queued,
+            })
+        if queued < window_start:
+            continue
+        minutes.setdefault(int(queued // 60), Totals()).add(row)
+        window.add(row)
+        active_users[row["user"]] = max(active_users.get(row["user"], 0.0), queued)
+        if row["status"] in ERROR_STATUSES:
+            errors.append({"id": row["id"], "user": row["user"], "model": row["model"],
+                           "error_code": row["error_code"],
+                           "at": datetime.fromtimestamp(queued, UTC).isoformat()})
+    running.sort(key=lambda r: r.pop("_queued"))
     first = int(window_start // 60) + 1
     per_minute = []
     for minute in range(first, int(now // 60) + 1):
@@ -327,34 +366,15 @@ def activity(
             "requests": totals.requests, "errors": totals.errors,
             "cost_usd": totals.micro_usd / MICRO,
         })
-    active_users: dict[str, float] = {}
-    for row in recent:
-        active_users[row["user"]] = max(active_users.get(row["user"], 0.0), row["queued_at"])
-    errors = [r for r in recent if r["status"] in ERROR_STATUSES][-20:]
     return {
         "now": datetime.fromtimestamp(now, UTC).isoformat(),
         "window_minutes": window_minutes,
-        "running": [
-            {
-                "id": r["id"], "user": r["user"], "tenant": r["tenant"], "model": r["model"],
-                "provider": r["provider"], "source": r["source"], "kind": r["kind"],
-                "queued_at": datetime.fromtimestamp(r["queued_at"], UTC).isoformat(),
-                "elapsed_s": round(now - r["queued_at"], 1),
-            }
-            for r in running
-        ],
+        "running": running,
         "active_users": [
             {"user": u, "last_request_at": datetime.fromtimestamp(t, UTC).isoformat()}
             for u, t in sorted(active_users.items(), key=lambda item: -item[1])
         ],
         "per_minute": per_minute,
-        "window": aggregate(recent)["totals"],
-        "recent_errors": [
-            {
-                "id": r["id"], "user": r["user"], "model": r["model"],
-                "error_code": r["error_code"],
-                "at": datetime.fromtimestamp(r["queued_at"], UTC).isoformat(),
-            }
-            for r in reversed(errors)
-        ],
+        "window": window.public(),
+        "recent_errors": list(reversed(errors)),
     }
