@@ -179,7 +179,7 @@ def test_the_suite_has_secrets_and_logs_to_check(start_gateway):
     assert any(len(s) >= 40 for s in secrets.REGISTRY.secrets)  # at least a master key
 
 
-@pytest.mark.parametrize("planted,fails", [("yes", True), ("no", False)])
+@pytest.mark.parametrize("planted,fails", [("yes", True), ("missing", True), ("no", False)])
 def test_a_planted_secret_fails_the_session_naming_the_file(planted, fails, tmp_path):
     env = {**os.environ, "CLASSROOM_PLANT_SECRET": planted}
     result = subprocess.run(
@@ -189,10 +189,13 @@ def test_a_planted_secret_fails_the_session_naming_the_file(planted, fails, tmp_
     )
     out = result.stdout + result.stderr
     assert "1 passed" in out, out
-    if fails:
+    if planted == "yes":
         assert result.returncode != 0, out
         assert "FOUND" in out and "planted.log" in out and "contains the secret" in out
         assert "planted-secret-7f3c9a1e5b" not in out
+    elif fails:
+        assert result.returncode != 0, out
+        assert "MISSING log file" in out and "planted.log" in out
     else:
         assert result.returncode == 0, out
         assert "secrets: none of" in out

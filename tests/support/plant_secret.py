@@ -1,6 +1,7 @@
 """Run on purpose by ``tests/gateway/test_secrets.py`` (never collected on its own): a
 test that remembers a secret and writes a log, with the secret in it when
-``CLASSROOM_PLANT_SECRET=yes``, so that the session's secrets check can be seen to fail."""
+``CLASSROOM_PLANT_SECRET=yes`` (and no log at all when ``missing``), so that the
+session's secrets check can be seen to fail."""
 
 from __future__ import annotations
 
@@ -16,5 +17,7 @@ def test_writes_a_log(tmp_path: Path) -> None:
     secrets.remember(PLANTED)
     log = tmp_path / "planted.log"
     secrets.watch(log)
-    planted = os.environ.get("CLASSROOM_PLANT_SECRET") == "yes"
-    log.write_text(f"[I] started with key {PLANTED}\n" if planted else "[I] started\n")
+    mode = os.environ.get("CLASSROOM_PLANT_SECRET")
+    if mode == "missing":
+        return  # a process "started" whose log is gone: the check must not pass by default
+    log.write_text(f"[I] started with key {PLANTED}\n" if mode == "yes" else "[I] started\n")
