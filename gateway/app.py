@@ -36,6 +36,7 @@ from gateway.api import (
 from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
+from gateway.fastpath import FastChat
 from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
@@ -317,4 +318,5 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 def create_asgi(settings: Settings, services: Services | None = None) -> ASGIApp:
     """The app wrapped in its edge middleware: what uvicorn serves."""
-    return Edge(create_app(settings, services), settings.service_prefix, settings.max_body_bytes)
+    return Edge(FastChat(create_app(settings, services)), settings.service_prefix,
+                settings.max_body_bytes)

@@ -170,7 +170,9 @@ class ChatService:
             if chunk.get("usage") and not wants_usage:
                 if not chunk.get("choices"):
                     return None
-                chunk = {k: v for k, v in chunk.items() if k != "usage"}
+                return sse({k: v for k, v in chunk.items() if k != "usage"})
+            if piece.raw is not None:  # an OpenAI chunk for an OpenAI caller: as it came
+                return b"data: " + piece.raw.encode() + b"\n\n"
             return sse(chunk)
 
         return Plan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"))

@@ -10,6 +10,7 @@ from gateway.auth import Identity, TokenResolver, token_from_headers
 from gateway.calls import Calls
 from gateway.errors import InvalidToken
 from gateway.faces import NativeFaces
+from gateway.fastpath import source_of
 from gateway.history import HistoryStore
 from gateway.history.jobs import JobStore
 from gateway.history.media import ArtifactStore
@@ -94,5 +95,4 @@ CurrentUser = Annotated[Identity, Depends(current_identity)]
 
 def call_source(request: Request) -> str:
     """Where a call came from: widgets say so in a header; everything else is the SDK path."""
-    source = request.headers.get("x-classroom-source", "sdk").strip().lower()
-    return source if source in {"sdk", "widget", "loadtest", "dashboard", "cli"} else "sdk"
+    return source_of(request.headers.get("x-classroom-source"))

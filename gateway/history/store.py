@@ -158,6 +158,7 @@ def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class HistoryStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._sqlite = engine.dialect.name == "sqlite"
         self._writer = _GroupCommit(engine)
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="history-reader")
 
@@ -203,9 +204,19 @@ class HistoryStore:
             "started_at": now,
         }
 
-        def write(connection: Connection) -> int:
-            result = connection.execute(INSERT_RUN, values)
-            return int(result.inserted_primary_key[0])
+        if self._sqlite:
+            params = tuple(values[name] for name in RUN_START_COLUMNS)
+
+            def write(connection: Connection) -> int:
+                # The driver's own statement cache: no SQLAlchemy compile or result object
+                # per call on the writer thread (which holds the GIL while it works).
+                cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    SQLITE_INSERT_RUN, params)
+                return int(cursor.lastrowid)
+        else:
+            def write(connection: Connection) -> int:
+                result = connection.execute(INSERT_RUN, values)
+                return int(result.inserted_primary_key[0])
 
         return await self._write(write)
 
@@ -216,8 +227,16 @@ class HistoryStore:
         if "error_message" in values:
             values["error_message"] = _clip(values["error_message"], 2000)
 
-        def write(connection: Connection) -> None:
-            connection.execute(_update_run(tuple(sorted(values))), {"_run_id": run_id, **values})
+        columns = tuple(sorted(values))
+        if self._sqlite:
+            sql = _sqlite_update_run(columns)
+            params = (*(values[name] for name in columns), run_id)
+
+            def write(connection: Connection) -> None:
+                connection.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+        else:
+            def write(connection: Connection) -> None:
+                connection.execute(_update_run(columns), {"_run_id": run_id, **values})
 
         await self._write(write)
 
@@ -287,6 +306,11 @@ class HistoryStore:
 # Statements built once: on the hot path only parameters change, so SQLAlchemy
 # neither rebuilds nor re-keys them for every call.
 INSERT_RUN = insert(runs)
+RUN_START_COLUMNS = (*RunStart.__dataclass_fields__, "status", "queued_at", "started_at")
+SQLITE_INSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in RUN_START_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in RUN_START_COLUMNS)})"
+)
 
 
 @lru_cache(maxsize=64)
@@ -296,6 +320,15 @@ def _update_run(columns: tuple[str, ...]) -> Update:
         .where(runs.c.id == bindparam("_run_id"))
         .values({name: bindparam(name) for name in columns})
     )
+
+
+@lru_cache(maxsize=64)
+def _sqlite_update_run(columns: tuple[str, ...]) -> str:
+    for name in columns:
+        if name not in runs.c:
+            raise ValueError(f"runs has no column {name!r}")
+    assigned = ", ".join(f'"{name}" = ?' for name in columns)
+    return f'UPDATE runs SET {assigned} WHERE id = ?'
 
 
 def _clip(text: str | None, limit: int = TEXT_LIMIT) -> str | None:

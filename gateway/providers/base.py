@@ -67,6 +67,9 @@ class Piece:
     usage: Usage | None = None
     final: bool = False  # ``usage`` is the provider's final count
     blocked: str | None = None
+    # The vendor's own JSON text of ``payload`` when the caller's face is the vendor's
+    # format too, so the frame can pass it on as it came instead of serialising it again.
+    raw: str | None = None
 
 
 def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) -> Usage:

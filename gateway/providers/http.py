@@ -315,20 +315,26 @@ class Vendor:
 
     async def lines(self, response: Streamed) -> AsyncIterator[str]:
         """The text lines of a streamed answer (any length: an image can be one SSE line)."""
-        buffer = b""
+        pending: list[bytes] = []  # the start of a line that has not ended yet
         try:
             async for chunk in response.response.content.iter_any():
-                buffer += chunk
-                while True:
-                    end = buffer.find(b"\n")
-                    if end < 0:
-                        break
-                    line, buffer = buffer[:end], buffer[end + 1:]
+                if b"\n" not in chunk:
+                    pending.append(chunk)
+                    continue
+                parts = chunk.split(b"\n")
+                if pending:
+                    pending.append(parts[0])
+                    parts[0] = b"".join(pending)
+                    pending = []
+                tail = parts.pop()
+                if tail:
+                    pending.append(tail)
+                for line in parts:
                     yield line.rstrip(b"\r").decode("utf-8", "replace")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc
-        if buffer:
-            yield buffer.rstrip(b"\r").decode("utf-8", "replace")
+        if pending:
+            yield b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")
 
 
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:

@@ -104,7 +104,8 @@ class OpenAIProvider:
                 (c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or ()
             )
             usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
-            yield Piece(chunk, text=text, usage=usage, final=usage is not None)
+            yield Piece(chunk, text=text, usage=usage, final=usage is not None,
+                        raw=data if "\n" not in data else None)  # one SSE data line
         if not finished:
             raise incomplete_stream("openai")
 
