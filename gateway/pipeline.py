@@ -221,6 +221,7 @@ class ChatService:
         key_name: str | None = None
         lease: Lease | None = None
         sent = False
+        pending: list[bytes] = []  # framed, not yet sent: the rest of one network read
         finished = False
         metered: Metered | None = None
         estimate = self._estimate(prepared)
@@ -241,9 +242,17 @@ class ChatService:
                                 text.append(piece.text)
                             data = plan.frame(piece)
                             if data is not None:
+                                pending.append(data)
+                            if piece.flush and pending:
+                                # what arrived in one read goes out in one write
                                 sent = True
+                                data, pending = b"".join(pending), []
                                 yield data
-                            outcome.lease.renew()
+                                outcome.lease.renew()
+                        if pending:
+                            sent = True
+                            data, pending = b"".join(pending), []
+                            yield data
                         metered = self._metered(prepared, usage, final, "".join(text), blocked)
                         outcome.lease.used_tokens(metered.tokens)
                 finally:
@@ -262,9 +271,9 @@ class ChatService:
         except ClassroomError as failure:
             finished = True
             await self._failed(prepared, failure, metered, key_name, first_token_at, lease)
-            if not sent:
+            if not sent and not pending:
                 raise
-            yield plan.frame_error(failure)
+            yield b"".join(pending) + plan.frame_error(failure)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:
@@ -275,9 +284,9 @@ class ChatService:
                 "failed unexpectedly."
             )
             await self._failed(prepared, broken, metered, key_name, first_token_at, lease)
-            if not sent:
+            if not sent and not pending:
                 raise broken from exc
-            yield plan.frame_error(broken)
+            yield b"".join(pending) + plan.frame_error(broken)
         finally:
             if not finished:
                 # The caller went away (closed the kernel, lost the network): meter what

@@ -27,7 +27,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -95,7 +96,13 @@ class Limits:
 
 
 def _periods(now: datetime) -> tuple[str, str, datetime, datetime]:
-    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    """The day and month ``now`` falls in (as keys) and when each ends."""
+    return _periods_of(now.date(), now.tzinfo)
+
+
+@lru_cache(maxsize=16)
+def _periods_of(day: date, tz: tzinfo | None) -> tuple[str, str, datetime, datetime]:
+    day_start = datetime(day.year, day.month, day.day, tzinfo=tz)
     month_start = day_start.replace(day=1)
     next_month = (month_start + timedelta(days=32)).replace(day=1)
     return (

@@ -70,6 +70,9 @@ class Piece:
     # The vendor's own JSON text of ``payload`` when the caller's face is the vendor's
     # format too, so the frame can pass it on as it came instead of serialising it again.
     raw: str | None = None
+    # False when more pieces came in the same network read: the pipeline sends what
+    # arrived together in one write to the caller.
+    flush: bool = True
 
 
 def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) -> Usage:

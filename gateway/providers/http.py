@@ -23,7 +23,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -313,8 +313,10 @@ class Vendor:
             raise self.error_from(Streamed(response), content)
         return Streamed(response)
 
-    async def lines(self, response: Streamed) -> AsyncIterator[str]:
-        """The text lines of a streamed answer (any length: an image can be one SSE line)."""
+    async def line_batches(self, response: Streamed) -> AsyncIterator[list[str]]:
+        """The text lines of a streamed answer (any length: an image can be one SSE line),
+        in the batches the network delivered them: what arrived together can be passed on
+        together, and the parsers above pay one step per read rather than one per line."""
         pending: list[bytes] = []  # the start of a line that has not ended yet
         try:
             async for chunk in response.response.content.iter_any():
@@ -329,31 +331,69 @@ class Vendor:
                 tail = parts.pop()
                 if tail:
                     pending.append(tail)
-                for line in parts:
-                    yield line.rstrip(b"\r").decode("utf-8", "replace")
+                yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in parts]
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc
         if pending:
-            yield b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")
+            yield [b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")]
+
+    async def lines(self, response: Streamed) -> AsyncIterator[str]:
+        """The text lines of a streamed answer, one by one."""
+        async for batch in self.line_batches(response):
+            for line in batch:
+                yield line
+
+
+class SSEParser:
+    """Server-sent events from text lines, fed as they come."""
+
+    def __init__(self) -> None:
+        self.event: str | None = None
+        self.data: list[str] = []
+
+    def feed(self, lines: Iterable[str]) -> list[tuple[str | None, str]]:
+        """The (event name, data) pairs the lines complete."""
+        events: list[tuple[str | None, str]] = []
+        for line in lines:
+            if not line.strip():
+                if self.data:
+                    events.append((self.event, "\n".join(self.data)))
+                self.event, self.data = None, []
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                self.event = value
+            elif name == "data":
+                self.data.append(value)
+        return events
+
+    def close(self) -> list[tuple[str | None, str]]:
+        """An event the stream ended without a blank line after."""
+        return [(self.event, "\n".join(self.data))] if self.data else []
 
 
 async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
     """(event name, data) pairs of a server-sent event stream."""
-    event: str | None = None
-    data: list[str] = []
+    parser = SSEParser()
     async for line in lines:
-        if not line.strip():
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-    if data:
-        yield event, "\n".join(data)
+        for event in parser.feed((line,)):
+            yield event
+    for event in parser.close():
+        yield event
+
+
+async def sse_batches(
+    batches: AsyncIterator[list[str]],
+) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """The events of a server-sent event stream, in the batches their lines came in."""
+    parser = SSEParser()
+    async for lines in batches:
+        events = parser.feed(lines)
+        if events:
+            yield events
+    rest = parser.close()
+    if rest:
+        yield rest

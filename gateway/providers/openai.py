@@ -30,7 +30,7 @@ from gateway.providers.http import (
     error_for_status,
     incomplete_stream,
     malformed_stream,
-    sse_events,
+    sse_batches,
 )
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
@@ -86,26 +86,28 @@ class OpenAIProvider:
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         finished = False  # some compatible servers end after the finish_reason, without [DONE]
-        async for _, data in sse_events(self.http.lines(response)):
-            if data.strip() == "[DONE]":
-                return
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                raise malformed_stream("openai") from None
-            if not isinstance(chunk, dict):
-                raise malformed_stream("openai")
-            finished = finished or any(c.get("finish_reason") for c in chunk.get("choices") or ())
-            if isinstance(chunk.get("error"), dict):
-                raise error_for_status("openai", int(chunk["error"].get("code") or 500)
-                                       if str(chunk["error"].get("code", "")).isdigit() else 500,
-                                       parse_error(500, chunk))
-            text = "".join(
-                (c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or ()
-            )
-            usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
-            yield Piece(chunk, text=text, usage=usage, final=usage is not None,
-                        raw=data if "\n" not in data else None)  # one SSE data line
+        async for events in sse_batches(self.http.line_batches(response)):
+            last = len(events) - 1
+            for index, (_, data) in enumerate(events):
+                if data.strip() == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    raise malformed_stream("openai") from None
+                if not isinstance(chunk, dict):
+                    raise malformed_stream("openai")
+                choices = chunk.get("choices") or ()
+                finished = finished or any(c.get("finish_reason") for c in choices)
+                if isinstance(chunk.get("error"), dict):
+                    code = str(chunk["error"].get("code", ""))
+                    raise error_for_status("openai", int(code) if code.isdigit() else 500,
+                                           parse_error(500, chunk))
+                text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
+                usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
+                yield Piece(chunk, text=text, usage=usage, final=usage is not None,
+                            raw=data if "\n" not in data else None,  # one SSE data line
+                            flush=index == last)
         if not finished:
             raise incomplete_stream("openai")
 
