@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -125,10 +126,16 @@ class Tenant(BaseModel):
         return value
 
     def allows_model(self, model: str) -> bool:
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+        return _allows(tuple(self.models), model)
 
     def quota_for(self, role: str) -> RoleQuota:
         return self.quotas.get(role, RoleQuota())  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=4096)
+def _allows(patterns: tuple[str, ...], model: str) -> bool:
+    """Whether a model name matches one of a school's patterns (asked on every call)."""
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
 
 
 def _problems(error: ValidationError, text: str) -> list[Problem]:

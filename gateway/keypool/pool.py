@@ -37,6 +37,14 @@ WINDOW = 60.0  # seconds: RPM and TPM are sliding one-minute windows
 DEFAULT_COOLDOWN = 10.0
 
 
+def _now() -> float:
+    """The pool's clock: the event loop's (monotonic) time."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:  # set up before the loop runs
+        return time.monotonic()
+
+
 class Tier(IntEnum):
     """Scheduling tiers: lower goes first."""
 
@@ -45,17 +53,79 @@ class Tier(IntEnum):
     LOADTEST = 2
 
 
+class MinuteCounts:
+    """What happened in the last minute, by the second: constant memory at any rate."""
+
+    __slots__ = ("amounts", "seconds")
+    SLOTS = int(WINDOW) + 1
+
+    def __init__(self) -> None:
+        self.seconds = [-1] * self.SLOTS
+        self.amounts = [0] * self.SLOTS
+
+    def add(self, now: float, amount: int = 1) -> None:
+        second = int(now)
+        slot = second % self.SLOTS
+        if self.seconds[slot] != second:
+            self.seconds[slot], self.amounts[slot] = second, 0
+        self.amounts[slot] += amount
+
+    def recent(self, now: float) -> list[tuple[float, int]]:
+        """(time, amount) per second of the last minute, each at its second's end, so that
+        limits enforced from these never let more through than the exact times would."""
+        second = int(now)
+        return sorted((sec + 1.0, amount) for sec, amount in zip(self.seconds, self.amounts,
+                                                                  strict=True)
+                      if second - WINDOW < sec <= second and amount)
+
+    def total(self, now: float) -> int:
+        return sum(amount for _, amount in self.recent(now))
+
+
 @dataclass(eq=False)
 class KeyState:
     key: ProviderKey
     active: set[Lease] = field(default_factory=set)
-    grants: deque[float] = field(default_factory=deque)  # grant times in the window
+    # Exact grant times and token charges in the window, kept only for the limits a key
+    # has (bounded by them); ``seen_*`` count by the second for everything else.
+    grants: deque[float] = field(default_factory=deque)
     token_log: deque[tuple[float, int]] = field(default_factory=deque)
     tokens_in_window: int = 0
+    seen_requests: MinuteCounts = field(default_factory=MinuteCounts)
+    seen_tokens: MinuteCounts = field(default_factory=MinuteCounts)
     healthy: bool = True
     health_reason: str | None = None
     cooldown_until: float = 0.0
     granted_total: int = 0
+
+    def update_key(self, key: ProviderKey, now: float) -> None:
+        """New settings for the same key (a file sync, an admin): a limit that appears
+        starts from what the last minute really used."""
+        old, self.key = self.key, key
+        if key.rpm_limit is None:
+            self.grants.clear()
+        elif old.rpm_limit is None:
+            self.grants = deque(t for t, n in self.seen_requests.recent(now) for _ in range(n))
+        if key.tpm_limit is None:
+            self.token_log.clear()
+            self.tokens_in_window = 0
+        elif old.tpm_limit is None:
+            self.token_log = deque(self.seen_tokens.recent(now))
+            self.tokens_in_window = sum(n for _, n in self.token_log)
+
+    def record_grant(self, now: float) -> None:
+        self.seen_requests.add(now)
+        if self.key.rpm_limit is not None:
+            self.grants.append(now)
+        self.granted_total += 1
+
+    def rpm_used(self, now: float) -> int:
+        return len(self.grants) if self.key.rpm_limit is not None \
+            else self.seen_requests.total(now)
+
+    def tpm_used(self, now: float) -> int:
+        return self.tokens_in_window if self.key.tpm_limit is not None \
+            else self.seen_tokens.total(now)
 
     def prune(self, now: float) -> None:
         horizon = now - WINDOW
@@ -111,8 +181,10 @@ class KeyState:
 
     def charge_tokens(self, now: float, tokens: int) -> None:
         if tokens:
-            self.token_log.append((now, tokens))
-            self.tokens_in_window += tokens
+            self.seen_tokens.add(now, tokens)
+            if self.key.tpm_limit is not None:
+                self.token_log.append((now, tokens))
+                self.tokens_in_window += tokens
 
 
 class Lease:
@@ -252,7 +324,7 @@ class KeyPool:
             if state is None:
                 state = KeyState(key)
             else:
-                state.key = key
+                state.update_key(key, _now())
             fresh[ident] = state
         self._states = fresh
         for provider in list(self._queues):
@@ -263,7 +335,7 @@ class KeyPool:
         if state is None:
             self._states[(key.provider, key.name)] = KeyState(key)
         else:
-            state.key = key
+            state.update_key(key, _now())
         self._dispatch(key.provider)
 
     def set_health(
@@ -445,9 +517,8 @@ class KeyPool:
             self.lease_ttl,
         )
         state.active.add(lease)
-        state.grants.append(now)
+        state.record_grant(now)
         state.charge_tokens(now, waiter.tokens)
-        state.granted_total += 1
         return lease
 
     def _release(self, lease: Lease) -> None:
@@ -537,9 +608,9 @@ class KeyPool:
                     "cooldown_s": round(max(0.0, state.cooldown_until - now), 1),
                     "active_leases": len(state.active),
                     "concurrency_limit": state.key.concurrency_limit,
-                    "rpm_used": len(state.grants),
+                    "rpm_used": state.rpm_used(now),
                     "rpm_limit": state.key.rpm_limit,
-                    "tpm_used": state.tokens_in_window,
+                    "tpm_used": state.tpm_used(now),
                     "tpm_limit": state.key.tpm_limit,
                     "priority": state.key.priority,
                     "tenant_scope": list(state.key.tenant_scope),
