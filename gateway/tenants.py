@@ -99,11 +99,13 @@ class Tenant(BaseModel):
     )
     branding: Branding = Field(description="What users of this school see.")
     enabled_features: list[str] = Field(
-        description=f"Widgets and capabilities offered to this school; any of {', '.join(FEATURES)}.",
+        description="Widgets and capabilities offered to this school; any of "
+        f"{', '.join(FEATURES)}.",
     )
     models: list[str] = Field(
         min_length=1,
-        description="Allow-list of model names or shell-style patterns (mock/*, gpt-4.1*, claude-*).",
+        description="Allow-list of model names or shell-style patterns "
+        "(mock/*, gpt-4.1*, claude-*).",
     )
     quotas: dict[Role, RoleQuota] = Field(
         default_factory=dict,

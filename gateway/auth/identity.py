@@ -136,7 +136,8 @@ class StaticTokens:
             }
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SystemExit(
-                f"{path}: not a tokens file ({{\"tokens\": {{token: {{name, tenant, role}}}}}}): {exc}"
+                f"{path}: not a tokens file "
+                f"({{\"tokens\": {{token: {{name, tenant, role}}}}}}): {exc}"
             ) from exc
 
     async def resolve(self, token: str) -> Identity:

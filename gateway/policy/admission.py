@@ -305,7 +305,8 @@ class Admission:
                 raise QuotaExceeded(
                     f"You have used {used:,} of your {limits.tokens_per_day:,} tokens for today, "
                     f"and this call may need up to {estimate.tokens:,}. Ask for fewer tokens "
-                    f"(max_tokens) or wait: the count resets at 00:00 UTC (in {_in(next_day - now)}).",
+                    "(max_tokens) or wait: the count resets at 00:00 UTC "
+                    f"(in {_in(next_day - now)}).",
                     retry_after=(next_day - now).total_seconds(),
                     details={
                         "limit": "tokens_per_day",
@@ -319,7 +320,8 @@ class Admission:
             if spent + estimate.worst_case_micro_usd > limits.micro_usd_per_month:
                 raise BudgetExceeded(
                     f"You have spent {usd(spent)} of your {usd(limits.micro_usd_per_month)} budget "
-                    f"for this month, and this call could cost up to {usd(estimate.worst_case_micro_usd)}. "
+                    "for this month, and this call could cost up to "
+                    f"{usd(estimate.worst_case_micro_usd)}. "
                     f"The budget resets on {next_month:%d %B} (UTC); a cheaper model or a smaller "
                     "max_tokens may still fit.",
                     details={

@@ -246,7 +246,8 @@ class Vendor:
     def base(self, base_url: str | None) -> str:
         return (base_url or self.default_base).rstrip("/")
 
-    def error_from(self, response: Reply | Streamed | httpx.Response, body: bytes) -> ClassroomError:
+    def error_from(self, response: Reply | Streamed | httpx.Response,
+                   body: bytes) -> ClassroomError:
         try:
             parsed: Any = json.loads(body) if body else None
         except ValueError:
@@ -283,7 +284,8 @@ class Vendor:
             raise self.error_from(reply, reply.content)
         return reply
 
-    async def _send_multipart(self, method: str, url: str, *, timeout: float, **kwargs: Any) -> Reply:
+    async def _send_multipart(self, method: str, url: str, *, timeout: float,
+                              **kwargs: Any) -> Reply:
         try:
             response = await self.client.httpx.request(method, url, timeout=timeout, **kwargs)
         except httpx.HTTPError as exc:

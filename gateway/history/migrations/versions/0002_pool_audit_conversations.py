@@ -103,5 +103,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("pauses", "quota_overrides", "messages", "conversations", "audit_log", "provider_keys"):
+    for table in ("pauses", "quota_overrides", "messages", "conversations", "audit_log",
+                  "provider_keys"):
         op.drop_table(table)
