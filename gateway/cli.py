@@ -50,6 +50,7 @@ def main(argv: list[str]) -> int:
         log_level=args.log_level,
         log_config=None,  # uvicorn's loggers propagate to the root handler, which masks
         access_log=False,
+        proxy_headers=False,  # the gateway never uses client addresses: no per-request parsing
         lifespan="on",
         timeout_graceful_shutdown=5,
     )

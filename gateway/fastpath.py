@@ -14,7 +14,6 @@ for an app served without this wrapper); the behaviour is the same either way.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -51,12 +50,6 @@ def source_of(header: str | None) -> str:
     """Where a call came from: widgets say so in a header; everything else is the SDK path."""
     source = (header or "sdk").strip().lower()
     return source if source in SOURCES else "sdk"
-
-
-def json_bytes(content: Any) -> bytes:
-    """JSON exactly as Starlette's ``JSONResponse`` renders it."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
-                      separators=(",", ":")).encode("utf-8")
 
 
 def route_of(scope: Scope) -> str:
@@ -105,7 +98,7 @@ class FastChat:
             if prepared.stream:
                 stream = await services.chat.open_stream(prepared)
             else:
-                body = json_bytes(await services.chat.complete(prepared))
+                body = await services.chat.complete_body(prepared)
         except ClassroomError as error:
             await self._error(error, scope, receive, send)
             return

@@ -32,7 +32,7 @@ from gateway.pricing import ModelInfo, Usage, token_cost
 from gateway.providers.base import ChatCall, ChatResult, Piece
 from gateway.providers.http import LABELS
 from gateway.providers.mock import count_tokens, prompt_tokens
-from gateway.schemas import ChatCompletionRequest, last_user_text, parse_body
+from gateway.schemas import ChatCompletionRequest, last_user_text, load_object, validate
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -48,6 +48,9 @@ class Plan:
     done: bytes | None = None
     # What else a finished (non-streamed) answer needs, e.g. its images kept as artifacts.
     keep: Callable[[ChatResult, int], Awaitable[dict[str, float]]] | None = None
+    # The caller's format is the vendor's: an answer's own JSON (``ChatResult.raw``) may
+    # be sent on as it came.
+    passthrough: bool = False
 
 
 @dataclass
@@ -89,6 +92,11 @@ def peek(raw: bytes) -> tuple[str | None, bool]:
         return None, False
     if not isinstance(data, dict):
         return None, False
+    return hint(data)
+
+
+def hint(data: dict[str, Any]) -> tuple[str | None, bool]:
+    """The model name and stream flag of a parsed body, for the record."""
     model = data.get("model")
     return (model[:200] if isinstance(model, str) else None), data.get("stream") is True
 
@@ -120,17 +128,18 @@ class ChatService:
     ) -> PreparedChat:
         """Parse, resolve and check; write the ``running`` row. Refusals are recorded."""
         caller = Caller(identity, source, api)
-        model_hint, stream = peek(raw)
+        body: dict[str, Any] | None = None
         request_text: str | None = None
         try:
-            request = parse_body(raw, ChatCompletionRequest, content_type)
+            body = load_object(raw, content_type)  # parsed once; validation copies what it uses
+            request = validate(body, ChatCompletionRequest)
             request_text = last_user_text(request.messages)
             model = self.calls.resolve(caller, request.model, ("chat",))
         except ClassroomError as error:
+            model_hint, stream = hint(body) if body is not None else peek(raw)
             await self.calls.refuse(caller, error, kind="chat", model=model_hint, stream=stream,
                                     request_text=request_text)
             raise
-        body = json.loads(raw)
         return await self.begin(caller, model, request, self.openai_plan(model, request, body),
                                 request_text)
 
@@ -175,7 +184,8 @@ class ChatService:
                 return b"data: " + piece.raw.encode() + b"\n\n"
             return sse(chunk)
 
-        return Plan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"))
+        return Plan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"),
+                    passthrough=True)
 
     # -- every face -----------------------------------------------------------------------------
 
@@ -183,6 +193,17 @@ class ChatService:
         return chat_estimate(prepared.model, prepared.prompt_estimate, prepared.max_output)
 
     async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
+        return (await self.complete_result(prepared)).response
+
+    async def complete_body(self, prepared: PreparedChat) -> bytes:
+        """The answer as JSON bytes: the vendor's own when the caller speaks its format."""
+        result = await self.complete_result(prepared)
+        if result.raw is not None and prepared.plan.passthrough and prepared.plan.keep is None:
+            return result.raw
+        return json.dumps(result.response, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+
+    async def complete_result(self, prepared: PreparedChat) -> ChatResult:
         async def meter(result: ChatResult) -> Metered:
             units = await prepared.plan.keep(result, prepared.run_id) if prepared.plan.keep \
                 else {}
@@ -193,7 +214,7 @@ class ChatService:
             prepared.caller, prepared.model, prepared.run_id, self._estimate(prepared),
             prepared.plan.complete, meter,
         )
-        return result.response
+        return result
 
     def _metered(self, prepared: PreparedChat, usage: Usage | None, final: bool,
                  text: str, blocked: str | None) -> Metered:

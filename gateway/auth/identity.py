@@ -101,9 +101,9 @@ def token_from_headers(headers: Mapping[str, str]) -> str | None:
         if scheme.lower() in {"bearer", "token"} and value.strip():
             return value.strip()
     for name in ("x-api-key", "x-goog-api-key"):
-        value = headers.get(name)
-        if value and value.strip():
-            return value.strip()
+        key = headers.get(name)
+        if key and key.strip():
+            return key.strip()
     return None
 
 

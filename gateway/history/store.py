@@ -327,8 +327,9 @@ class HistoryStore:
                 return int(cursor.lastrowid)
         else:
             def write(connection: Connection) -> int:
-                result = connection.execute(INSERT_RUN, values)
-                return int(result.inserted_primary_key[0])
+                inserted = connection.execute(INSERT_RUN, values).inserted_primary_key
+                assert inserted is not None
+                return int(inserted[0])
 
         run_id = await self._write(write)
         self._open_runs += 1

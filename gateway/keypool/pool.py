@@ -23,8 +23,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -387,8 +386,7 @@ class KeyPool:
 
     # -- leases ---------------------------------------------------------------
 
-    @asynccontextmanager
-    async def lease(
+    def lease(
         self,
         provider: str,
         *,
@@ -398,20 +396,9 @@ class KeyPool:
         tokens: int = 0,
         exclude: Iterable[str] = (),
         max_wait: float | None = None,
-    ) -> AsyncIterator[Lease]:
-        lease = await self.acquire(
-            provider,
-            tenant=tenant,
-            user=user,
-            tier=tier,
-            tokens=tokens,
-            exclude=exclude,
-            max_wait=max_wait,
-        )
-        try:
-            yield lease
-        finally:
-            lease.release()
+    ) -> Leasing:
+        """``async with pool.lease(...) as lease``: waits for a slot, releases it on exit."""
+        return Leasing(self, provider, tenant, user, tier, tokens, exclude, max_wait)
 
     async def acquire(
         self,
@@ -631,3 +618,25 @@ class KeyPool:
                 for u in users
             ],
         }
+
+
+class Leasing:
+    """The context of :meth:`KeyPool.lease` (a plain class: it is on every call's path)."""
+
+    __slots__ = ("exclude", "lease", "max_wait", "pool", "provider", "tenant", "tier", "tokens",
+                 "user")
+
+    def __init__(self, pool: KeyPool, provider: str, tenant: str, user: str, tier: Tier,
+                 tokens: int, exclude: Iterable[str], max_wait: float | None) -> None:
+        self.pool, self.provider, self.tenant, self.user = pool, provider, tenant, user
+        self.tier, self.tokens, self.exclude, self.max_wait = tier, tokens, exclude, max_wait
+
+    async def __aenter__(self) -> Lease:
+        self.lease = await self.pool.acquire(
+            self.provider, tenant=self.tenant, user=self.user, tier=self.tier,
+            tokens=self.tokens, exclude=self.exclude, max_wait=self.max_wait,
+        )
+        return self.lease
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.lease.release()

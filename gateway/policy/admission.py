@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -332,36 +331,10 @@ class Admission:
                     },
                 )
 
-    @asynccontextmanager
-    async def admit(
-        self, identity: Identity, model: ModelInfo, estimate: CallEstimate
-    ) -> AsyncIterator[Ticket]:
-        usage = await self._user_usage(identity)
-        usage.roll(*_periods(self.clock())[:2])
-        # From here to the reservation there is no await: check-and-reserve is atomic.
-        self._check(identity, usage, self.limits_for(identity), estimate)
-        worst = estimate.worst_case_micro_usd or 0
-        usage.reserved_requests += 1
-        usage.reserved_tokens += estimate.tokens
-        usage.reserved_micro_usd += worst
-        usage.running += 1
-        self.running_total += 1
-        loadtest = identity.kind == "loadtest"
-        self.running_loadtest += loadtest
-        ticket = Ticket()
-        try:
-            yield ticket
-        finally:
-            usage.reserved_requests -= 1
-            usage.reserved_tokens -= estimate.tokens
-            usage.reserved_micro_usd -= worst
-            usage.running -= 1
-            self.running_total -= 1
-            self.running_loadtest -= loadtest
-            if ticket.settled:
-                usage.requests += 1
-                usage.tokens += ticket.tokens
-                usage.micro_usd += ticket.cost_micro_usd or 0
+    def admit(self, identity: Identity, model: ModelInfo, estimate: CallEstimate) -> Admitted:
+        """``async with admission.admit(...) as ticket``: checked and reserved on entry,
+        released (and settled, if the ticket was) on exit."""
+        return Admitted(self, identity, estimate)
 
     async def status(self, identity: Identity) -> dict[str, Any]:
         """What ``GET /api/me`` shows: limits, use, what remains, and when it resets."""
@@ -426,7 +399,9 @@ class Admission:
         }
 
         def write(conn: Connection) -> int:
-            return int(conn.execute(insert(pauses).values(**row)).inserted_primary_key[0])
+            inserted = conn.execute(insert(pauses).values(**row)).inserted_primary_key
+            assert inserted is not None
+            return int(inserted[0])
 
         row["id"] = await self.history.write(write)
         self._pauses.append(row)
@@ -493,3 +468,45 @@ def chat_estimate(model: ModelInfo, prompt_tokens: int, max_output: int | None) 
         prices.get("output_per_mtok", Decimal(0)), prices.get("reasoning_per_mtok", Decimal(0))
     )
     return CallEstimate(prompt_tokens, output, int(total.to_integral_value(rounding=ROUND_CEILING)))
+
+
+class Admitted:
+    """One admitted call (a plain class, not a generator: this is on every call's path)."""
+
+    __slots__ = ("admission", "estimate", "identity", "loadtest", "ticket", "usage", "worst")
+
+    def __init__(self, admission: Admission, identity: Identity, estimate: CallEstimate) -> None:
+        self.admission = admission
+        self.identity = identity
+        self.estimate = estimate
+
+    async def __aenter__(self) -> Ticket:
+        admission, identity, estimate = self.admission, self.identity, self.estimate
+        usage = await admission._user_usage(identity)
+        usage.roll(*_periods(admission.clock())[:2])
+        # From here to the reservation there is no await: check-and-reserve is atomic.
+        admission._check(identity, usage, admission.limits_for(identity), estimate)
+        self.usage = usage
+        self.worst = worst = estimate.worst_case_micro_usd or 0
+        usage.reserved_requests += 1
+        usage.reserved_tokens += estimate.tokens
+        usage.reserved_micro_usd += worst
+        usage.running += 1
+        admission.running_total += 1
+        self.loadtest = loadtest = identity.kind == "loadtest"
+        admission.running_loadtest += loadtest
+        self.ticket = Ticket()
+        return self.ticket
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        usage, estimate, ticket, admission = self.usage, self.estimate, self.ticket, self.admission
+        usage.reserved_requests -= 1
+        usage.reserved_tokens -= estimate.tokens
+        usage.reserved_micro_usd -= self.worst
+        usage.running -= 1
+        admission.running_total -= 1
+        admission.running_loadtest -= self.loadtest
+        if ticket.settled:
+            usage.requests += 1
+            usage.tokens += ticket.tokens
+            usage.micro_usd += ticket.cost_micro_usd or 0

@@ -55,6 +55,9 @@ class ChatResult:
     usage: Usage
     text: str
     blocked: str | None = None  # a safety block the vendor answered with 200, in words
+    # The vendor's own JSON of ``response``, for a caller of the same format: sent on as
+    # it came instead of serialised again.
+    raw: bytes | None = None
 
 
 @dataclass

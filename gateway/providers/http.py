@@ -26,10 +26,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 from gateway.errors import (
     ClassroomError,
@@ -70,7 +72,7 @@ def redact(text: str) -> str:
     return SECRETS.sub("[redacted]", text)
 
 
-def retry_after_of(headers: httpx.Headers) -> float | None:
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from ``retry-after-ms`` (OpenAI) or ``retry-after`` (seconds or a date)."""
     millis = headers.get("retry-after-ms")
     if millis:
@@ -208,9 +210,16 @@ class Streamed:
         self.headers = response.headers
 
 
+@lru_cache(maxsize=64)
 def _timeouts(seconds: float) -> aiohttp.ClientTimeout:
     # Like httpx's: each connect and each read may take this long, not the whole call.
     return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
+@lru_cache(maxsize=512)
+def _url(url: str) -> yarl.URL:
+    """Parsed once: the same few vendor endpoints are called over and over."""
+    return yarl.URL(url)
 
 
 def _body(kwargs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -275,7 +284,7 @@ class Vendor:
         headers, body = _body(kwargs)
         try:
             async with self.client.session().request(
-                method, url, headers=headers, timeout=_timeouts(timeout), **body
+                method, _url(url), headers=headers, timeout=_timeouts(timeout), **body
             ) as response:
                 reply = Reply(response.status, response.headers, await response.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -302,7 +311,7 @@ class Vendor:
         headers, body = _body(kwargs)
         try:
             response = await self.client.session().request(
-                method, url, headers=headers, timeout=_timeouts(timeout), **body
+                method, _url(url), headers=headers, timeout=_timeouts(timeout), **body
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc

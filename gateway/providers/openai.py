@@ -71,8 +71,13 @@ class OpenAIProvider:
         body = call.openai_body()
         body.pop("stream_options", None)
         body["stream"] = False
-        response = await self.post_json(call.key, "/chat/completions", body, call.timeout)
-        return ChatResult(response, usage_from_openai(response.get("usage")), openai_text(response))
+        reply = await self.http.send("POST", self.url(call.key, "/chat/completions"),
+                                     headers=self._headers(call.key), json=body,
+                                     timeout=call.timeout)
+        content = reply.content
+        response: dict[str, Any] = json.loads(content)
+        return ChatResult(response, usage_from_openai(response.get("usage")), openai_text(response),
+                          raw=content if content[:1] == b"{" else None)  # UTF-8, as it came
 
     async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
         body = call.openai_body()
