@@ -10,7 +10,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ from gateway.api import (
 from gateway.api.deps import Services
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
-from gateway.fastpath import FastChat
+from gateway.fastpath import ASGIApp, FastChat, Message, Receive, Scope, Send
 from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
@@ -51,12 +51,6 @@ from gateway.settings import Settings
 from gateway.tenants import load_tenants
 
 log = logging.getLogger("gateway")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def build_resolver(settings: Settings) -> TokenResolver:
