@@ -242,8 +242,9 @@ class _InlineWriter:
 
 
 def _quiet(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        pass  # a passive checkpoint that could not run now runs next time
+    """Retrieve a checkpoint's outcome: one that could not run now runs next time."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(outcomes: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
