@@ -34,9 +34,19 @@ from gateway.api import (
     usage,
 )
 from gateway.api.deps import Services
+from gateway.asgi import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    error_response,
+    face_of_path,
+    unexpected_error,
+)
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
-from gateway.fastpath import ASGIApp, FastChat, Message, Receive, Scope, Send
+from gateway.fastpath import FastChat
 from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
@@ -128,30 +138,8 @@ def _reload_on_sighup(services: Services) -> Callable[[], None]:
     return stop
 
 
-def error_response(error: ClassroomError, face: str = "openai") -> JSONResponse:
-    """The error in the shape of the face it answers (OpenAI, Anthropic or Google), so each
-    official SDK raises its own exception class."""
-    if face == "anthropic":
-        body = error.to_anthropic()
-    elif face == "google":
-        body = error.to_google()
-    else:
-        body = error.to_openai()
-    return JSONResponse(body, status_code=error.status, headers=error.headers())
-
-
 def face_of(request: Request) -> str:
     return face_of_path(request.url.path, request.scope.get("root_path", ""))
-
-
-def face_of_path(path: str, root: str = "") -> str:
-    """Which face a path belongs to, so that its errors come in that vendor's shape."""
-    if root and path.startswith(root):
-        path = path[len(root):]
-    for face in ("anthropic", "google"):
-        if path.startswith(f"/{face}/"):
-            return face
-    return "openai"
 
 
 class Edge:
@@ -172,7 +160,7 @@ class Edge:
             scope = dict(scope, root_path=scope.get("root_path", "") + self.prefix)
             if path == self.prefix:
                 scope["path"] = self.prefix + "/"
-        length = dict(scope["headers"]).get(b"content-length")
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and length.isdigit() and int(length) > self.max_body:
             face = face_of_path(scope["path"], scope.get("root_path", ""))
             await error_response(self._too_large(), face)(scope, receive, send)
@@ -304,8 +292,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return error_response(ClassroomError("Something went wrong in the gateway. It was logged."),
-                              face_of(request))
+        return error_response(unexpected_error(), face_of(request))
 
     return app
 

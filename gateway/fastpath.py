@@ -3,61 +3,44 @@
 Every SDK call and widget call of a class goes through this one route. FastAPI's
 routing, dependency injection and response classes cost about a fifth of the
 gateway's CPU per call (measured with py-spy in ``make bench``), so this route is
-answered here, before FastAPI, with exactly the same steps and the same answers:
-the token checked first, the body read, :meth:`ChatService.prepare` (parse, resolve,
-the ``running`` row), then the JSON answer or the primed SSE stream. Errors come in
-the OpenAI shape through :func:`gateway.app.error_response`, as the app's exception
-handlers would render them. FastAPI keeps the route for the OpenAPI document (and
-for an app served without this wrapper); the behaviour is the same either way.
+answered here, before FastAPI, with the same steps as its FastAPI route and the
+pieces that route uses: :func:`gateway.auth.identify`, :meth:`ChatService.prepare`,
+then the JSON answer or the primed SSE stream with :data:`gateway.asgi.SSE_HEADERS`;
+errors through :func:`gateway.asgi.error_response`. FastAPI keeps the route for the
+OpenAPI document (and for an app served without this wrapper).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.auth import token_from_headers
-from gateway.errors import ClassroomError, InvalidToken
+from gateway.asgi import (
+    SSE_HEADERS,
+    Receive,
+    Scope,
+    Send,
+    error_response,
+    route_of,
+    source_of,
+    unexpected_error,
+)
+from gateway.auth import identify
+from gateway.errors import ClassroomError
 
 log = logging.getLogger("gateway")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 ROUTE = "/v1/chat/completions"
-SOURCES = frozenset({"sdk", "widget", "loadtest", "dashboard", "cli"})
-# The headers Starlette's JSONResponse and StreamingResponse would send.
-SSE_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-cache"),
-    (b"x-accel-buffering", b"no"),
+# The headers of Starlette's StreamingResponse(media_type="text/event-stream").
+SSE_START = [(b"content-type", b"text/event-stream; charset=utf-8")] + [
+    (name.lower().encode(), value.encode()) for name, value in SSE_HEADERS.items()
 ]
+# Only these request headers are read (ASGI header names are lower-case already).
 WANTED = frozenset({
-    "authorization", "x-api-key", "x-goog-api-key", "content-type", "x-classroom-source",
+    b"authorization", b"x-api-key", b"x-goog-api-key", b"content-type", b"x-classroom-source",
 })
-NO_TOKEN = (
-    "No API token was sent. Inside the classroom the SDKs find it automatically; "
-    "elsewhere set CLASSROOM_API_TOKEN (or pass api_key=...)."
-)
-
-
-def source_of(header: str | None) -> str:
-    """Where a call came from: widgets say so in a header; everything else is the SDK path."""
-    source = (header or "sdk").strip().lower()
-    return source if source in SOURCES else "sdk"
-
-
-def route_of(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        return path[len(root):]
-    return path
 
 
 class FastChat:
@@ -71,7 +54,7 @@ class FastChat:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] != "POST"
-                or route_of(scope) != ROUTE):
+                or route_of(scope["path"], scope.get("root_path", "")) != ROUTE):
             await self.app(scope, receive, send)
             return
         services = getattr(self.app.state, "services", None)
@@ -80,14 +63,12 @@ class FastChat:
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            if name in WANTED and name not in headers:  # the first one, as Starlette does
-                headers[name] = raw_value.decode("latin-1")
+            if raw_name in WANTED:
+                name = raw_name.decode("latin-1")
+                if name not in headers:  # the first one, as Starlette does
+                    headers[name] = raw_value.decode("latin-1")
         try:
-            token = token_from_headers(headers)
-            if token is None:
-                raise InvalidToken(NO_TOKEN)
-            identity = await services.resolver.resolve(token)
+            identity = await identify(services.resolver, headers)
             raw = await read_body(receive)
             if raw is None:
                 return  # the caller left before sending the whole body
@@ -100,12 +81,11 @@ class FastChat:
             else:
                 body = await services.chat.complete_body(prepared)
         except ClassroomError as error:
-            await self._error(error, scope, receive, send)
+            await error_response(error, "openai")(scope, receive, send)
             return
         except Exception:
             log.exception("unexpected error")
-            await self._error(ClassroomError("Something went wrong in the gateway. It was logged."),
-                              scope, receive, send)
+            await error_response(unexpected_error(), "openai")(scope, receive, send)
             return
         if prepared.stream:
             await stream_out(stream, send, receive)
@@ -115,12 +95,6 @@ class FastChat:
             (b"content-type", b"application/json"),
         ]})
         await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _error(error: ClassroomError, scope: Scope, receive: Receive, send: Send) -> None:
-        from gateway.app import error_response
-
-        await error_response(error, "openai")(scope, receive, send)
 
 
 async def read_body(receive: Receive) -> bytes | None:
@@ -154,7 +128,7 @@ async def stream_out(stream: AsyncIterator[bytes], send: Send, receive: Receive)
 
     watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_START})
         async for chunk in stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})

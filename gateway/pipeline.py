@@ -192,18 +192,16 @@ class ChatService:
     def _estimate(self, prepared: PreparedChat) -> Any:
         return chat_estimate(prepared.model, prepared.prompt_estimate, prepared.max_output)
 
-    async def complete(self, prepared: PreparedChat) -> dict[str, Any]:
-        return (await self.complete_result(prepared)).response
-
     async def complete_body(self, prepared: PreparedChat) -> bytes:
         """The answer as JSON bytes: the vendor's own when the caller speaks its format."""
-        result = await self.complete_result(prepared)
+        result = await self.complete(prepared)
         if result.raw is not None and prepared.plan.passthrough and prepared.plan.keep is None:
             return result.raw
         return json.dumps(result.response, ensure_ascii=False, allow_nan=False,
                           separators=(",", ":")).encode("utf-8")
 
-    async def complete_result(self, prepared: PreparedChat) -> ChatResult:
+    async def complete(self, prepared: PreparedChat) -> ChatResult:
+        """One whole non-streamed call: admitted, attempted with retries, metered, recorded."""
         async def meter(result: ChatResult) -> Metered:
             units = await prepared.plan.keep(result, prepared.run_id) if prepared.plan.keep \
                 else {}

@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,21 @@ def gateway_settings(tmp_path: Path, tokens_file: Path) -> Settings:
 def gateway_client(gateway_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_asgi(gateway_settings)) as client:
         yield client
+
+
+@pytest.fixture
+def gateway_with_keys(
+    gateway_settings: Settings, tmp_path: Path
+) -> Iterator[Callable[[str], TestClient]]:
+    """Factory: a ``TestClient`` on the in-process gateway whose keys file holds ``text``."""
+    with ExitStack() as stack:
+        def start(text: str) -> TestClient:
+            keys = tmp_path / "keys.toml"
+            keys.write_text(text)
+            settings = gateway_settings.model_copy(update={"keys_file": keys})
+            return stack.enter_context(TestClient(create_asgi(settings)))
+
+        yield start
 
 
 @dataclass

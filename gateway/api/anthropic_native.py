@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.asgi import chat_response
 from gateway.schemas import AnthropicMessagesRequest, openapi_body
 
 router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
@@ -19,13 +20,9 @@ router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
 )
 async def messages(
     request: Request, identity: CurrentUser, services: ServicesDep
-) -> JSONResponse | StreamingResponse:
+) -> Response:
     prepared = await services.faces.prepare_anthropic(
         identity, await request.body(), source=call_source(request),
         content_type=request.headers.get("content-type"),
     )
-    if prepared.stream:
-        stream = await services.chat.open_stream(prepared)
-        return StreamingResponse(stream, media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache"})
-    return JSONResponse(await services.chat.complete(prepared))
+    return await chat_response(services.chat, prepared)

@@ -6,11 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from gateway.auth import Identity, TokenResolver, token_from_headers
+from gateway.asgi import source_of
+from gateway.auth import Identity, TokenResolver, identify
 from gateway.calls import Calls
-from gateway.errors import InvalidToken
 from gateway.faces import NativeFaces
-from gateway.fastpath import source_of
 from gateway.history import HistoryStore
 from gateway.history.jobs import JobStore
 from gateway.history.media import ArtifactStore
@@ -81,13 +80,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def current_identity(request: Request, services: ServicesDep) -> Identity:
-    token = token_from_headers(request.headers)
-    if token is None:
-        raise InvalidToken(
-            "No API token was sent. Inside the classroom the SDKs find it automatically; "
-            "elsewhere set CLASSROOM_API_TOKEN (or pass api_key=...)."
-        )
-    return await services.resolver.resolve(token)
+    return await identify(services.resolver, request.headers)
 
 
 CurrentUser = Annotated[Identity, Depends(current_identity)]

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.asgi import chat_response
 from gateway.errors import NotFound
 from gateway.schemas import GeminiRequest, openapi_body
 
@@ -41,7 +42,4 @@ async def models_call(
         identity, raw, model_name=model, stream=stream, version=version, source=source,
         content_type=content_type,
     )
-    if stream:
-        chunks = await services.chat.open_stream(prepared)
-        return StreamingResponse(chunks, media_type="text/event-stream")
-    return JSONResponse(await services.chat.complete(prepared))
+    return await chat_response(services.chat, prepared)

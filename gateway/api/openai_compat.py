@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.asgi import chat_response
 from gateway.policy import tenant_of
 from gateway.schemas import ChatCompletionRequest, openapi_body
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.get("/models", summary="Models you may use, with metadata and prices")
@@ -34,11 +34,9 @@ async def list_models(identity: CurrentUser, services: ServicesDep) -> dict[str,
 )
 async def chat_completions(
     request: Request, identity: CurrentUser, services: ServicesDep
-) -> JSONResponse | StreamingResponse:
+) -> Response:
+    # Served by gateway.fastpath when the app runs behind it (as uvicorn serves it).
     raw = await request.body()
     prepared = await services.chat.prepare(identity, raw, source=call_source(request),
                                            content_type=request.headers.get("content-type"))
-    if prepared.stream:
-        stream = await services.chat.open_stream(prepared)
-        return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
-    return JSONResponse(await services.chat.complete(prepared))
+    return await chat_response(services.chat, prepared)

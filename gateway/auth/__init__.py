@@ -8,11 +8,12 @@ from gateway.auth.identity import (
     Identity,
     StaticTokens,
     TokenResolver,
+    identify,
     identity_from_groups,
     token_from_headers,
 )
 
 __all__ = [
     "ADMIN", "TEACH", "USE", "HubTokens", "Identity", "StaticTokens", "TokenResolver",
-    "identity_from_groups", "token_from_headers",
+    "identify", "identity_from_groups", "token_from_headers",
 ]

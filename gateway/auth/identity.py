@@ -113,6 +113,18 @@ class TokenResolver(Protocol):
     async def aclose(self) -> None: ...
 
 
+async def identify(resolver: TokenResolver, headers: Mapping[str, str]) -> Identity:
+    """Who sent a request, from its headers (``Authorization``, ``x-api-key`` or
+    ``x-goog-api-key``, as each SDK sends its key)."""
+    token = token_from_headers(headers)
+    if token is None:
+        raise InvalidToken(
+            "No API token was sent. Inside the classroom the SDKs find it automatically; "
+            "elsewhere set CLASSROOM_API_TOKEN (or pass api_key=...)."
+        )
+    return await resolver.resolve(token)
+
+
 class StaticTokens:
     """Tokens from ``CLASSROOM_AUTH_TOKENS_FILE``: for development, benchmarks and tests."""
 

@@ -314,25 +314,15 @@ class HistoryStore:
 
         if self._sqlite:
             params = tuple(values[name] for name in RUN_START_COLUMNS)
-            if self._inline is not None and self._open_runs < INLINE_MAX_OPEN_RUNS:
-                run_id = self._inline.write(SQLITE_INSERT_RUN, params)
-                if run_id is not None:
-                    self._open_runs += 1
-                    return run_id
-
-            def write(connection: Connection) -> int:
-                # The driver's own statement cache: no SQLAlchemy compile or result object
-                # per call on the writer thread (which holds the GIL while it works).
-                cursor = connection.connection.driver_connection.execute(  # type: ignore[union-attr]
-                    SQLITE_INSERT_RUN, params)
-                return int(cursor.lastrowid)
+            run_id = await self._sqlite_run_write(
+                SQLITE_INSERT_RUN, params, inline=self._open_runs < INLINE_MAX_OPEN_RUNS)
         else:
             def write(connection: Connection) -> int:
                 inserted = connection.execute(INSERT_RUN, values).inserted_primary_key
                 assert inserted is not None
                 return int(inserted[0])
 
-        run_id = await self._write(write)
+            run_id = await self._write(write)
         self._open_runs += 1
         return run_id
 
@@ -345,21 +335,33 @@ class HistoryStore:
 
         columns = tuple(sorted(values))
         if self._sqlite:
-            sql = _sqlite_update_run(columns)
-            params = (*(values[name] for name in columns), run_id)
-            if (self._inline is not None and self._open_runs <= INLINE_MAX_OPEN_RUNS
-                    and self._inline.write(sql, params) is not None):
-                self._open_runs -= 1
-                return
-
-            def write(connection: Connection) -> None:
-                connection.connection.driver_connection.execute(sql, params)  # type: ignore[union-attr]
+            # the run finishing is one of the open ones: it may still go inline at the limit
+            await self._sqlite_run_write(
+                _sqlite_update_run(columns), (*(values[name] for name in columns), run_id),
+                inline=self._open_runs <= INLINE_MAX_OPEN_RUNS)
         else:
             def write(connection: Connection) -> None:
                 connection.execute(_update_run(columns), {"_run_id": run_id, **values})
 
-        await self._write(write)
+            await self._write(write)
         self._open_runs -= 1
+
+    async def _sqlite_run_write(self, sql: str, params: Sequence[Any], *, inline: bool) -> int:
+        """A run row's INSERT or UPDATE on SQLite (the cursor's ``lastrowid`` back):
+        committed at once on the loop when ``inline`` and the database is free, else by the
+        writer thread, with the driver's own statement cache (no SQLAlchemy compile or
+        result object on a thread that holds the GIL while it works)."""
+        if inline and self._inline is not None:
+            done = self._inline.write(sql, params)
+            if done is not None:
+                return done
+
+        def write(connection: Connection) -> int:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            return int(driver.execute(sql, params).lastrowid or 0)
+
+        return await self._write(write)
 
     async def get(self, run_id: int) -> dict[str, Any] | None:
         def read(connection: Connection) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ import itertools
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -72,13 +72,15 @@ class MinuteCounts:
     def recent(self, now: float) -> list[tuple[float, int]]:
         """(time, amount) per second of the last minute, each at its second's end, so that
         limits enforced from these never let more through than the exact times would."""
-        second = int(now)
-        return sorted((sec + 1.0, amount) for sec, amount in zip(self.seconds, self.amounts,
-                                                                  strict=True)
-                      if second - WINDOW < sec <= second and amount)
+        return sorted((sec + 1.0, amount) for sec, amount in self._window(now) if amount)
 
     def total(self, now: float) -> int:
-        return sum(amount for _, amount in self.recent(now))
+        return sum(amount for _, amount in self._window(now))
+
+    def _window(self, now: float) -> Iterator[tuple[int, int]]:
+        second = int(now)
+        return ((sec, amount) for sec, amount in zip(self.seconds, self.amounts, strict=True)
+                if second - WINDOW < sec <= second)
 
 
 @dataclass(eq=False)

@@ -145,30 +145,10 @@ class KeyStore:
             row = rows.get(ident)
             label = f"{key.provider}/{key.name}"
             if row is None:
-                conn.execute(
-                    provider_keys.insert().values(
-                        provider=key.provider,
-                        name=key.name,
-                        source="file",
-                        health="ok",
-                        created_at=now,
-                        updated_at=now,
-                        **_row_values(key, self.box),
-                    )
-                )
+                self._write(conn, None, key, "file", now)
                 report.added.append(label)
             elif not self._same(row, key) or row.source != "file":
-                conn.execute(
-                    update(provider_keys)
-                    .where(provider_keys.c.id == row.id)
-                    .values(
-                        source="file",
-                        health="ok",
-                        health_reason=None,
-                        updated_at=now,
-                        **_row_values(key, self.box),
-                    )
-                )
+                self._write(conn, row, key, "file", now)
                 report.updated.append(label)
         for ident, row in rows.items():
             if ident not in wanted and row.source == "file" and row.is_active:
@@ -232,38 +212,25 @@ class KeyStore:
 
     def upsert_admin_key(self, conn: Connection, key: ProviderKey) -> bool:
         """Add or replace a key from the admin API; True when it was new."""
-        now = time.time()
         row = conn.execute(
             select(provider_keys).where(
                 provider_keys.c.provider == key.provider, provider_keys.c.name == key.name
             )
         ).first()
-        values = _row_values(key, self.box)
+        self._write(conn, row, key, "admin", time.time())
+        return row is None
+
+    def _write(self, conn: Connection, row: Any, key: ProviderKey, source: str,
+               now: float) -> None:
+        """Store a key (a new row, or ``row`` replaced), healthy, with its secrets sealed."""
+        values = {"source": source, "health": "ok", "updated_at": now,
+                  **_row_values(key, self.box)}
         if row is None:
-            conn.execute(
-                provider_keys.insert().values(
-                    provider=key.provider,
-                    name=key.name,
-                    source="admin",
-                    health="ok",
-                    created_at=now,
-                    updated_at=now,
-                    **values,
-                )
-            )
-            return True
-        conn.execute(
-            update(provider_keys)
-            .where(provider_keys.c.id == row.id)
-            .values(
-                source="admin",
-                health="ok",
-                health_reason=None,
-                updated_at=now,
-                **values,
-            )
-        )
-        return False
+            conn.execute(provider_keys.insert().values(
+                provider=key.provider, name=key.name, created_at=now, **values))
+        else:
+            conn.execute(update(provider_keys).where(provider_keys.c.id == row.id)
+                         .values(health_reason=None, **values))
 
     def set_state(
         self,

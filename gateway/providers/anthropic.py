@@ -25,7 +25,7 @@ from gateway.providers.http import (
     error_for_status,
     incomplete_stream,
     malformed_stream,
-    sse_events,
+    sse_batches,
 )
 
 API_VERSION = "2023-06-01"
@@ -83,32 +83,35 @@ class AnthropicProvider:
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         usage: dict[str, Any] = {}
         finished = False
-        async for name, data in sse_events(self.http.lines(response)):
-            try:
-                event = json.loads(data)
-            except ValueError:
-                raise malformed_stream("anthropic") from None
-            if not isinstance(event, dict):
-                raise malformed_stream("anthropic")
-            kind = event.get("type") or name
-            finished = finished or kind in ("message_delta", "message_stop")
-            if kind == "error":
-                error = event.get("error") or {}
-                status = STATUS_OF_TYPE.get(error.get("type", ""), 500)
-                said = VendorError(str(error.get("message", "")), error.get("type"))
-                raise error_for_status("anthropic", status, said)
-            piece = Piece(event, event=kind)
-            if kind == "message_start":
-                usage = dict((event.get("message") or {}).get("usage") or {})
-                piece.usage = fmt.usage_from_anthropic(usage, estimated=True)
-            elif kind == "content_block_delta":
-                delta = event.get("delta") or {}
-                if delta.get("type") == "text_delta":
-                    piece.text = delta.get("text", "")
-            elif kind == "message_delta":
-                usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-                piece.usage, piece.final = fmt.usage_from_anthropic(usage), True
-            yield piece
+        async for events in sse_batches(self.http.line_batches(response)):
+            last = len(events) - 1
+            for index, (name, data) in enumerate(events):
+                try:
+                    event = json.loads(data)
+                except ValueError:
+                    raise malformed_stream("anthropic") from None
+                if not isinstance(event, dict):
+                    raise malformed_stream("anthropic")
+                kind = event.get("type") or name
+                finished = finished or kind in ("message_delta", "message_stop")
+                if kind == "error":
+                    error = event.get("error") or {}
+                    status = STATUS_OF_TYPE.get(error.get("type", ""), 500)
+                    said = VendorError(str(error.get("message", "")), error.get("type"))
+                    raise error_for_status("anthropic", status, said)
+                piece = Piece(event, event=kind, flush=index == last)
+                if kind == "message_start":
+                    usage = dict((event.get("message") or {}).get("usage") or {})
+                    piece.usage = fmt.usage_from_anthropic(usage, estimated=True)
+                elif kind == "content_block_delta":
+                    delta = event.get("delta") or {}
+                    if delta.get("type") == "text_delta":
+                        piece.text = delta.get("text", "")
+                elif kind == "message_delta":
+                    counts = event.get("usage") or {}
+                    usage.update({k: v for k, v in counts.items() if v is not None})
+                    piece.usage, piece.final = fmt.usage_from_anthropic(usage), True
+                yield piece
         if not usage:
             raise ProviderUnavailable("Anthropic ended the stream before it began. Try again.")
         if not finished:

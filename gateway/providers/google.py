@@ -24,7 +24,7 @@ from gateway.providers.http import (
     error_for_status,
     incomplete_stream,
     malformed_stream,
-    sse_events,
+    sse_batches,
 )
 
 CHAT_VERSION = "v1beta"
@@ -91,26 +91,29 @@ class GoogleProvider:
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         ended = False
-        async for _, data in sse_events(self.http.lines(response)):
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                raise malformed_stream("google") from None
-            if not isinstance(chunk, dict):
-                raise malformed_stream("google")
-            if isinstance(chunk.get("error"), dict):
-                status = int(chunk["error"].get("code") or 500)
-                raise error_for_status("google", status, parse_error(status, chunk))
-            meta = fmt.g(chunk, "usageMetadata", "usage_metadata")
-            finished = any(fmt.g(c, "finishReason", "finish_reason")
-                           for c in chunk.get("candidates") or [])
-            # a prompt blocked outright ends with promptFeedback and no candidate at all
-            ended = ended or finished or bool(fmt.block_reason(chunk))
-            yield Piece(
-                chunk, text=fmt.response_text(chunk),
-                usage=fmt.usage_from_gemini(meta, estimated=not finished) if meta else None,
-                final=bool(meta) and finished, blocked=fmt.block_reason(chunk),
-            )
+        async for events in sse_batches(self.http.line_batches(response)):
+            last = len(events) - 1
+            for index, (_, data) in enumerate(events):
+                try:
+                    chunk = json.loads(data)
+                except ValueError:
+                    raise malformed_stream("google") from None
+                if not isinstance(chunk, dict):
+                    raise malformed_stream("google")
+                if isinstance(chunk.get("error"), dict):
+                    status = int(chunk["error"].get("code") or 500)
+                    raise error_for_status("google", status, parse_error(status, chunk))
+                meta = fmt.g(chunk, "usageMetadata", "usage_metadata")
+                finished = any(fmt.g(c, "finishReason", "finish_reason")
+                               for c in chunk.get("candidates") or [])
+                # a prompt blocked outright ends with promptFeedback and no candidate at all
+                ended = ended or finished or bool(fmt.block_reason(chunk))
+                yield Piece(
+                    chunk, text=fmt.response_text(chunk),
+                    usage=fmt.usage_from_gemini(meta, estimated=not finished) if meta else None,
+                    final=bool(meta) and finished, blocked=fmt.block_reason(chunk),
+                    flush=index == last,
+                )
         if not ended:
             raise incomplete_stream("google")
 

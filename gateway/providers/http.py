@@ -202,7 +202,7 @@ class Reply:
 
 
 class Streamed:
-    """A vendor's streamed answer; read it with :meth:`Vendor.lines`."""
+    """A vendor's streamed answer; read it with :meth:`Vendor.line_batches`."""
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self.response = response
@@ -348,12 +348,6 @@ class Vendor:
         if pending:
             yield [b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")]
 
-    async def lines(self, response: Streamed) -> AsyncIterator[str]:
-        """The text lines of a streamed answer, one by one."""
-        async for batch in self.line_batches(response):
-            for line in batch:
-                yield line
-
 
 class SSEParser:
     """Server-sent events from text lines, fed as they come."""
@@ -384,16 +378,6 @@ class SSEParser:
     def close(self) -> list[tuple[str | None, str]]:
         """An event the stream ended without a blank line after."""
         return [(self.event, "\n".join(self.data))] if self.data else []
-
-
-async def sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str | None, str]]:
-    """(event name, data) pairs of a server-sent event stream."""
-    parser = SSEParser()
-    async for line in lines:
-        for event in parser.feed((line,)):
-            yield event
-    for event in parser.close():
-        yield event
 
 
 async def sse_batches(

@@ -30,9 +30,29 @@ def pair(tmp_path: Path, tokens_file: Path) -> Iterator[dict[str, TestClient]]:
     """The gateway as served (fast path) and the same gateway without the fast path."""
     fast = settings_in(tmp_path, tokens_file, "fast")
     slow = settings_in(tmp_path, tokens_file, "slow")
+    served = create_asgi(fast)
+    behind = Recorder(served.app.app)  # what reaches FastAPI behind the fast path
+    served.app.app = behind
     plain = Edge(create_app(slow), slow.service_prefix, slow.max_body_bytes)
-    with TestClient(create_asgi(fast)) as a, TestClient(plain) as b:
+    with TestClient(served) as a, TestClient(plain) as b:
+        a.reached_fastapi = behind.paths  # type: ignore[attr-defined]
         yield {"fast": a, "fastapi": b}
+
+
+class Recorder:
+    """The FastAPI app, noting the paths of the requests that reach it."""
+
+    def __init__(self, app):
+        self.app = app
+        self.paths: list[str] = []
+
+    def __getattr__(self, name):
+        return getattr(self.app, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
 
 
 def last_row(client: TestClient) -> dict:
@@ -81,6 +101,7 @@ def test_fast_path_answers_as_fastapi_does(pair, tokens, case):
             (row.get("status"), row.get("error_code"), row.get("source"), row.get("model")),
         )
     assert answers["fast"] == answers["fastapi"]
+    assert ROUTE not in pair["fast"].reached_fastapi  # the fast path answered, not FastAPI
     status, _, _, payload, row = answers["fast"]
     if case == "plain":
         assert status == 200 and payload["choices"][0]["message"]["content"]
@@ -107,6 +128,7 @@ def test_streams_alike_and_source_header_is_recorded(pair, tokens):
         row = last_row(client)
         frames[name] = (text, row["status"], row["source"], row["stream"])
     assert frames["fast"] == frames["fastapi"]
+    assert ROUTE not in pair["fast"].reached_fastapi
     assert frames["fast"][1:] == ("ok", "widget", 1) and "hello there" in frames["fast"][0]
 
 
@@ -116,6 +138,7 @@ def test_unknown_source_is_the_sdk_and_other_methods_reach_fastapi(pair, tokens)
                            headers={**bearer(tokens["student_a"]), "X-Classroom-Source": "x"})
     assert response.status_code == 200 and last_row(client)["source"] == "sdk"
     refused = client.get(ROUTE, headers=bearer(tokens["student_a"]))
+    assert client.reached_fastapi == [ROUTE]  # only the GET went on to FastAPI
     assert refused.status_code == 405
     assert refused.json()["error"]["code"] == "method_not_allowed"
 

@@ -21,7 +21,6 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
 from gateway.logging import MaskSecrets, configure_logging, mask_secrets
 from tests.support import secrets
 from tests.support.procs import REPO
@@ -121,12 +120,8 @@ def test_cli_serves_without_uvicorns_logging_config():
 
 
 @pytest.fixture
-def client(gateway_settings, tmp_path) -> Iterator[TestClient]:
-    keys = tmp_path / "keys.toml"
-    keys.write_text(KEYS)
-    settings = gateway_settings.model_copy(update={"keys_file": keys})
-    with TestClient(create_asgi(settings)) as client:
-        yield client
+def client(gateway_with_keys) -> TestClient:
+    return gateway_with_keys(KEYS)
 
 
 def test_no_response_carries_a_key(client, tokens):

@@ -7,9 +7,7 @@ import secrets
 import sqlite3
 
 import pytest
-from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
 from gateway.history.store import make_engine, upgrade
 from gateway.keypool import parse_keys
 from gateway.keypool.store import KeyStore, MasterKeyError, SecretBox, load_master_key
@@ -94,12 +92,8 @@ def test_master_key_generated_only_in_embedded_mode(tmp_path):
 
 
 @pytest.fixture
-def pool_client(gateway_settings, tmp_path):
-    keys = tmp_path / "keys.toml"
-    keys.write_text(KEYS_TOML)
-    settings = gateway_settings.model_copy(update={"keys_file": keys})
-    with TestClient(create_asgi(settings)) as client:
-        yield client
+def pool_client(gateway_with_keys):
+    return gateway_with_keys(KEYS_TOML)
 
 
 def auth(tokens, who):
