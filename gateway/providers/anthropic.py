@@ -8,7 +8,6 @@ The classroom's key goes in ``x-api-key`` with ``anthropic-version: 2023-06-01``
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -24,8 +23,6 @@ from gateway.providers.http import (
     VendorError,
     error_for_status,
     incomplete_stream,
-    malformed_stream,
-    sse_batches,
 )
 
 API_VERSION = "2023-06-01"
@@ -83,23 +80,17 @@ class AnthropicProvider:
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         usage: dict[str, Any] = {}
         finished = False
-        async for events in sse_batches(self.http.line_batches(response)):
-            last = len(events) - 1
-            for index, (name, data) in enumerate(events):
-                try:
-                    event = json.loads(data)
-                except ValueError:
-                    raise malformed_stream("anthropic") from None
-                if not isinstance(event, dict):
-                    raise malformed_stream("anthropic")
-                kind = event.get("type") or name
+        async for batch in self.http.json_events(response):
+            for item in batch:
+                event = item.data
+                kind = event.get("type") or item.name
                 finished = finished or kind in ("message_delta", "message_stop")
                 if kind == "error":
                     error = event.get("error") or {}
                     status = STATUS_OF_TYPE.get(error.get("type", ""), 500)
                     said = VendorError(str(error.get("message", "")), error.get("type"))
                     raise error_for_status("anthropic", status, said)
-                piece = Piece(event, event=kind, flush=index == last)
+                piece = Piece(event, event=kind, flush=item.last)
                 if kind == "message_start":
                     usage = dict((event.get("message") or {}).get("usage") or {})
                     piece.usage = fmt.usage_from_anthropic(usage, estimated=True)

@@ -8,7 +8,6 @@ version (``https://generativelanguage.googleapis.com``), like
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
@@ -23,8 +22,6 @@ from gateway.providers.http import (
     VendorError,
     error_for_status,
     incomplete_stream,
-    malformed_stream,
-    sse_batches,
 )
 
 CHAT_VERSION = "v1beta"
@@ -91,15 +88,9 @@ class GoogleProvider:
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         ended = False
-        async for events in sse_batches(self.http.line_batches(response)):
-            last = len(events) - 1
-            for index, (_, data) in enumerate(events):
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    raise malformed_stream("google") from None
-                if not isinstance(chunk, dict):
-                    raise malformed_stream("google")
+        async for batch in self.http.json_events(response):
+            for event in batch:
+                chunk = event.data
                 if isinstance(chunk.get("error"), dict):
                     status = int(chunk["error"].get("code") or 500)
                     raise error_for_status("google", status, parse_error(status, chunk))
@@ -112,7 +103,7 @@ class GoogleProvider:
                     chunk, text=fmt.response_text(chunk),
                     usage=fmt.usage_from_gemini(meta, estimated=not finished) if meta else None,
                     final=bool(meta) and finished, blocked=fmt.block_reason(chunk),
-                    flush=index == last,
+                    flush=event.last,
                 )
         if not ended:
             raise incomplete_stream("google")

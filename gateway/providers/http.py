@@ -348,6 +348,42 @@ class Vendor:
         if pending:
             yield [b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")]
 
+    async def json_events(
+        self, response: Streamed, done: str | None = None,
+    ) -> AsyncIterator[list[JsonEvent]]:
+        """The JSON events of a streamed answer, in the batches the network delivered them.
+        An event whose data is ``done`` (OpenAI's ``[DONE]``) ends the stream; data that is
+        not a JSON object is a :func:`malformed_stream`. Either way, the events before it
+        are delivered first (and what the caller was sent is metered)."""
+        async for events in sse_batches(self.line_batches(response)):
+            batch: list[JsonEvent] = []
+            last = len(events) - 1
+            for index, (name, text) in enumerate(events):
+                ended = done is not None and text.strip() == done
+                try:
+                    data = None if ended else json.loads(text)
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict):
+                    if batch:
+                        batch[-1].last = True
+                        yield batch
+                    if ended:
+                        return
+                    raise malformed_stream(self.provider)
+                batch.append(JsonEvent(name, text, data, index == last))
+            yield batch
+
+
+@dataclass
+class JsonEvent:
+    """One server-sent event of a vendor's stream, read as a JSON object."""
+
+    name: str | None  # the SSE event name (Anthropic's)
+    text: str  # the data as it came
+    data: dict[str, Any]
+    last: bool  # the last event of its network read
+
 
 class SSEParser:
     """Server-sent events from text lines, fed as they come."""

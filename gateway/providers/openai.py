@@ -29,8 +29,6 @@ from gateway.providers.http import (
     VendorError,
     error_for_status,
     incomplete_stream,
-    malformed_stream,
-    sse_batches,
 )
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
@@ -91,17 +89,9 @@ class OpenAIProvider:
 
     async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
         finished = False  # some compatible servers end after the finish_reason, without [DONE]
-        async for events in sse_batches(self.http.line_batches(response)):
-            last = len(events) - 1
-            for index, (_, data) in enumerate(events):
-                if data.strip() == "[DONE]":
-                    return
-                try:
-                    chunk = json.loads(data)
-                except ValueError:
-                    raise malformed_stream("openai") from None
-                if not isinstance(chunk, dict):
-                    raise malformed_stream("openai")
+        async for batch in self.http.json_events(response, done="[DONE]"):
+            for event in batch:
+                chunk = event.data
                 choices = chunk.get("choices") or ()
                 finished = finished or any(c.get("finish_reason") for c in choices)
                 if isinstance(chunk.get("error"), dict):
@@ -110,9 +100,9 @@ class OpenAIProvider:
                                            parse_error(500, chunk))
                 text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
                 usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
-                yield Piece(chunk, text=text, usage=usage, final=usage is not None,
-                            raw=data if "\n" not in data else None,  # one SSE data line
-                            flush=index == last)
+                raw = event.text if "\n" not in event.text else None  # one SSE data line
+                yield Piece(chunk, text=text, usage=usage, final=usage is not None, raw=raw,
+                            flush=event.last)
         if not finished:
             raise incomplete_stream("openai")
 

@@ -76,9 +76,7 @@ def test_pieces_of_one_read_are_sent_together_and_split_lines_are_joined():
                     gate.set()  # the server sends the next part only now: one read each
                     batch: list[tuple[str, bool]] = []
                     while not batch or not batch[-1][1]:
-                        piece = await anext(pieces, None)
-                        if piece is None:  # [DONE]: the pipeline sends what it holds
-                            break
+                        piece = await anext(pieces)
                         batch.append((piece.text, piece.flush))
                         if piece.usage is not None:
                             assert piece.usage.total_tokens == 7 and piece.final
@@ -95,7 +93,7 @@ def test_pieces_of_one_read_are_sent_together_and_split_lines_are_joined():
     assert reads == [
         [("", False), ("Hello", False), (" wor", True)],
         [("ld, ünïcode", False), ("", True)],
-        [("", False)],
+        [("", True)],  # [DONE] came in the same read: what precedes it is sent at once
     ]
 
 
