@@ -1,4 +1,4 @@
-"""Talking to a vendor's REST API: one httpx client, one mapping of failures to errors.
+"""Talking to a vendor's REST API: one HTTP client, one mapping of failures to errors.
 
 Every adapter sends through :class:`Vendor`, so a connection error, a timeout or
 an HTTP error status means the same thing whichever vendor answered it:
@@ -12,9 +12,10 @@ an HTTP error status means the same thing whichever vendor answered it:
 
 Every such error carries ``upstream_status``, which the retry loop reads.
 
-Requests go out through aiohttp (:class:`Upstream`): on the gateway's hot path
-its client costs a fraction of httpx's per request (measured with ``make bench``).
-Multipart uploads, rare and slow anyway, keep using httpx's encoder.
+Requests go out through the gateway's own HTTP/1.1 client (:mod:`gateway.providers.wire`,
+held by :class:`Upstream`): on the hot path it costs a fraction of a general client's CPU
+per request (measured with ``make bench``). Multipart uploads, rare and slow anyway, use
+httpx's encoder.
 """
 
 from __future__ import annotations
@@ -26,12 +27,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-import aiohttp
 import httpx
-import yarl
 
 from gateway.errors import (
     ClassroomError,
@@ -46,6 +44,7 @@ from gateway.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from gateway.providers.wire import Response, WireError, WirePool
 
 LABELS = {
     "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "elevenlabs": "ElevenLabs",
@@ -163,30 +162,18 @@ def generic_error(status: int, body: Any) -> VendorError:
 
 
 class Upstream:
-    """The connections to every vendor, shared by all adapters.
-
-    The aiohttp session is made on first use, inside the running event loop.
-    """
+    """The connections to every vendor, shared by all adapters."""
 
     def __init__(self) -> None:
         self.httpx = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
             follow_redirects=True,
         )
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=400, limit_per_host=0, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=None),
-            )
-        return self._session
+        self.wire = WirePool(limit=400)
 
     async def aclose(self) -> None:
         await self.httpx.aclose()
-        if self._session is not None:
-            await self._session.close()
+        await self.wire.aclose()
 
 
 @dataclass
@@ -204,40 +191,28 @@ class Reply:
 class Streamed:
     """A vendor's streamed answer; read it with :meth:`Vendor.line_batches`."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: Response) -> None:
         self.response = response
         self.status_code = response.status
         self.headers = response.headers
 
 
-@lru_cache(maxsize=64)
-def _timeouts(seconds: float) -> aiohttp.ClientTimeout:
-    # Like httpx's: each connect and each read may take this long, not the whole call.
-    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
-
-
-@lru_cache(maxsize=512)
-def _url(url: str) -> yarl.URL:
-    """Parsed once: the same few vendor endpoints are called over and over."""
-    return yarl.URL(url)
-
-
-def _body(kwargs: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+def _body(kwargs: dict[str, Any]) -> tuple[dict[str, str], bytes | None, Any]:
+    """Headers, body bytes and query parameters of a request's keyword arguments."""
     headers = {k: str(v) for k, v in (kwargs.pop("headers", None) or {}).items()}
-    out: dict[str, Any] = {}
+    body: bytes | None = None
     if "json" in kwargs:
-        out["data"] = json.dumps(kwargs.pop("json")).encode()
+        body = json.dumps(kwargs.pop("json")).encode()
         if not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/json"
-    if "content" in kwargs:
-        out["data"] = kwargs.pop("content")
-    if "data" in kwargs:
-        out["data"] = kwargs.pop("data")
-    if "params" in kwargs:
-        out["params"] = kwargs.pop("params")
+    for name in ("content", "data"):
+        if name in kwargs:
+            value = kwargs.pop(name)
+            body = value.encode() if isinstance(value, str) else value
+    params = kwargs.pop("params", None)
     if kwargs:
         raise TypeError(f"unsupported request options: {sorted(kwargs)}")
-    return headers, out
+    return headers, body, params
 
 
 class Vendor:
@@ -281,13 +256,12 @@ class Vendor:
         """One request, fully read; an error status raises the mapped error."""
         if "files" in kwargs:
             return await self._send_multipart(method, url, timeout=timeout, **kwargs)
-        headers, body = _body(kwargs)
+        headers, body, params = _body(kwargs)
         try:
-            async with self.client.session().request(
-                method, _url(url), headers=headers, timeout=_timeouts(timeout), **body
-            ) as response:
-                reply = Reply(response.status, response.headers, await response.read())
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            response = await self.client.wire.request(
+                method, url, headers=headers, body=body, params=params, timeout=timeout)
+            reply = Reply(response.status, response.headers, await response.read())
+        except (WireError, OSError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc
         if reply.status_code >= 400:
             raise self.error_from(reply, reply.content)
@@ -308,18 +282,17 @@ class Vendor:
         self, stack: AsyncExitStack, method: str, url: str, *, timeout: float, **kwargs: Any
     ) -> Streamed:
         """A streamed response, closed with ``stack``; an error status raises before any byte."""
-        headers, body = _body(kwargs)
+        headers, body, params = _body(kwargs)
         try:
-            response = await self.client.session().request(
-                method, _url(url), headers=headers, timeout=_timeouts(timeout), **body
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            response = await self.client.wire.request(
+                method, url, headers=headers, body=body, params=params, timeout=timeout)
+        except (WireError, OSError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc
         stack.callback(response.release)
         if response.status >= 400:
             try:
                 content = await response.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except (WireError, OSError, TimeoutError) as exc:
                 raise self.transport_error(exc) from exc
             raise self.error_from(Streamed(response), content)
         return Streamed(response)
@@ -330,7 +303,7 @@ class Vendor:
         together, and the parsers above pay one step per read rather than one per line."""
         pending: list[bytes] = []  # the start of a line that has not ended yet
         try:
-            async for chunk in response.response.content.iter_any():
+            async for chunk in response.response.iter_any():
                 if b"\n" not in chunk:
                     pending.append(chunk)
                     continue
@@ -343,7 +316,7 @@ class Vendor:
                 if tail:
                     pending.append(tail)
                 yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in parts]
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (WireError, OSError, TimeoutError) as exc:
             raise self.transport_error(exc) from exc
         if pending:
             yield [b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")]

@@ -1,0 +1,477 @@
+"""HTTP/1.1 to the vendors: pooled keep-alive connections and httptools' parser.
+
+The vendors are a handful of HTTPS APIs answering JSON or server-sent events over
+HTTP/1.1. A general client (aiohttp) spent about a quarter of the gateway's CPU
+per chat call on things these calls never use (cookie jars, tracing hooks,
+payload registries, per-request timer objects; py-spy in ``make bench``), so the
+gateway speaks to them with this one: the request goes out in one write, the
+answer is parsed by the same C parser uvicorn serves with, and a small answer is
+read without another turn of the event loop.
+
+What a client owes a vendor is all here: TLS with the system's certificates,
+keep-alive with an idle limit, ``Content-Length`` and chunked bodies, gzip and
+deflate answers, redirects (credentials are dropped when one leaves the origin),
+a connect timeout and a timeout between reads, back-pressure on large answers,
+and a bound on connections in flight. A connection is reused only after its
+answer was read to the end; one abandoned halfway is closed.
+
+Failures raise :class:`WireError` (or the ``OSError``/``TimeoutError`` of the
+socket); :class:`gateway.providers.http.Vendor` turns them into the gateway's
+errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy
+
+USER_AGENT = "jupyter-ai-classroom-gateway"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 10
+HIGH_WATER = 4 * 1024 * 1024  # an answer buffered past this pauses the socket
+# Headers that may follow a redirect to another origin (never credentials).
+SAFE_ACROSS_ORIGINS = frozenset({"accept", "content-type", "user-agent", "accept-encoding"})
+
+
+class WireError(Exception):
+    """The vendor's connection failed or spoke something that is not HTTP."""
+
+
+class ServerDisconnected(WireError):
+    pass
+
+
+class BadResponse(WireError):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    path: str  # with the query
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        return (self.scheme, self.host, self.port)
+
+
+@lru_cache(maxsize=512)
+def target_of(url: str) -> Target:
+    """A URL taken apart once: the same few vendor endpoints are called over and over."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WireError(f"not an http(s) URL: {url[:100]!r}")
+    default = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default
+    except ValueError as exc:
+        raise WireError(f"bad port in URL: {url[:100]!r}") from exc
+    host = parts.hostname
+    shown = f"[{host}]" if ":" in host else host
+    host_header = shown if port == default else f"{shown}:{port}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port, host_header, path)
+
+
+def with_params(url: str, params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode({k: str(v) for k, v in params.items()})
+
+
+_ssl_context: ssl.SSLContext | None = None
+
+
+def tls() -> ssl.SSLContext:
+    """The system's trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), made once."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = ssl.create_default_context()
+    return _ssl_context
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection to one origin; answers one request at a time."""
+
+    def __init__(self, origin: tuple[str, str, int]) -> None:
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.response: Response | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._raw_headers: list[tuple[str, str]] = []
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.response is None:  # bytes nobody asked for: the connection is unusable
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.response._fail(BadResponse(f"the server's answer is not valid HTTP ({exc})"))
+            self.close()
+
+    def eof_received(self) -> bool:
+        return False  # close our side too; connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self.response
+        if response is not None and not response.done:
+            if response.until_close:  # no length given: the body ends with the connection
+                response.keep_alive = False
+                response._complete()
+            else:
+                response._fail(ServerDisconnected(
+                    "the server closed the connection before the answer was complete"))
+
+    def pause_writing(self) -> None:  # large uploads: the transport buffers them
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # -- httptools callbacks ---------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes | None) -> None:
+        self._raw_headers.append((name.decode("latin-1"), (value or b"").decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        response = self.response
+        assert response is not None
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # an interim answer (we never ask for one): skip it
+            self._raw_headers = []
+            return
+        headers = CIMultiDict(self._raw_headers)
+        self._raw_headers = []
+        response._start(status, headers)
+
+    def on_body(self, body: bytes) -> None:
+        if self.response is not None:
+            self.response._feed(body)
+
+    def on_message_complete(self) -> None:
+        response = self.response
+        if response is None or response.status == 0:
+            return
+        response.keep_alive = self.parser.should_keep_alive()
+        response._complete()
+
+    # -- ours ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def send(self, head: bytes, body: bytes | None) -> None:
+        assert self.transport is not None
+        if body and len(body) <= 65536:
+            self.transport.write(head + body)  # one write, one packet for a usual call
+        else:
+            self.transport.write(head)
+            if body:
+                self.transport.write(body)
+
+
+class Response:
+    """A vendor's answer: status and headers at once, the body read whole or as it comes."""
+
+    def __init__(self, pool: WirePool, connection: Connection, timeout: float) -> None:
+        self.pool = pool
+        self.connection = connection
+        self.timeout = timeout
+        self.status = 0
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+        self.done = False
+        self.keep_alive = False
+        self.until_close = False
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._paused = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._decoder: Any = None
+        self._released = False
+
+    # -- fed by the connection -------------------------------------------------------------
+
+    def _start(self, status: int, headers: CIMultiDict[str]) -> None:
+        self.status = status
+        self.headers = CIMultiDictProxy(headers)
+        encoding = headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self.until_close = "content-length" not in headers and not chunked
+        self._wake()
+
+    def _feed(self, data: bytes) -> None:
+        if self._decoder is not None:
+            try:
+                data = self._decoder.decompress(data)
+            except zlib.error as exc:
+                self._fail(BadResponse(f"the server's compressed answer is broken ({exc})"))
+                self.connection.close()
+                return
+        if data:
+            self._chunks.append(data)
+            self._buffered += len(data)
+            if self._buffered > HIGH_WATER and not self._paused and self.connection.transport:
+                self._paused = True
+                self.connection.transport.pause_reading()
+        self._wake()
+
+    def _complete(self) -> None:
+        if self._decoder is not None:
+            rest = self._decoder.flush()
+            if rest:
+                self._chunks.append(rest)
+        self.done = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None and not self.done:
+            self._error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- read by the caller ----------------------------------------------------------------
+
+    async def _wait(self) -> None:
+        """Until the connection brings something, for at most ``timeout``."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(self.timeout, self._time_out, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _time_out(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError("the server did not answer in time"))
+
+    async def _started(self) -> None:
+        while self.status == 0:
+            if self._error is not None:
+                raise self._error
+            await self._wait()
+
+    async def read(self) -> bytes:
+        """The whole body; the connection goes back to the pool."""
+        try:
+            while not self.done:
+                if self._error is not None:
+                    raise self._error
+                if self._paused:
+                    self._resume()
+                await self._wait()
+        except BaseException:
+            self.release()
+            raise
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        self.release()
+        return body
+
+    async def iter_any(self) -> AsyncIterator[bytes]:
+        """The body as the network delivers it (everything buffered since the last step)."""
+        try:
+            while True:
+                if self._chunks:
+                    data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+                    self._chunks = []
+                    self._buffered = 0
+                    if self._paused:
+                        self._resume()
+                    yield data
+                    continue
+                if self._error is not None:
+                    raise self._error
+                if self.done:
+                    return
+                await self._wait()
+        finally:
+            self.release()  # read to the end: reused; left early: closed
+
+    def _resume(self) -> None:
+        self._paused = False
+        if self.connection.transport is not None and not self.connection.closed:
+            self.connection.transport.resume_reading()
+
+    def release(self) -> None:
+        """Give the connection back (kept alive only if the answer was read to its end)."""
+        if self._released:
+            return
+        self._released = True
+        self.pool._done(self.connection, reusable=self.done and self.keep_alive
+                        and self._error is None)
+
+
+class WirePool:
+    """Keep-alive connections per origin, and a bound on requests in flight."""
+
+    def __init__(self, limit: int = 400, keepalive: float = 15.0, idle_per_origin: int = 100,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.limit = limit
+        self.keepalive = keepalive
+        self.idle_per_origin = idle_per_origin
+        self.ssl_context = ssl_context
+        self._idle: dict[tuple[str, str, int], deque[Connection]] = {}
+        self._busy = 0
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    async def request(
+        self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
+        timeout: float, params: Mapping[str, Any] | None = None,
+    ) -> Response:
+        """Send one request, following redirects; the answer's status and headers are in."""
+        url = with_params(url, params)
+        origin = target_of(url).origin
+        sent = dict(headers)
+        for hop in range(MAX_REDIRECTS + 1):
+            response = await self._send(method, target_of(url), sent, body, timeout)
+            location = response.headers.get("location")
+            if response.status not in REDIRECTS or not location or hop == MAX_REDIRECTS:
+                return response
+            await response.read()  # drain it so the connection can be reused
+            url = urljoin(url, location)
+            if response.status == 303 or (response.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+                sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
+            if target_of(url).origin != origin:  # never send a key to another host
+                sent = {k: v for k, v in sent.items() if k.lower() in SAFE_ACROSS_ORIGINS}
+                origin = target_of(url).origin
+        raise AssertionError("unreachable")
+
+    async def _send(self, method: str, target: Target, headers: Mapping[str, str],
+                    body: bytes | None, timeout: float) -> Response:
+        head = _head(method, target, headers, body)
+        await self._enter()
+        connection: Connection | None = None
+        try:
+            connection = self._reuse(target.origin) or await self._connect(target, timeout)
+            response = Response(self, connection, timeout)
+            connection.response = response
+            connection.send(head, body)
+            await response._started()
+            return response
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            self._leave()
+            raise
+
+    async def _enter(self) -> None:
+        if self._busy < self.limit and not self._queue:
+            self._busy += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.append(waiter)
+        try:
+            await waiter  # the slot is handed over by _leave
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._leave()  # it was granted as we were cancelled: pass it on
+            else:
+                self._queue.remove(waiter)
+            raise
+
+    def _leave(self) -> None:
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._busy -= 1
+
+    def _done(self, connection: Connection, reusable: bool) -> None:
+        connection.response = None
+        if reusable and not connection.closed and not self._closed:
+            idle = self._idle.setdefault(connection.origin, deque())
+            if len(idle) < self.idle_per_origin:
+                connection.idle_since = asyncio.get_running_loop().time()
+                idle.append(connection)
+            else:
+                connection.close()
+        else:
+            connection.close()
+        self._leave()
+
+    def _reuse(self, origin: tuple[str, str, int]) -> Connection | None:
+        idle = self._idle.get(origin)
+        if not idle:
+            return None
+        oldest_allowed = asyncio.get_running_loop().time() - self.keepalive
+        while idle and (idle[0].closed or idle[0].idle_since < oldest_allowed):
+            idle.popleft().close()  # the server closed it, or it sat too long
+        while idle:
+            connection = idle.pop()  # the most recently used: the least likely to be stale
+            if not connection.closed:
+                return connection
+        return None
+
+    async def _connect(self, target: Target, timeout: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        secure = target.scheme == "https"
+        context = (self.ssl_context or tls()) if secure else None
+        _, connection = await asyncio.wait_for(loop.create_connection(
+            lambda: Connection(target.origin), target.host, target.port, ssl=context,
+            server_hostname=target.host if secure else None,
+        ), timeout)
+        return connection
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for idle in self._idle.values():
+            while idle:
+                idle.pop().close()
+        self._idle.clear()
+
+
+def _head(method: str, target: Target, headers: Mapping[str, str], body: bytes | None) -> bytes:
+    lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"]
+    given = set()
+    for name, value in headers.items():
+        text = str(value)
+        if "\r" in name or "\n" in name or "\r" in text or "\n" in text or ":" in name:
+            raise WireError(f"the header {name[:40]!r} contains a line break or colon")
+        lines.append(f"{name}: {text}\r\n")
+        given.add(name.lower())
+    if "user-agent" not in given:
+        lines.append(f"User-Agent: {USER_AGENT}\r\n")
+    if "accept-encoding" not in given:
+        lines.append("Accept-Encoding: gzip, deflate\r\n")
+    if "accept" not in given:
+        lines.append("Accept: */*\r\n")
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body) if body else 0}\r\n")
+    lines.append("\r\n")
+    return "".join(lines).encode("utf-8")
