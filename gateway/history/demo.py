@@ -88,7 +88,7 @@ def seed(
                 start_of_day = today - day * DAY
                 for _ in range(rng.randint(0, round(calls_per_day * activity * 2))):
                     at = start_of_day + _school_hour(rng) * 3600
-                    if at >= now - 60:
+                    if at >= now - 15 * 60:  # the live activity window shows live calls only
                         continue
                     model = rng.choices(names, weights)[0]
                     info = catalog.get(model)

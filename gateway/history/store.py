@@ -80,7 +80,7 @@ class _GroupCommit:
     """One writer thread that commits every pending write in one transaction.
 
     A write waits for the commit of the batch it is in (so a ``running`` row is on
-    disk before the provider is called), but a busy gateway pays one transaction
+    disk before the provider is called, under load), but a busy gateway pays one transaction
     and one wake-up of the event loop per batch, not per write. If a batch fails,
     its writes are retried one by one so that only the faulty one fails.
     """
@@ -168,20 +168,26 @@ INLINE_MAX_OPEN_RUNS = 4
 class _InlineWriter:
     """Run-row writes done at once on the event loop when the database is free.
 
-    A call writes its row twice (``running`` before the provider is called, finished
-    before the answer), and each waits for its commit. Through the writer thread that
-    is a round trip of two thread switches (about 165 µs here); done on the loop, an
-    INSERT or UPDATE and its commit take about 30 µs (WAL, ``synchronous=NORMAL``: no
-    fsync). So a write is tried here first, never waiting: if the writer thread (or
-    another process) holds the write lock, ``BEGIN IMMEDIATE`` fails at once
-    (``busy_timeout=0``) and the write goes to the thread as before. Checkpoints, which
-    do fsync, are left to the writer thread: this connection never runs one itself.
+    A call writes its row twice: ``running`` when it starts, finished before the answer.
+    Through the writer thread each write is a round trip of two thread switches (about
+    165 µs here); done on the loop, an INSERT or UPDATE takes a few µs and a commit
+    about 30 µs (WAL, ``synchronous=NORMAL``: no fsync). So a write is tried here first,
+    never waiting: if the writer thread (or another process) holds the write lock,
+    ``BEGIN IMMEDIATE`` fails at once (``busy_timeout=0``) and the write goes to the
+    thread as before. Checkpoints, which do fsync, are left to the writer thread.
+
+    A ``running`` row opens (or joins) a transaction that is committed by the next
+    finished row, which commits before its answer is sent, or after at most ``HOLD``
+    seconds, whichever comes first: a short call costs one commit instead of two, and
+    the pages both writes touch go to the WAL once. Any other write or read through the
+    store commits the held rows first, so nothing reads or waits behind them.
 
     Only the thread that first writes (the gateway's event loop) writes here; writes
     for one row are ordered by their callers, who await each before the next.
     """
 
     CHECKPOINT_EVERY = 1000  # commits between the thread's passive checkpoints
+    HOLD = 0.02  # seconds a running row may wait for its commit
 
     def __init__(self, database: str, writer: _GroupCommit) -> None:
         self.database = database
@@ -190,6 +196,8 @@ class _InlineWriter:
         self._owner: int | None = None
         self._commits = 0
         self._closed = False
+        self._held: list[tuple[str, Sequence[Any]]] = []  # written, not yet committed
+        self._timer: asyncio.TimerHandle | None = None
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.database, isolation_level=None,
@@ -199,9 +207,10 @@ class _InlineWriter:
             connection.execute(f"PRAGMA {pragma}")
         return connection
 
-    def write(self, sql: str, params: Sequence[Any]) -> int | None:
+    def write(self, sql: str, params: Sequence[Any], *, commit: bool = True) -> int | None:
         """Done: the cursor's ``lastrowid`` (the new row's id after an INSERT). Not done
-        (None): the write must go to the writer thread."""
+        (None): the write must go to the writer thread. ``commit=False`` may leave it in
+        the held transaction (see the class)."""
         if self._closed:
             return None
         if self._owner is None:
@@ -211,12 +220,34 @@ class _InlineWriter:
             return None
         connection = self._connection
         assert connection is not None
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # locked by the writer thread or another process
-            return None
+        if not self._held:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # locked by the writer thread or another process
+                return None
         try:
             cursor = connection.execute(sql, params)
+        except BaseException:
+            self._recover()
+            raise
+        self._held.append((sql, params))
+        if commit:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.HOLD, self.flush)
+        return int(cursor.lastrowid or 0)
+
+    def flush(self) -> None:
+        """Commit the held rows now (a no-op when there are none, or off the loop's thread)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._held or self._owner != threading.get_ident():
+            return
+        connection = self._connection
+        assert connection is not None
+        self._held = []
+        try:
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
@@ -225,7 +256,19 @@ class _InlineWriter:
         self._commits += 1
         if self._commits % self.CHECKPOINT_EVERY == 0:
             self._checkpoint()
-        return int(cursor.lastrowid or 0)
+
+    def _recover(self) -> None:
+        """A write failed inside the held transaction: roll back, and write the others again."""
+        connection = self._connection
+        assert connection is not None
+        held, self._held = self._held, []
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if held:
+            connection.execute("BEGIN IMMEDIATE")
+            for sql, params in held:
+                connection.execute(sql, params)
+            connection.execute("COMMIT")
 
     def _checkpoint(self) -> None:
         def checkpoint(connection: Connection) -> None:
@@ -235,6 +278,7 @@ class _InlineWriter:
         future.add_done_callback(_quiet)
 
     def close(self) -> None:
+        self.flush()
         self._closed = True
         if self._connection is not None:
             self._connection.close()
@@ -292,10 +336,18 @@ class HistoryStore:
         """Run ``fn`` on a reader thread."""
         return await self._read(fn)
 
+    def _flush(self) -> None:
+        """Commit held running rows before anything else writes or reads."""
+        if self._inline is not None:
+            self._inline.flush()
+
     async def _write(self, fn: Callable[[Connection], T]) -> T:
+        self._flush()
         return await self._writer.submit(fn)  # type: ignore[no-any-return]
 
     async def _read(self, fn: Callable[[Connection], T]) -> T:
+        self._flush()
+
         def run() -> T:
             with self.engine.connect() as connection:
                 return fn(connection)
@@ -315,7 +367,8 @@ class HistoryStore:
         if self._sqlite:
             params = tuple(values[name] for name in RUN_START_COLUMNS)
             run_id = await self._sqlite_run_write(
-                SQLITE_INSERT_RUN, params, inline=self._open_runs < INLINE_MAX_OPEN_RUNS)
+                SQLITE_INSERT_RUN, params, inline=self._open_runs < INLINE_MAX_OPEN_RUNS,
+                commit=False)
         else:
             def write(connection: Connection) -> int:
                 inserted = connection.execute(INSERT_RUN, values).inserted_primary_key
@@ -346,13 +399,14 @@ class HistoryStore:
             await self._write(write)
         self._open_runs -= 1
 
-    async def _sqlite_run_write(self, sql: str, params: Sequence[Any], *, inline: bool) -> int:
+    async def _sqlite_run_write(self, sql: str, params: Sequence[Any], *, inline: bool,
+                                commit: bool = True) -> int:
         """A run row's INSERT or UPDATE on SQLite (the cursor's ``lastrowid`` back):
         committed at once on the loop when ``inline`` and the database is free, else by the
         writer thread, with the driver's own statement cache (no SQLAlchemy compile or
         result object on a thread that holds the GIL while it works)."""
         if inline and self._inline is not None:
-            done = self._inline.write(sql, params)
+            done = self._inline.write(sql, params, commit=commit)
             if done is not None:
                 return done
 
