@@ -6,11 +6,11 @@ pass through to it, as an OpenAI-compatible proxy should.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import orjson
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -154,11 +154,11 @@ def load_object(raw: bytes, content_type: str | None = None) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise InvalidRequest("The request body is not valid UTF-8 text.") from exc
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)  # a few times faster than json; the same objects
     except ValueError as exc:
+        if "depth limit" in str(exc):
+            raise InvalidRequest("The request body is nested too deeply.") from exc
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from exc
-    except RecursionError as exc:
-        raise InvalidRequest("The request body is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return data

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway.errors import (
     ClassroomError,
@@ -185,7 +186,7 @@ class Reply:
     content: bytes
 
     def json(self) -> Any:
-        return json.loads(self.content)
+        return orjson.loads(self.content)
 
 
 class Streamed:
@@ -197,12 +198,21 @@ class Streamed:
         self.headers = response.headers
 
 
+def dumps(value: Any) -> bytes:
+    """JSON bytes of a request body: orjson's, or json's for what orjson refuses (an
+    integer beyond 64 bits, a key that is not a string)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value).encode()
+
+
 def _body(kwargs: dict[str, Any]) -> tuple[dict[str, str], bytes | None, Any]:
     """Headers, body bytes and query parameters of a request's keyword arguments."""
     headers = {k: str(v) for k, v in (kwargs.pop("headers", None) or {}).items()}
     body: bytes | None = None
     if "json" in kwargs:
-        body = json.dumps(kwargs.pop("json")).encode()
+        body = dumps(kwargs.pop("json"))
         if not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/json"
     for name in ("content", "data"):
@@ -334,7 +344,7 @@ class Vendor:
             for index, (name, text) in enumerate(events):
                 ended = done is not None and text.strip() == done
                 try:
-                    data = None if ended else json.loads(text)
+                    data = None if ended else orjson.loads(text)
                 except ValueError:
                     data = None
                 if not isinstance(data, dict):

@@ -9,10 +9,11 @@ vendor's own count. A key's ``base_url`` includes the version (``…/v1``), like
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
+
+import orjson
 
 from gateway.keypool import ProviderKey
 from gateway.providers.base import (
@@ -73,7 +74,7 @@ class OpenAIProvider:
                                      headers=self._headers(call.key), json=body,
                                      timeout=call.timeout)
         content = reply.content
-        response: dict[str, Any] = json.loads(content)
+        response: dict[str, Any] = orjson.loads(content)
         return ChatResult(response, usage_from_openai(response.get("usage")), openai_text(response),
                           raw=content if content[:1] == b"{" else None)  # UTF-8, as it came
 
