@@ -344,10 +344,6 @@ async def primed(
     else:
         await asyncio.wait({first_frame}, timeout=keepalive)
 
-    async def rest() -> AsyncIterator[bytes]:
-        async for chunk in stream:
-            yield chunk
-
     if first_frame.done():
         try:
             first = first_frame.result()
@@ -358,7 +354,7 @@ async def primed(
             try:
                 if first:
                     yield first
-                async for chunk in rest():
+                async for chunk in stream:
                     yield chunk
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
@@ -381,7 +377,7 @@ async def primed(
                     yield frame_error(error)
                 return
             yield first
-            async for chunk in rest():
+            async for chunk in stream:
                 yield chunk
         finally:
             if not first_frame.done():

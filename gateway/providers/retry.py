@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -80,9 +80,25 @@ class Attempts:
         self.rng = rng
         self.clock = clock
 
-    @asynccontextmanager
-    async def run(self, provider: str, who: Who, attempt: Attempt[T]) -> AsyncIterator[Outcome[T]]:
-        policy = self.policy
+    def run(self, provider: str, who: Who, attempt: Attempt[T]) -> Run[T]:
+        """``async with attempts.run(...) as outcome``: the lease is held inside the block."""
+        return Run(self, provider, who, attempt)
+
+
+class Run(Generic[T]):
+    """One call's attempts, as an async context manager (a plain class: it is entered for
+    every provider call, and a generator-based one costs more per call)."""
+
+    def __init__(self, attempts: Attempts, provider: str, who: Who, attempt: Attempt[T]) -> None:
+        self.attempts = attempts
+        self.provider = provider
+        self.who = who
+        self.attempt = attempt
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Outcome[T]:
+        attempts, who = self.attempts, self.who
+        policy = attempts.policy
         tried: list[str] = []  # keys that failed since the last wait
         all_tried: list[str] = []
         made = 0  # attempts that reached the provider
@@ -93,12 +109,12 @@ class Attempts:
             await stack.__aenter__()
             lease: Lease | None = None
             try:
-                lease = await stack.enter_async_context(self.pool.lease(
-                    provider, tenant=who.tenant, user=who.user, tier=who.tier, tokens=who.tokens,
-                    exclude=tuple(tried),
+                lease = await stack.enter_async_context(attempts.pool.lease(
+                    self.provider, tenant=who.tenant, user=who.user, tier=who.tier,
+                    tokens=who.tokens, exclude=tuple(tried),
                 ))
                 made += 1
-                result = await attempt(lease.key, stack)
+                result = await self.attempt(lease.key, stack)
             except NoKeyAvailable:
                 await stack.aclose()
                 if last is None or not tried:
@@ -106,12 +122,12 @@ class Attempts:
                 # Every key has had its try: wait (or give up) and start over on any key.
                 if isinstance(last, ProviderAuthFailed) or made >= policy.attempts:
                     raise last from None
-                delay = policy.backoff(made, last.retry_after, self.rng)
+                delay = policy.backoff(made, last.retry_after, attempts.rng)
                 if waited + delay > policy.total_wait:
                     raise last from None
                 waited += delay
                 tried.clear()
-                await self.sleep(delay)
+                await attempts.sleep(delay)
                 continue
             except ClassroomError as error:
                 await stack.aclose()
@@ -132,8 +148,10 @@ class Attempts:
                 await stack.aclose()
                 raise
             assert lease is not None
-            try:
-                yield Outcome(result, lease, made, all_tried)
-            finally:
-                await stack.aclose()
-            return
+            self._stack = stack
+            return Outcome(result, lease, made, all_tried)
+
+    async def __aexit__(self, *exc: object) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
