@@ -83,6 +83,18 @@ def run(scenario: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(scenario())
 
 
+async def one_shot(data: bytes) -> tuple[asyncio.Server, str]:
+    """A server that answers each connection's first request with ``data`` and hangs up."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(data)
+        await writer.drain()
+        writer.close()
+
+    served = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return served, f"http://127.0.0.1:{served.sockets[0].getsockname()[1]}"
+
+
 def test_keep_alive_reuses_one_connection_and_sends_the_request_as_given():
     async def answer(request: Request, server: Server) -> bytes:
         return reply(b'{"n": %d}' % len(server.requests), "content-type: application/json")
@@ -148,15 +160,9 @@ def test_chunked_and_compressed_answers_are_decoded_whole_and_as_they_come():
 
 
 def test_a_body_without_length_ends_with_the_connection_which_is_not_reused():
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
-        await writer.drain()
-        writer.close()
-
     async def scenario() -> None:
-        served = await asyncio.start_server(handle, "127.0.0.1", 0)
-        base = f"http://127.0.0.1:{served.sockets[0].getsockname()[1]}"
+        served, base = await one_shot(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\nuntil the end")
         pool = WirePool()
         try:
             first = await pool.request("GET", f"{base}/a", headers={}, body=None, timeout=5)
@@ -249,15 +255,8 @@ def test_a_server_that_stops_answering_times_out_and_its_connection_is_dropped()
 
 
 def test_a_server_that_hangs_up_mid_answer_is_provider_unavailable():
-    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b")
-        await writer.drain()
-        writer.close()
-
     async def scenario() -> None:
-        served = await asyncio.start_server(cut, "127.0.0.1", 0)
-        base = f"http://127.0.0.1:{served.sockets[0].getsockname()[1]}"
+        served, base = await one_shot(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b")
         pool = WirePool()
         vendor = Vendor("anthropic", base, Upstream())
         try:
