@@ -131,6 +131,7 @@ class Connection(asyncio.Protocol):
             self.close()
 
     def eof_received(self) -> bool:
+        self.closed = True  # never reused from now on
         return False  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -380,7 +381,10 @@ class WirePool:
             connection = self._reuse(target.origin) or await self._connect(target, timeout)
             response = Response(self, connection, timeout)
             connection.response = response
-            connection.send(head, body)
+            try:
+                connection.send(head, body)
+            except RuntimeError as exc:  # the transport closed under us
+                raise ServerDisconnected("the server closed the connection") from exc
             await response._started()
             return response
         except BaseException:
@@ -434,8 +438,10 @@ class WirePool:
             idle.popleft().close()  # the server closed it, or it sat too long
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be stale
-            if not connection.closed:
+            transport = connection.transport
+            if not connection.closed and transport is not None and not transport.is_closing():
                 return connection
+            connection.close()
         return None
 
     async def _connect(self, target: Target, timeout: float) -> Connection:
