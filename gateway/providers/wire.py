@@ -41,6 +41,7 @@ MAX_REDIRECTS = 10
 HIGH_WATER = 4 * 1024 * 1024  # an answer buffered past this pauses the socket
 # Headers that may follow a redirect to another origin (never credentials).
 SAFE_ACROSS_ORIGINS = frozenset({"accept", "content-type", "user-agent", "accept-encoding"})
+NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
 
 
 class WireError(Exception):
@@ -203,7 +204,7 @@ class Response:
         self.connection = connection
         self.timeout = timeout
         self.status = 0
-        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+        self.headers = NO_HEADERS  # until the answer's head is in
         self.done = False
         self.keep_alive = False
         self.until_close = False
@@ -355,10 +356,10 @@ class WirePool:
     ) -> Response:
         """Send one request, following redirects; the answer's status and headers are in."""
         url = with_params(url, params)
-        origin = target_of(url).origin
+        target = target_of(url)
         sent = dict(headers)
         for hop in range(MAX_REDIRECTS + 1):
-            response = await self._send(method, target_of(url), sent, body, timeout)
+            response = await self._send(method, target, sent, body, timeout)
             location = response.headers.get("location")
             if response.status not in REDIRECTS or not location or hop == MAX_REDIRECTS:
                 return response
@@ -367,9 +368,9 @@ class WirePool:
             if response.status == 303 or (response.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
                 sent = {k: v for k, v in sent.items() if k.lower() != "content-type"}
-            if target_of(url).origin != origin:  # never send a key to another host
+            origin, target = target.origin, target_of(url)
+            if target.origin != origin:  # never send a key to another host
                 sent = {k: v for k, v in sent.items() if k.lower() in SAFE_ACROSS_ORIGINS}
-                origin = target_of(url).origin
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, target: Target, headers: Mapping[str, str],
