@@ -79,8 +79,8 @@ class RunStart:
 class _GroupCommit:
     """One writer thread that commits every pending write in one transaction.
 
-    A write waits for the commit of the batch it is in (so a ``running`` row is on
-    disk before the provider is called, under load), but a busy gateway pays one transaction
+    A write waits for the commit of the batch it is in (so, under load, a ``running``
+    row is on disk before the provider is called), but a busy gateway pays one transaction
     and one wake-up of the event loop per batch, not per write. If a batch fails,
     its writes are retried one by one so that only the faulty one fails.
     """
@@ -239,10 +239,12 @@ class _InlineWriter:
 
     def flush(self) -> None:
         """Commit the held rows now (a no-op when there are none, or off the loop's thread)."""
+        if self._owner != threading.get_ident():
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._held or self._owner != threading.get_ident():
+        if not self._held:
             return
         connection = self._connection
         assert connection is not None

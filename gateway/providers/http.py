@@ -45,7 +45,7 @@ from gateway.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from gateway.providers.wire import Response, WireError, WirePool
+from gateway.providers.wire import TRANSPORT_ERRORS, Response, WirePool
 
 LABELS = {
     "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "elevenlabs": "ElevenLabs",
@@ -266,16 +266,24 @@ class Vendor:
         """One request, fully read; an error status raises the mapped error."""
         if "files" in kwargs:
             return await self._send_multipart(method, url, timeout=timeout, **kwargs)
-        headers, body, params = _body(kwargs)
+        response = await self._request(method, url, timeout, kwargs)
         try:
-            response = await self.client.wire.request(
-                method, url, headers=headers, body=body, params=params, timeout=timeout)
             reply = Reply(response.status, response.headers, await response.read())
-        except (WireError, OSError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self.transport_error(exc) from exc
         if reply.status_code >= 400:
             raise self.error_from(reply, reply.content)
         return reply
+
+    async def _request(self, method: str, url: str, timeout: float,
+                       kwargs: dict[str, Any]) -> Response:
+        """The answer's status and headers (its body still to read), or the mapped error."""
+        headers, body, params = _body(kwargs)
+        try:
+            return await self.client.wire.request(
+                method, url, headers=headers, body=body, params=params, timeout=timeout)
+        except TRANSPORT_ERRORS as exc:
+            raise self.transport_error(exc) from exc
 
     async def _send_multipart(self, method: str, url: str, *, timeout: float,
                               **kwargs: Any) -> Reply:
@@ -292,17 +300,12 @@ class Vendor:
         self, stack: AsyncExitStack, method: str, url: str, *, timeout: float, **kwargs: Any
     ) -> Streamed:
         """A streamed response, closed with ``stack``; an error status raises before any byte."""
-        headers, body, params = _body(kwargs)
-        try:
-            response = await self.client.wire.request(
-                method, url, headers=headers, body=body, params=params, timeout=timeout)
-        except (WireError, OSError, TimeoutError) as exc:
-            raise self.transport_error(exc) from exc
+        response = await self._request(method, url, timeout, kwargs)
         stack.callback(response.release)
         if response.status >= 400:
             try:
                 content = await response.read()
-            except (WireError, OSError, TimeoutError) as exc:
+            except TRANSPORT_ERRORS as exc:
                 raise self.transport_error(exc) from exc
             raise self.error_from(Streamed(response), content)
         return Streamed(response)
@@ -326,7 +329,7 @@ class Vendor:
                 if tail:
                     pending.append(tail)
                 yield [line.rstrip(b"\r").decode("utf-8", "replace") for line in parts]
-        except (WireError, OSError, TimeoutError) as exc:
+        except TRANSPORT_ERRORS as exc:
             raise self.transport_error(exc) from exc
         if pending:
             yield [b"".join(pending).rstrip(b"\r").decode("utf-8", "replace")]

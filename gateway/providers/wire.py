@@ -28,7 +28,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -54,6 +54,10 @@ class ServerDisconnected(WireError):
 
 class BadResponse(WireError):
     pass
+
+
+# What a request through this client raises when the vendor cannot be talked to.
+TRANSPORT_ERRORS = (WireError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -93,15 +97,10 @@ def with_params(url: str, params: Mapping[str, Any] | None) -> str:
     return url + ("&" if "?" in url else "?") + urlencode({k: str(v) for k, v in params.items()})
 
 
-_ssl_context: ssl.SSLContext | None = None
-
-
+@cache
 def tls() -> ssl.SSLContext:
     """The system's trust store (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), made once."""
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = ssl.create_default_context()
-    return _ssl_context
+    return ssl.create_default_context()
 
 
 class Connection(asyncio.Protocol):
@@ -145,12 +144,6 @@ class Connection(asyncio.Protocol):
             else:
                 response._fail(ServerDisconnected(
                     "the server closed the connection before the answer was complete"))
-
-    def pause_writing(self) -> None:  # large uploads: the transport buffers them
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
     # -- httptools callbacks ---------------------------------------------------------------
 
@@ -297,8 +290,7 @@ class Response:
         except BaseException:
             self.release()
             raise
-        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks = []
+        body = self._take()
         self.release()
         return body
 
@@ -307,9 +299,7 @@ class Response:
         try:
             while True:
                 if self._chunks:
-                    data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-                    self._chunks = []
-                    self._buffered = 0
+                    data = self._take()
                     if self._paused:
                         self._resume()
                     yield data
@@ -321,6 +311,11 @@ class Response:
                 await self._wait()
         finally:
             self.release()  # read to the end: reused; left early: closed
+
+    def _take(self) -> bytes:
+        """Everything buffered so far (no copy when it came in one piece)."""
+        chunks, self._chunks, self._buffered = self._chunks, [], 0
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _resume(self) -> None:
         self._paused = False
