@@ -45,6 +45,7 @@ from gateway.asgi import (
     unexpected_error,
 )
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
+from gateway.configfiles import ConfigFileError
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.fastpath import FastChat
 from gateway.history import HistoryStore
@@ -53,7 +54,7 @@ from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
 from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
-from gateway.pricing import Catalog
+from gateway.pricing import Catalog, load_prices_file
 from gateway.providers import MockProvider, ProviderRegistry
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
@@ -77,13 +78,20 @@ def build_resolver(settings: Settings) -> TokenResolver:
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tenants = load_tenants(settings.tenants_dir)
-    providers = ProviderRegistry.build(Catalog.load(), MockProvider(
+    catalog = Catalog.load()
+    if settings.prices_file is not None:
+        try:
+            catalog.set_local(load_prices_file(settings.prices_file, catalog))
+        except ConfigFileError as error:
+            raise SystemExit(f"prices not loaded: {error}") from error
+    providers = ProviderRegistry.build(catalog, MockProvider(
         settings.mock_ttft_ms, settings.mock_tokens_per_second, settings.mock_media_ms,
         settings.mock_job_seconds,
     ))
     history = HistoryStore.open(settings.database_url)
     key_pool, keystore = build_pool(settings, history.engine)
-    admission = Admission(history, tenants, global_concurrency=settings.global_concurrency)
+    admission = Admission(history, tenants, global_concurrency=settings.global_concurrency,
+                          queue_max_wait=settings.queue_max_wait_s)
     return Services(
         settings, build_resolver(settings), history, tenants, providers, key_pool, keystore,
         admission,

@@ -1,7 +1,8 @@
 """The steps every provider call shares, whatever its kind (chat, embedding, image,
 speech, video) and face (OpenAI-compatible, Anthropic, Google, classroom API):
 
-    resolve  → may this caller use this model, and is there a key for it?
+    resolve  → may this caller use this model (school's list, feature, a price when the
+               caller has a dollar limit), and is there a key for it?
     record   → a ``running`` history row before the call (refusals get a row too)
     admit    → quotas and budget (``Admission``), worst case reserved
     attempt  → a pooled key, retries and failover (``Attempts``)
@@ -30,7 +31,7 @@ from gateway.errors import (
 from gateway.history import HistoryStore, RunStart
 from gateway.history.media import record_units
 from gateway.keypool import KeyPool, Lease, Tier
-from gateway.policy import check_can_use, check_model, tenant_of
+from gateway.policy import check_can_use, check_feature, check_model, tenant_of
 from gateway.policy.admission import Admission, CallEstimate
 from gateway.pricing import Cost, ModelInfo, Usage
 from gateway.providers import ProviderRegistry
@@ -73,6 +74,7 @@ class Metered:
     text: str | None = None
     units: dict[str, float] = field(default_factory=dict)  # images, characters, seconds, tasks
     blocked: str | None = None  # answered 200 but blocked by the vendor's safety system
+    priced_as: str | None = None  # the catalog model charged (a dated snapshot's base)
 
     @property
     def tokens(self) -> int:
@@ -132,7 +134,10 @@ class Calls:
                 f"needs a model that {KIND_WORDS.get(kinds[0], kinds[0])}. GET /v1/models lists "
                 "each model's kind.", param="model",
             )
-        check_model(identity, tenant_of(identity, self.tenants), name)
+        tenant = tenant_of(identity, self.tenants)
+        check_model(identity, tenant, name)
+        check_feature(tenant, model.kind)
+        self.admission.check_priced(identity, model)
         if not self.pool.available(model.provider, identity.tenant):
             label = LABELS.get(model.provider, model.provider)
             raise NoKeyAvailable(
@@ -173,6 +178,7 @@ class Calls:
             **lease_times(lease),
             "status": "ok", "http_status": 200, "key_name": key_name,
             "cost_micro_usd": metered.cost.micro_usd, "cost_status": metered.cost.status,
+            "priced_as": metered.priced_as,
             "response_text": metered.text, "first_token_at": first_token_at,
         }
         if metered.blocked:
@@ -201,7 +207,7 @@ class Calls:
             values["key_name"] = key_name
         if metered is not None:
             values.update(cost_micro_usd=metered.cost.micro_usd, cost_status=metered.cost.status,
-                          response_text=metered.text)
+                          response_text=metered.text, priced_as=metered.priced_as)
             if metered.usage is not None:
                 values.update(prompt_tokens=metered.usage.prompt_tokens,
                               completion_tokens=metered.usage.completion_tokens,

@@ -7,6 +7,7 @@
     ├── Forbidden                       403 forbidden
     │   ├── ModelNotAllowed             403 model_not_allowed
     │   ├── FeatureDisabled             403 feature_disabled
+    │   ├── ModelUnpriced               403 model_unpriced        (a budget needs a price)
     │   └── PausedByTeacher             403 paused_by_teacher
     ├── NotFound                        404 not_found
     │   └── ModelNotFound               404 model_not_found
@@ -132,6 +133,10 @@ class ModelNotAllowed(Forbidden):
 
 class FeatureDisabled(Forbidden):
     code = "feature_disabled"
+
+
+class ModelUnpriced(Forbidden):
+    code = "model_unpriced"
 
 
 class PausedByTeacher(Forbidden):

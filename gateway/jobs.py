@@ -100,6 +100,9 @@ class JobService:
             request: JobRequest = validate(body, JobRequest)
             params = check_params(request)
             model = self.calls.resolve(caller, request.model, (request.kind,))
+            spec = JobSpec(request.kind, model, request.prompt, params)
+            # The call is admitted in the background; a refusal is answered now.
+            await self.calls.admission.precheck(identity, model, self._estimate(spec))
         except ClassroomError as error:
             name = body.get("model") if isinstance(body.get("model"), str) else None
             await self.calls.refuse(caller, error, kind=HISTORY_KIND[kind], model=name,
@@ -113,7 +116,6 @@ class JobService:
             "kind": request.kind, "provider": model.provider, "model": model.id,
             "prompt": request.prompt, "params": params, "run_id": run_id,
         })
-        spec = JobSpec(request.kind, model, request.prompt, params)
         task = asyncio.get_running_loop().create_task(self._run(row["id"], caller, spec, run_id))
         self._tasks[row["id"]] = task
         task.add_done_callback(lambda _: self._tasks.pop(row["id"], None))
@@ -150,9 +152,10 @@ class JobService:
         if spec.kind == "video":
             seconds = state.seconds or float(spec.params.get("duration") or 5)
             return Metered(video_cost(spec.model, seconds=seconds, mode=spec.params.get("mode")),
-                           text=f"[{seconds:g} s video]", units={"seconds": seconds})
+                           text=f"[{seconds:g} s video]", units={"seconds": seconds},
+                           priced_as=spec.model.priced_as)
         return Metered(task_cost(spec.model), text=f"[Midjourney grid and {files - 1} images]",
-                       units={"tasks": 1, "images": files})
+                       units={"tasks": 1, "images": files}, priced_as=spec.model.priced_as)
 
     async def _run(self, job_id: str, caller: Caller, spec: JobSpec, run_id: int) -> None:
         adapter: Any = self.calls.registry.adapter(spec.model.provider)

@@ -152,7 +152,8 @@ class MediaService:
             usage = Usage(prompt_tokens=int(reported.get("prompt_tokens") or estimate_tokens),
                           estimated=estimated)
             return Metered(token_cost(model, usage), usage,
-                           f"[{len(result.get('data') or [])} embedding(s)]")
+                           f"[{len(result.get('data') or [])} embedding(s)]",
+                           priced_as=model.priced_as)
 
         estimate = CallEstimate(estimate_tokens, 0, token_cost(
             model, Usage(prompt_tokens=estimate_tokens)).micro_usd)
@@ -201,7 +202,8 @@ class MediaService:
 
         async def meter(result: dict[str, Any]) -> Metered:
             usage = Usage(prompt_tokens=tokens, estimated=model.provider != "mock")
-            return Metered(token_cost(model, usage), usage, f"[{len(parsed.texts)} embedding(s)]")
+            return Metered(token_cost(model, usage), usage, f"[{len(parsed.texts)} embedding(s)]",
+                           priced_as=model.priced_as)
 
         estimate = CallEstimate(tokens, 0, token_cost(model, Usage(prompt_tokens=tokens)).micro_usd)
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
@@ -252,7 +254,8 @@ class MediaService:
                           "style": request.style, "edit": bool(inputs)},
                 )))
             return Metered(self._image_cost(model, request, result), result.usage,
-                           f"[{len(result.files)} image(s)]", units={"images": len(result.files)})
+                           f"[{len(result.files)} image(s)]", units={"images": len(result.files)},
+                           priced_as=model.priced_as)
 
         estimate = CallEstimate(count_tokens(request.prompt), 0,
                                 _upper_image_estimate(model, request.n))
@@ -417,7 +420,8 @@ class MediaService:
                 request.input, run_id, meta={"voice": request.voice, "characters": characters},
             )))
             return Metered(speech_cost(model, characters), None,
-                           f"[{characters} characters spoken]", units={"characters": characters})
+                           f"[{characters} characters spoken]", units={"characters": characters},
+                           priced_as=model.priced_as)
 
         estimate = CallEstimate(0, 0, speech_cost(model, len(request.input)).micro_usd)
         (audio, mime, _), _ = await self.calls.once(caller, model, run_id, estimate, attempt,

@@ -206,7 +206,8 @@ class ChatService:
             units = await prepared.plan.keep(result, prepared.run_id) if prepared.plan.keep \
                 else {}
             return Metered(token_cost(prepared.model, result.usage), result.usage, result.text,
-                           units=units, blocked=result.blocked)
+                           units=units, blocked=result.blocked,
+                           priced_as=prepared.model.priced_as)
 
         result, _ = await self.calls.once(
             prepared.caller, prepared.model, prepared.run_id, self._estimate(prepared),
@@ -227,7 +228,8 @@ class ChatService:
                 cache_write_tokens=usage.cache_write_tokens if usage else 0,
                 estimated=True,
             )
-        return Metered(token_cost(prepared.model, usage), usage, text, blocked=blocked)
+        return Metered(token_cost(prepared.model, usage), usage, text, blocked=blocked,
+                       priced_as=prepared.model.priced_as)
 
     async def stream(self, prepared: PreparedChat) -> AsyncIterator[bytes]:
         """Framed bytes for the caller; the run is finished whatever happens to the caller."""

@@ -1,4 +1,5 @@
-"""Configuration read again while the gateway runs: the tenant files and the keys file.
+"""Configuration read again while the gateway runs: the tenant files, the keys file and
+the admin's prices file.
 
 ``POST /api/admin/reload`` (admins) and ``SIGHUP`` to the gateway process both call
 :meth:`ConfigReloader.reload`. Every file is read and checked first; a mistake in any
@@ -26,6 +27,7 @@ from gateway.history.audit import record_audit
 from gateway.keypool import KeyPool, ProviderKey
 from gateway.keypool.setup import read_declared_keys, refresh_pool
 from gateway.keypool.store import KeyStore
+from gateway.pricing import Catalog, ModelInfo, load_prices_file
 from gateway.settings import Settings
 from gateway.tenants import Tenant, load_tenants
 
@@ -48,22 +50,27 @@ class Reloaded:
 
 class ConfigReloader:
     def __init__(self, settings: Settings, tenants: dict[str, Tenant], pool: KeyPool,
-                 keystore: KeyStore | None, history: HistoryStore) -> None:
+                 keystore: KeyStore | None, history: HistoryStore,
+                 catalog: Catalog | None = None) -> None:
         self.settings = settings
+        self.catalog = catalog
         self.tenants = tenants
         self.pool = pool
         self.keystore = keystore
         self.history = history
         self._lock = asyncio.Lock()
 
-    def _read(self) -> tuple[dict[str, Tenant], list[ProviderKey]]:
-        return load_tenants(self.settings.tenants_dir), read_declared_keys(self.settings)
+    def _read(self) -> tuple[dict[str, Tenant], list[ProviderKey], dict[str, ModelInfo]]:
+        prices: dict[str, ModelInfo] = {}
+        if self.catalog is not None and self.settings.prices_file is not None:
+            prices = load_prices_file(self.settings.prices_file, self.catalog)
+        return load_tenants(self.settings.tenants_dir), read_declared_keys(self.settings), prices
 
     async def reload(self, actor: Identity) -> Reloaded:
         """Read and check every file, then apply them all; or apply nothing."""
         async with self._lock:
             try:
-                tenants, declared = await asyncio.to_thread(self._read)
+                tenants, declared, prices = await asyncio.to_thread(self._read)
             except ConfigFileError as error:
                 log.error("configuration not reloaded (the running one is kept): %s", error)
                 details = error.public()
@@ -84,6 +91,8 @@ class ConfigReloader:
                 result.deactivated = report.deactivated
             self.tenants.clear()
             self.tenants.update(tenants)
+            if self.catalog is not None:
+                self.catalog.set_local(prices)
             log.info("configuration reloaded: %d school(s), %d declared key(s); keys added %s, "
                      "updated %s, deactivated %s", len(tenants), len(declared),
                      result.added or "none", result.updated or "none",

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     keys_file: Path | None = Field(
         default=None, description="Provider key pool, TOML (one [[provider]] table per key).",
     )
+    prices_file: Path | None = Field(
+        default=None,
+        description="Admin's prices (TOML) for models the shipped price table lacks or prices "
+        "differently; a model with no price is refused to callers with a dollar budget.",
+    )
     key_pool_json: str | None = Field(
         default=None, repr=False,
         description="Provider key pool as JSON (the seed platform's shape); instead of keys_file.",

@@ -111,12 +111,39 @@ class Tenant(BaseModel):
         default_factory=dict,
         description="Limits per role (student, teacher, admin, viewer).",
     )
+    budget_usd_per_month: float | None = Field(
+        default=None,
+        ge=0,
+        description="The school's own spend per calendar month in US dollars, across all its "
+        "users (reserved against by every call, like the personal budgets); null = none.",
+    )
+    budget_alert_percent: float = Field(
+        default=80,
+        gt=0,
+        le=100,
+        description="At this share of budget_usd_per_month an audit entry (budget.alert) is "
+        "written and the teachers' dashboards show a banner; at 100 % calls are refused.",
+    )
+    model_budgets_usd_per_month: dict[str, float] = Field(
+        default_factory=dict,
+        description="Monthly spend caps of the school per model name or pattern "
+        '(e.g. {"gpt-4.1*": 20}), enforced by the same reservations; a model matching '
+        "several patterns is held to each.",
+    )
 
     @field_validator("tenant_id")
     @classmethod
     def _check_id(cls, value: str) -> str:
         if not TENANT_ID.match(value):
             raise ValueError("must be lower-case letters, digits and _, starting with a letter")
+        return value
+
+    @field_validator("model_budgets_usd_per_month")
+    @classmethod
+    def _check_model_budgets(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(pattern for pattern, usd in value.items() if usd < 0)
+        if negative:
+            raise ValueError(f"a budget cannot be negative: {negative}")
         return value
 
     @field_validator("enabled_features")
@@ -129,6 +156,12 @@ class Tenant(BaseModel):
 
     def allows_model(self, model: str) -> bool:
         return _allows(tuple(self.models), model)
+
+    def model_budgets_for(self, model: str) -> list[tuple[str, int]]:
+        """The per-model caps (pattern, micro-dollars) that hold ``model``."""
+        return [(pattern, round(usd * 1_000_000))
+                for pattern, usd in self.model_budgets_usd_per_month.items()
+                if _allows((pattern,), model)]
 
     def quota_for(self, role: str) -> RoleQuota:
         return self.quotas.get(role, RoleQuota())  # type: ignore[call-overload]

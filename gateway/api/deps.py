@@ -73,7 +73,8 @@ class Services:
         )
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
-        self.config = ConfigReloader(settings, tenants, self.pool, keystore, history)
+        self.config = ConfigReloader(settings, tenants, self.pool, keystore, history,
+                                     providers.catalog)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

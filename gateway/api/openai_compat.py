@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
 from gateway.asgi import chat_response
-from gateway.policy import tenant_of
+from gateway.policy import FEATURES_OF_KIND, tenant_of
 from gateway.schemas import ChatCompletionRequest, openapi_body
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
@@ -17,10 +17,18 @@ router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
 @router.get("/models", summary="Models you may use, with metadata and prices")
 async def list_models(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+    """Only what a call would be allowed: on the school's list, its feature switched on,
+    a key serving the school, and a price when the caller has a dollar limit."""
     tenant = tenant_of(identity, services.tenants)
+    admission = services.admission
+    limits = admission.limits_for(identity)
+    features = set(tenant.enabled_features)
     data = [
         m.public() for m in services.providers.models()
-        if tenant.allows_model(m.id) and services.pool.available(m.provider, identity.tenant)
+        if tenant.allows_model(m.id)
+        and features.intersection(FEATURES_OF_KIND.get(m.kind, (m.kind,)))
+        and (m.has_price or not admission.dollar_limits(identity, m.id, limits))
+        and services.pool.available(m.provider, identity.tenant)
     ]
     return {"object": "list", "data": data}
 

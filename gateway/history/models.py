@@ -47,6 +47,7 @@ runs = Table(
     Column("reasoning_tokens", Integer),
     Column("cost_micro_usd", Integer),  # NULL when unpriced
     Column("cost_status", String(16)),  # priced, unpriced, estimated
+    Column("priced_as", String(200)),  # the catalog model charged, when not ``model`` itself
     Column("request_text", Text),  # the last user message, for review (purgeable)
     Column("response_text", Text),  # purgeable
 )

@@ -29,6 +29,7 @@ from gateway.loadtest.plans import Call, LoadPlan, PlanError, plan_to_dict, with
 from gateway.loadtest.runner import Chat, LoadTestRun, estimate, round_rows
 from gateway.loadtest.simulate import Step
 from gateway.loadtest.stats import figures
+from gateway.policy import check_feature
 from gateway.pricing import ModelInfo
 from gateway.tenants import Tenant
 
@@ -65,6 +66,10 @@ def check_models(plan: LoadPlan, lookup: Lookup, tenant: Tenant,
                                 f"rounds[{i}].provider")
             if not tenant.allows_model(name):
                 raise PlanError(f"the school {tenant.tenant_id} does not allow {name}", path)
+            try:
+                check_feature(tenant, info.kind)
+            except ClassroomError as error:
+                raise PlanError(error.message, path) from None
             if not available(info.provider, tenant.tenant_id):
                 raise PlanError(f"no {info.provider} key serves the school {tenant.tenant_id}",
                                 path)

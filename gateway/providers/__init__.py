@@ -17,7 +17,8 @@ from gateway.providers.mock import MockProvider
 
 PROVIDER_IDS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
 
-# Names the catalog does not list are still routed by their family, unpriced.
+# Names the catalog cannot price are still routed by their family, unpriced (and so
+# refused to every caller with a dollar limit; see gateway.policy.admission).
 PREFIXES: tuple[tuple[str, str, str], ...] = (
     ("gpt-image-", "openai", "image"), ("dall-e-", "openai", "image"),
     ("text-embedding-", "openai", "embedding"), ("tts-", "openai", "speech"),
@@ -58,7 +59,7 @@ class ProviderRegistry:
 
     def lookup(self, name: str) -> ModelInfo:
         """What a model name means; unknown names are refused with ``model_not_found``."""
-        info = self.catalog.get(name)
+        info = self.catalog.resolve(name)
         if info is None:
             route = next(((p, k) for prefix, p, k in PREFIXES if name.startswith(prefix)), None)
             if route is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import Identity
-from gateway.errors import BudgetExceeded, PausedByTeacher, QuotaExceeded
+from gateway.errors import BudgetExceeded, PausedByTeacher, QueueTimeout, QuotaExceeded
 from gateway.history import HistoryStore, RunStart
 from gateway.policy.admission import Admission, CallEstimate, chat_estimate
 from gateway.pricing import ModelInfo
@@ -24,6 +24,7 @@ PRICED = ModelInfo(
     max_output_tokens=1000,
     prices={"input_per_mtok": Decimal("1"), "output_per_mtok": Decimal("2")},
 )
+FREE = CallEstimate(0, 0, 0)  # a call that costs nothing (priced at $0, not unpriced)
 STUDENT = Identity("stu", "school_a", "student", frozenset({"custom:gateway:use"}))
 
 
@@ -97,14 +98,14 @@ def test_request_and_token_quotas_say_what_was_used_and_when_it_resets(history):
             "stu", "school_a", "admin", {"requests_per_day": 2, "tokens_per_day": 100}
         )
         for _ in range(2):
-            async with admission.admit(STUDENT, PRICED, CallEstimate(5, 5)) as ticket:
+            async with admission.admit(STUDENT, PRICED, CallEstimate(5, 5, 0)) as ticket:
                 ticket.settle(0, 10)
         with pytest.raises(QuotaExceeded) as requests_error:
-            async with admission.admit(STUDENT, PRICED, CallEstimate(5, 5)):
+            async with admission.admit(STUDENT, PRICED, CallEstimate(5, 5, 0)):
                 pass
         await admission.set_override("stu", "school_a", "admin", {"tokens_per_day": 100})
         with pytest.raises(QuotaExceeded) as tokens_error:
-            async with admission.admit(STUDENT, PRICED, CallEstimate(50, 50)):
+            async with admission.admit(STUDENT, PRICED, CallEstimate(50, 50, 0)):
                 pass
         return requests_error.value, tokens_error.value
 
@@ -117,20 +118,103 @@ def test_request_and_token_quotas_say_what_was_used_and_when_it_resets(history):
     )
 
 
-def test_concurrency_limit_per_user(history):
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait (bounded) for a condition of the event loop's own state to hold."""
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.001)
+    await asyncio.wait_for(poll(), timeout)
+
+
+def test_calls_over_the_concurrency_limit_wait_their_turn_in_order(history):
     async def scenario():
         admission = Admission(history, TENANTS)
         await admission.set_override("stu", "school_a", "admin", {"concurrent_requests": 2})
-        async with admission.admit(STUDENT, PRICED, CallEstimate()):
-            async with admission.admit(STUDENT, PRICED, CallEstimate()):
-                with pytest.raises(QuotaExceeded) as error:
-                    async with admission.admit(STUDENT, PRICED, CallEstimate()):
-                        pass
-        async with admission.admit(STUDENT, PRICED, CallEstimate()):
-            pass  # slots are back
-        return error.value
+        entered: list[int] = []
+        release = {i: asyncio.Event() for i in range(6)}
 
-    assert "2 calls running" in asyncio.run(scenario()).message
+        async def call(i):
+            async with admission.admit(STUDENT, PRICED, FREE):
+                entered.append(i)
+                await release[i].wait()
+
+        usage = await admission._user_usage(STUDENT)
+        tasks = []
+        for i in range(6):
+            tasks.append(asyncio.create_task(call(i)))
+            # each arrives after the one before: two run, the rest queue in this order
+            await until(lambda i=i: len(entered) + len(usage.waiting) == i + 1)
+        first_two = list(entered)
+        waiting = (await admission.status(STUDENT))["concurrent"]
+        for i in range(6):
+            release[i].set()
+            await until(lambda i=i: len(entered) == min(6, i + 3))
+        await asyncio.gather(*tasks)
+        return first_two, waiting, entered, await admission.status(STUDENT)
+
+    first_two, waiting, entered, status = asyncio.run(scenario())
+    assert first_two == [0, 1]  # nobody was refused; two ran, four waited
+    assert waiting == {"running": 2, "waiting": 4, "limit": 2}
+    assert entered == [0, 1, 2, 3, 4, 5]  # in the order they came
+    assert status["concurrent"] == {"running": 0, "waiting": 0, "limit": 2}
+    assert status["requests_today"]["used"] == 0  # nothing settled, nothing leaked
+    assert status["requests_today"]["reserved"] == 0
+
+
+def test_a_call_waiting_too_long_for_its_turn_gets_queue_timeout(history):
+    async def scenario():
+        admission = Admission(history, TENANTS, queue_max_wait=0.05)
+        await admission.set_override("stu", "school_a", "admin", {"concurrent_requests": 1})
+        async with admission.admit(STUDENT, PRICED, FREE):
+            with pytest.raises(QueueTimeout) as error:
+                async with admission.admit(STUDENT, PRICED, FREE):
+                    pass
+            inside = await admission.status(STUDENT)
+        async with admission.admit(STUDENT, PRICED, FREE):
+            pass  # the slot came back; the timed-out waiter holds none
+        return error.value, inside, await admission.status(STUDENT)
+
+    error, inside, after = asyncio.run(scenario())
+    assert error.code == "queue_timeout" and error.status == 429
+    assert inside["concurrent"] == {"running": 1, "waiting": 0, "limit": 1}
+    assert after["concurrent"]["running"] == 0
+
+
+def test_a_waiting_call_is_checked_again_when_its_turn_comes(history):
+    async def scenario():
+        admission = Admission(history, TENANTS)
+        await admission.set_override("stu", "school_a", "admin",
+                                     {"concurrent_requests": 1, "usd_per_month": 0.005})
+        gate = asyncio.Event()
+        outcome: list[str] = []
+
+        async def first():
+            async with admission.admit(STUDENT, PRICED, CallEstimate(1, 1, 1_000)) as ticket:
+                await gate.wait()
+                ticket.settle(1_000, 2)
+
+        async def second():
+            try:
+                async with admission.admit(STUDENT, PRICED, CallEstimate(1, 1, 3_000)):
+                    outcome.append("admitted")
+            except BudgetExceeded:
+                outcome.append("budget_exceeded")
+
+        usage = await admission._user_usage(STUDENT)
+        one = asyncio.create_task(first())
+        await until(lambda: usage.running == 1)
+        two = asyncio.create_task(second())
+        await until(lambda: len(usage.waiting) == 1)
+        # While it waits, an admin lowers the budget: 1_000 spent + 3_000 no longer fits.
+        await admission.set_override("stu", "school_a", "admin",
+                                     {"concurrent_requests": 1, "usd_per_month": 0.003})
+        gate.set()
+        await asyncio.gather(one, two)
+        return outcome, await admission.status(STUDENT)
+
+    outcome, status = asyncio.run(scenario())
+    assert outcome == ["budget_exceeded"]  # known only after the wait
+    assert status["concurrent"]["running"] == 0
 
 
 def test_counters_start_from_history(history):
@@ -163,17 +247,17 @@ def test_teacher_pause_applies_to_students_of_that_school_only(history):
         admission = Admission(history, TENANTS)
         pause = await admission.pause("school_a", None, "t", "eyes on the board")
         with pytest.raises(PausedByTeacher) as error:
-            async with admission.admit(STUDENT, PRICED, CallEstimate()):
+            async with admission.admit(STUDENT, PRICED, FREE):
                 pass
-        async with admission.admit(teacher, PRICED, CallEstimate()):
+        async with admission.admit(teacher, PRICED, FREE):
             pass
-        async with admission.admit(other, PRICED, CallEstimate()):
+        async with admission.admit(other, PRICED, FREE):
             pass
         reloaded = Admission(history, TENANTS)
         await reloaded.load()  # pauses survive a restart
         paused_after_restart = reloaded.pause_for(STUDENT) is not None
         await admission.resume(pause["id"])
-        async with admission.admit(STUDENT, PRICED, CallEstimate()):
+        async with admission.admit(STUDENT, PRICED, FREE):
             pass
         return error.value, paused_after_restart
 
@@ -204,15 +288,15 @@ def test_load_tests_never_take_a_students_place_under_the_global_cap(history):
 
     async def scenario():
         admission = Admission(history, TENANTS, global_concurrency=2)
-        async with admission.admit(bot, PRICED, CallEstimate()):
-            async with admission.admit(bot, PRICED, CallEstimate()):
+        async with admission.admit(bot, PRICED, FREE):
+            async with admission.admit(bot, PRICED, FREE):
                 with pytest.raises(Exception) as bot_refused:
-                    async with admission.admit(bot, PRICED, CallEstimate()):
+                    async with admission.admit(bot, PRICED, FREE):
                         pass
-                async with admission.admit(STUDENT, PRICED, CallEstimate()):
-                    async with admission.admit(STUDENT, PRICED, CallEstimate()):
+                async with admission.admit(STUDENT, PRICED, FREE):
+                    async with admission.admit(STUDENT, PRICED, FREE):
                         with pytest.raises(Exception) as third_student:
-                            async with admission.admit(STUDENT, PRICED, CallEstimate()):
+                            async with admission.admit(STUDENT, PRICED, FREE):
                                 pass
         return bot_refused.value, third_student.value
 

@@ -63,12 +63,24 @@ def test_cost_to_the_micro_dollar(api, fakes, face, model, stream, usage, counts
 
 
 def test_unpriced_model_is_recorded_unpriced_not_free(api):
-    response = api().post(OPENAI, {"model": "gpt-4.1-unlisted",
-                                   "messages": [{"role": "user", "content": "hi"}]})
-    assert response.status_code == 200
+    # An admin has no dollar limit: an unknown family member is served, and unpriced.
+    response = api("admin").post(OPENAI, {"model": "claude-unlisted-9",
+                                          "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200, response.text
+    row = api("admin").last_run()
+    assert (row["model"], row["cost_micro_usd"], row["cost_status"]) == (
+        "claude-unlisted-9", None, "unpriced")
+    assert row["completion_tokens"] > 0
+    # A student has a monthly budget: the same kind of name is refused, with a row saying so.
+    refused = api().post(OPENAI, {"model": "gpt-4.1-unlisted",
+                                  "messages": [{"role": "user", "content": "hi"}]})
+    assert refused.status_code == 403
+    error = refused.json()["error"]
+    assert error["code"] == "model_unpriced" and "administrator must give it a price" in (
+        error["message"])
     row = api().last_run()
-    assert (row["cost_micro_usd"], row["cost_status"]) == (None, "unpriced")
-    assert row["completion_tokens"] == 4
+    assert (row["model"], row["error_code"], row["cost_micro_usd"]) == (
+        "gpt-4.1-unlisted", "model_unpriced", None)
 
 
 @pytest.mark.parametrize(("path_of", "payload_of", "prompt_exact"), [

@@ -53,7 +53,7 @@ def test_media_units():
                             output_tokens=4160).micro_usd == 50 + 1000 + 166_400
     assert speech_cost(model("tts-1"), 1000).micro_usd == 15_000
     assert speech_cost(model("eleven_multilingual_v2"), 16).micro_usd == 1600
-    assert speech_cost(model("gpt-4o-mini-tts"), 1000).status == "unpriced"
+    assert speech_cost(model("gpt-4o-mini-tts"), 1000).micro_usd == 20_000  # conservative
     assert video_cost(model("kling-v2-1"), seconds=5, mode="std").micro_usd == 280_000
     assert video_cost(model("kling-v2-1"), seconds=10, mode="pro").micro_usd == 980_000
     assert task_cost(model("midjourney")).micro_usd == 40_000
