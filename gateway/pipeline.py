@@ -326,7 +326,7 @@ class ChatService:
                               first_token_at=first_token_at, lease=lease)
 
 
-KEEPALIVE = b": waiting for a free key\n\n"
+KEEPALIVE = b": waiting for your turn\n\n"  # for a free key, or for your own earlier calls
 
 
 async def primed(

@@ -46,7 +46,7 @@ def test_queued_stream_gets_keepalives_then_its_reply(start_gateway, tokens, tmp
     lines, status = asyncio.run(scenario())
     assert status == "200"
     comments = [line for line in lines if line.startswith(":")]
-    assert comments and comments[0] == ": waiting for a free key"
+    assert comments and comments[0] == ": waiting for your turn"
     first_data = next(i for i, line in enumerate(lines) if line.startswith("data:"))
     assert all(line.startswith(":") for line in lines[:first_data])
     text = "".join(
