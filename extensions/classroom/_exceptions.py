@@ -57,6 +57,10 @@ _EXPLANATIONS: dict[str, str] = {
         "Your school has not enabled the model {model}. {pick} Ask your teacher if you need it."
     ),
     "feature_disabled": "This feature is switched off for your school: {message}",
+    "model_unpriced": (
+        "The model {model} has no price in the classroom, and you have a spending budget. "
+        "{pick} Ask your teacher if you need this one."
+    ),
     "paused_by_teacher": "Your teacher has paused AI calls for the class. Wait until they resume.",
     "not_found": "The gateway has nothing at this address: {message}",
     "invalid_request": "The request was not accepted: {message}",
@@ -133,7 +137,8 @@ class GatewayError(Exception):
             restart=RESTART_HINT,
             pick=PICK_MODEL_HINT,
         )
-        if available_models is not None and self.code in {"model_not_found", "model_not_allowed"}:
+        if available_models is not None and self.code in {
+                "model_not_found", "model_not_allowed", "model_unpriced"}:
             names = ", ".join(available_models)
             text += f" Models you can use: {names}." if names else ""
         return text

@@ -44,7 +44,8 @@ KNOWN_ERRORS: dict[str, tuple[str, str, str]] = {
     "queue_timeout": (
         "Waited too long in the queue (HTTP 429)",
         "The classroom queues requests when everyone calls at once, so that each student gets a "
-        "fair turn. Yours waited longer than the limit.",
+        "fair turn, and your own calls beyond your limit at once wait for your earlier ones. "
+        "Yours waited longer than the limit.",
         "Try again in a minute. " + _BACKOFF,
     ),
     "quota_exceeded": (
@@ -110,6 +111,13 @@ KNOWN_ERRORS: dict[str, tuple[str, str, str]] = {
         "Unknown model (HTTP 404)",
         "No model has this name in the classroom; it may be misspelled.",
         "Copy a name from classroom.client.models() or from a widget's model list.",
+    ),
+    "model_unpriced": (
+        "Model without a price (HTTP 403)",
+        "You have a spending budget, and this model has no price in the classroom, so what it "
+        "costs could not be counted against your budget.",
+        "Choose a model from the widget's list (they all have prices), or ask your teacher to "
+        "have an administrator price this one.",
     ),
     "feature_disabled": (
         "Feature switched off (HTTP 403)",
