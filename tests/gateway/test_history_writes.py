@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -248,3 +250,52 @@ def test_the_hub_audit_import_takes_over_the_old_offset_file_and_claims_lines_on
     with sqlite3.connect(path) as conn:
         assert [a for (a,) in conn.execute("select action from audit_log order by id")] == [
             "new.0", "new.1"]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(["audit", "import", "broken"]), min_size=1, max_size=12),
+       st.integers(min_value=0, max_value=4))
+def test_any_batch_with_any_failures_lands_every_other_write_exactly_once(
+        tmp_path_factory, kinds, lines):
+    """Property: whichever writes of one batch fail, and wherever the imports stand, the
+    file holds every write that succeeded once, every spooled line once, nothing else."""
+    root = tmp_path_factory.mktemp("batch")
+    path, data = root / "history.sqlite", root / "data"
+    data.mkdir()
+    for i in range(lines):
+        record(data, actor="hub", actor_role="admin", action=f"hub.{i}")
+    store = HistoryStore.open(f"sqlite:///{path}")
+    actor = Identity(name="teach_a", tenant="school_a", role="teacher")
+
+    def broken(connection: Connection) -> None:
+        connection.execute(insert(messages).values(
+            id="msg_orphan", conversation_id="conv_none", role="user", content="x",
+            created_at=1.0))
+
+    def write(index: int, kind: str) -> Any:
+        if kind == "audit":
+            return record_audit(store, actor, f"write.{index}")
+        if kind == "import":
+            return store.write(lambda c: import_hub_audit(c, data))
+        return store.write(broken)
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(write(i, k) for i, k in enumerate(kinds)),
+                                    return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        store.close()
+    for kind, outcome in zip(kinds, outcomes, strict=True):
+        assert isinstance(outcome, IntegrityError) == (kind == "broken"), (kind, outcome)
+    imported = sum(o for k, o in zip(kinds, outcomes, strict=True) if k == "import")
+    assert imported == (lines if "import" in kinds else 0)
+    with sqlite3.connect(path) as conn:
+        actions = Counter(a for (a,) in conn.execute("select action from audit_log"))
+        assert conn.execute("select count(*) from messages").fetchone() == (0,)
+    expected = Counter(f"write.{i}" for i, k in enumerate(kinds) if k == "audit")
+    if "import" in kinds:
+        expected.update(f"hub.{i}" for i in range(lines))
+    assert actions == expected
