@@ -5,8 +5,9 @@ The pool's windows are exact on its own clock at the grant; a request reaches th
 a little later, by a delay that varies (``benchmarks/dispatch_jitter.py``), so the pool
 keeps each grant for a margin past its window. A real gateway in process with a short
 window (``build_services(window=...)``, the pool's constructor parameter), real time, the
-vendor in its own process: many calls at once through the OpenAI face, streamed and not,
-and no window of the limit's length at the vendor holds more than the limit.
+vendor in its own process: many calls at once on one OpenAI key, through chat completions
+(streamed and not), embeddings and speech, and no window of the limit's length at the
+vendor holds more than the limit. With no margin both tests fail.
 """
 
 from __future__ import annotations
@@ -37,19 +38,26 @@ def gateway(settings: Settings, tmp_path: Path, fakes: Fakes, limits: str
         yield client
 
 
-def at_once(client: TestClient, token: str, bodies: list[dict[str, Any]]) -> list[int]:
-    """Every call sent together (one thread each); their statuses."""
-    def call(body: dict[str, Any]) -> int:
-        return client.post("/v1/chat/completions", json=body,
+def at_once(client: TestClient, token: str, calls: list[tuple[str, dict[str, Any]]]
+            ) -> list[int]:
+    """Every call (path, body) sent together, one thread each; their statuses."""
+    def call(path_and_body: tuple[str, dict[str, Any]]) -> int:
+        path, body = path_and_body
+        return client.post(path, json=body,
                            headers={"Authorization": f"Bearer {token}"}).status_code
 
-    with ThreadPoolExecutor(len(bodies)) as threads:
-        return list(threads.map(call, bodies))
+    with ThreadPoolExecutor(len(calls)) as threads:
+        return list(threads.map(call, calls))
 
 
-def chats(fakes: Fakes) -> list[dict[str, Any]]:
-    received = [r for r in fakes.requests("openai") if r["path"] == "/v1/chat/completions"]
-    return sorted(received, key=lambda r: r["time"])
+def chat(i: int, **body: Any) -> tuple[str, dict[str, Any]]:
+    return "/v1/chat/completions", {"model": "gpt-4o-mini", "stream": i % 2 == 1, **body}
+
+
+def received(fakes: Fakes, path: str = "") -> list[dict[str, Any]]:
+    """What the vendor received (at ``path``, when given), in order of arrival."""
+    requests = [r for r in fakes.requests("openai") if r["path"].endswith(path)]
+    return sorted(requests, key=lambda r: r["time"])
 
 
 def most_in_a_window(times: list[float], weight: Callable[[int], int] = lambda _: 1) -> int:
@@ -61,14 +69,25 @@ def most_in_a_window(times: list[float], weight: Callable[[int], int] = lambda _
     return best
 
 
+DOORS: list[tuple[str, dict[str, Any]]] = [
+    ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "a few words"}),
+    ("/v1/audio/speech", {"model": "tts-1", "voice": "alloy", "input": "hello"}),
+]
+
+
 def test_rpm_at_the_vendor_never_exceeds_the_limit(gateway_settings, tmp_path, fakes, tokens):
+    """Chat (streamed and not), embeddings and speech share the key's requests."""
     limit, calls = 4, 14
     with gateway(gateway_settings, tmp_path, fakes, f"rpm_limit = {limit}") as client:
-        statuses = at_once(client, tokens["admin"], [
-            {"model": "gpt-4o-mini", "stream": i % 2 == 1, "max_tokens": 5,
-             "messages": [{"role": "user", "content": f"call {i}"}]} for i in range(calls)])
+        statuses = at_once(client, tokens["teacher_a"], [
+            DOORS[i % 3] if i % 3 < 2 else
+            chat(i, max_tokens=5, messages=[{"role": "user", "content": f"call {i}"}])
+            for i in range(calls)])
     assert statuses == [200] * calls
-    times = [r["time"] for r in chats(fakes)]
+    seen = received(fakes)
+    assert {r["path"] for r in seen} == {
+        "/v1/chat/completions", "/v1/embeddings", "/v1/audio/speech"}
+    times = [r["time"] for r in seen]
     assert len(times) == calls  # every request the vendor saw is counted, retries included
     # the limit was reached (the calls queued), and never passed, at the vendor
     assert most_in_a_window(times) == limit
@@ -79,16 +98,15 @@ def test_tpm_at_the_vendor_never_exceeds_the_limit(gateway_settings, tmp_path, f
     limit, calls = 300, 20
     with gateway(gateway_settings, tmp_path, fakes, f"tpm_limit = {limit}") as client:
         statuses = at_once(client, tokens["admin"], [
-            {"model": "gpt-4o-mini", "stream": i % 2 == 1, "max_tokens": 30,
-             "stream_options": {"include_usage": True} if i % 2 else None,
-             "messages": [{"role": "user", "content": f"[[words n=30]] tpm {i}"}]}
+            chat(i, max_tokens=30, stream_options={"include_usage": True} if i % 2 else None,
+                 messages=[{"role": "user", "content": f"[[words n=30]] tpm {i}"}])
             for i in range(calls)])
     assert statuses == [200] * calls
-    received = chats(fakes)
-    assert len(received) == calls
-    used = [r["usage"]["total_tokens"] for r in received]
+    chats = received(fakes, "/v1/chat/completions")
+    assert len(chats) == calls
+    used = [r["usage"]["total_tokens"] for r in chats]
     assert min(used) > 0
-    most = most_in_a_window([r["time"] for r in received], lambda j: used[j])
+    most = most_in_a_window([r["time"] for r in chats], lambda j: used[j])
     # the calls had to wait for the window (all of them would be 20 × 41 tokens) ...
     assert sum(used) > 2 * limit
     # ... and no window at the vendor took more than the limit
