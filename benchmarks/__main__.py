@@ -125,7 +125,20 @@ def overhead(quick: bool) -> None:
     console.print(ratios)
 
 
-BENCHES = {"pool": pool, "overhead": overhead}
+def jitter(quick: bool) -> None:
+    from benchmarks import dispatch_jitter
+
+    table = Table(title="Grant to vendor arrival (dispatch jitter; the pool's margin must "
+                  "exceed the spread: CLASSROOM_RATE_LIMIT_MARGIN_MS)")
+    for column in ("scenario", "calls", "missing", "p50 ms", "p99 ms", "max ms", "spread ms"):
+        table.add_column(column)
+    for r in dispatch_jitter.measure(1 if quick else 3):
+        table.add_row(r["scenario"], str(r["calls"]), str(r["missing"]), fmt(r["p50_ms"], 2),
+                      fmt(r["p99_ms"], 2), fmt(r["max_ms"], 2), fmt(r["spread_ms"], 2))
+    console.print(table)
+
+
+BENCHES = {"pool": pool, "jitter": jitter, "overhead": overhead}
 
 
 def main() -> None:

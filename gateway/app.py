@@ -52,6 +52,7 @@ from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
+from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
@@ -75,7 +76,9 @@ def build_resolver(settings: Settings) -> TokenResolver:
     )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
+    """Every service of one gateway; ``window``: the pool's RPM/TPM window (see
+    :func:`build_pool`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tenants = load_tenants(settings.tenants_dir)
     catalog = Catalog.load()
@@ -89,7 +92,7 @@ def build_services(settings: Settings) -> Services:
         settings.mock_job_seconds,
     ))
     history = HistoryStore.open(settings.database_url)
-    key_pool, keystore = build_pool(settings, history.engine)
+    key_pool, keystore = build_pool(settings, history.engine, window=window)
     admission = Admission(history, tenants, global_concurrency=settings.global_concurrency,
                           queue_max_wait=settings.queue_max_wait_s)
     return Services(

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="A key lease not renewed for this long is reclaimed (its holder died).",
     )
+    rate_limit_margin_ms: float = Field(
+        default=250.0, ge=0, le=10_000,
+        description="How long past its key's one-minute RPM/TPM window a grant still counts, "
+        "so that the vendor, which counts a request when it arrives a few ms after its grant, "
+        "never sees more than the limit in a minute (benchmarks/dispatch_jitter.py measures "
+        "the spread of those delays).",
+    )
     stream_keepalive_seconds: float = Field(
         default=5.0, gt=0, le=60,
         description="A stream still queued for a key after this long starts with SSE keep-alive "

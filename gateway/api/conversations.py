@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +12,7 @@ from gateway.auth import Identity
 from gateway.errors import InvalidRequest
 from gateway.history import conversations as store
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api/conversations", tags=["Conversations"])
 
 MAX_CONTENT = 200_000
@@ -40,6 +41,14 @@ class MessageIn(BaseModel):
 
 def _owner(identity: Identity) -> store.Owner:
     return store.Owner(identity.name, identity.tenant)
+
+
+def _found(conversation_id: str, written: T | None) -> T:
+    """What a write returned, checked before it (:func:`store.check_owned`): None or False
+    means the conversation was deleted in between."""
+    if written is None or written is False:
+        raise store.not_found(conversation_id)
+    return written
 
 
 @router.post("", status_code=201, summary="Start a new conversation")
@@ -97,9 +106,10 @@ async def update_conversation(
     if not fields:
         raise InvalidRequest("Send at least one of title, model, system_prompt.")
     owner = _owner(identity)
-    return await services.history.write(
+    await services.history.read(lambda c: store.check_owned(c, owner, conversation_id))
+    return _found(conversation_id, await services.history.write(
         lambda c: store.update_fields(c, owner, conversation_id, fields)
-    )
+    ))
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation")
@@ -107,7 +117,9 @@ async def delete_conversation(
     conversation_id: str, identity: CurrentUser, services: ServicesDep
 ) -> Response:
     owner = _owner(identity)
-    await services.history.write(lambda c: store.remove(c, owner, conversation_id))
+    await services.history.read(lambda c: store.check_owned(c, owner, conversation_id))
+    _found(conversation_id,
+           await services.history.write(lambda c: store.remove(c, owner, conversation_id)))
     return Response(status_code=204)
 
 
@@ -120,6 +132,11 @@ async def add_message(
     conversation_id: str, body: MessageIn, identity: CurrentUser, services: ServicesDep
 ) -> dict[str, Any]:
     owner = _owner(identity)
-    return await services.history.write(
-        lambda c: store.add_message(c, owner, conversation_id, **body.model_dump())
-    )
+    said = store.Metering(body.model, body.prompt_tokens, body.completion_tokens,
+                          body.cost_micro_usd)
+    metering = await services.history.read(lambda c: store.check_message(
+        c, owner, conversation_id, parent_message_id=body.parent_message_id,
+        run_id=body.run_id, metering=said))
+    return _found(conversation_id, await services.history.write(lambda c: store.add_message(
+        c, owner, conversation_id, role=body.role, content=body.content,
+        parent_message_id=body.parent_message_id, run_id=body.run_id, metering=metering)))

@@ -8,7 +8,12 @@ the conversation.
 
 Plain functions on a SQLAlchemy ``Connection``, run through
 ``HistoryStore.read`` / ``HistoryStore.write``. Ownership is checked here, so
-another user's conversation looks exactly like a missing one.
+another user's conversation looks exactly like a missing one. A caller's mistake
+(no such conversation, a parent from elsewhere) is found by a read before the
+write (``check_owned``, ``check_message``), never raised inside a write: a write
+function that raises fails its whole group commit, and runs again. The writes keep
+the owner in their conditions and return ``None`` (``False``) when the conversation
+went away between the check and the write.
 """
 
 from __future__ import annotations
@@ -100,17 +105,28 @@ def create(
     return conversation_to_public(row, 0)
 
 
-def _owned(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any]:
+def not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"You have no conversation with id {conversation_id!r}.")
+
+
+def _mine(owner: Owner, conversation_id: str) -> tuple[Any, ...]:
+    return (conversations.c.id == conversation_id, conversations.c.user == owner.user,
+            conversations.c.tenant == owner.tenant)
+
+
+def _find(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any] | None:
     row = connection.execute(
-        select(conversations).where(
-            conversations.c.id == conversation_id,
-            conversations.c.user == owner.user,
-            conversations.c.tenant == owner.tenant,
-        )
+        select(conversations).where(*_mine(owner, conversation_id))
     ).mappings().first()
+    return dict(row) if row is not None else None
+
+
+def check_owned(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any]:
+    """The owner's conversation (a read); ``NotFound`` when there is none."""
+    row = _find(connection, owner, conversation_id)
     if row is None:
-        raise NotFound(f"You have no conversation with id {conversation_id!r}.")
-    return dict(row)
+        raise not_found(conversation_id)
+    return row
 
 
 def list_owned(
@@ -141,7 +157,7 @@ def list_owned(
 
 def get(connection: Connection, owner: Owner, conversation_id: str) -> dict[str, Any]:
     """One conversation with all its messages (every branch), oldest first."""
-    row = _owned(connection, owner, conversation_id)
+    row = check_owned(connection, owner, conversation_id)
     rows = connection.execute(
         select(messages)
         .where(messages.c.conversation_id == conversation_id)
@@ -174,39 +190,50 @@ def path_to(connection: Connection, owner: Owner, conversation_id: str, leaf_id:
 
 def update_fields(
     connection: Connection, owner: Owner, conversation_id: str, fields: dict[str, Any]
-) -> dict[str, Any]:
-    _owned(connection, owner, conversation_id)
+) -> dict[str, Any] | None:
+    """A write (after :func:`check_owned`); None when the conversation is gone."""
     allowed = {k: v for k, v in fields.items() if k in ("title", "model", "system_prompt")}
     allowed["updated_at"] = time.time()
     connection.execute(
-        update(conversations).where(conversations.c.id == conversation_id).values(**allowed)
+        update(conversations).where(*_mine(owner, conversation_id)).values(**allowed)
     )
-    return conversation_to_public(_owned(connection, owner, conversation_id))
+    row = _find(connection, owner, conversation_id)
+    return conversation_to_public(row) if row is not None else None
 
 
-def remove(connection: Connection, owner: Owner, conversation_id: str) -> None:
-    _owned(connection, owner, conversation_id)
+def remove(connection: Connection, owner: Owner, conversation_id: str) -> bool:
+    """A write (after :func:`check_owned`); False when the conversation was already gone."""
+    if _find(connection, owner, conversation_id) is None:
+        return False
     # Explicitly, not by ON DELETE CASCADE: that needs SQLite's foreign_keys pragma.
     connection.execute(delete(messages).where(messages.c.conversation_id == conversation_id))
     connection.execute(delete(conversations).where(conversations.c.id == conversation_id))
+    return True
 
 
-def add_message(
+@dataclass(frozen=True)
+class Metering:
+    """A message's numbers: the gateway's own when it names a call (``run_id``)."""
+
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_micro_usd: int | None = None
+
+
+def check_message(
     connection: Connection,
     owner: Owner,
     conversation_id: str,
     *,
-    role: str,
-    content: str,
     parent_message_id: str | None,
-    model: str | None = None,
-    run_id: int | None = None,
-    prompt_tokens: int | None = None,
-    completion_tokens: int | None = None,
-    cost_micro_usd: int | None = None,
-) -> dict[str, Any]:
-    """Append a message under ``parent_message_id`` (``None``: a new first message)."""
-    conversation = _owned(connection, owner, conversation_id)
+    run_id: int | None,
+    metering: Metering,
+) -> Metering:
+    """What :func:`add_message` may write (a read): the conversation is the owner's, the
+    parent is one of its messages, and a named call is the owner's, whose recorded metering
+    replaces what the caller said, so the numbers cannot be made up."""
+    check_owned(connection, owner, conversation_id)
     if parent_message_id is not None:
         parent = connection.execute(
             select(messages.c.id).where(
@@ -219,17 +246,33 @@ def add_message(
                 f"The parent message {parent_message_id!r} is not part of this conversation.",
                 param="parent_message_id",
             )
-    if run_id is not None:
-        run = connection.execute(
-            select(runs).where(runs.c.id == run_id, runs.c.user == owner.user)
-        ).mappings().first()
-        if run is None:
-            raise InvalidRequest(f"You have no call with id {run_id}.", param="run_id")
-        # Fill in the metering the gateway recorded, so the numbers cannot be made up.
-        model = model or run["model"]
-        prompt_tokens, completion_tokens, cost_micro_usd = (
-            run["prompt_tokens"], run["completion_tokens"], run["cost_micro_usd"]
-        )
+    if run_id is None:
+        return metering
+    run = connection.execute(
+        select(runs).where(runs.c.id == run_id, runs.c.user == owner.user)
+    ).mappings().first()
+    if run is None:
+        raise InvalidRequest(f"You have no call with id {run_id}.", param="run_id")
+    return Metering(metering.model or run["model"], run["prompt_tokens"],
+                    run["completion_tokens"], run["cost_micro_usd"])
+
+
+def add_message(
+    connection: Connection,
+    owner: Owner,
+    conversation_id: str,
+    *,
+    role: str,
+    content: str,
+    parent_message_id: str | None,
+    run_id: int | None = None,
+    metering: Metering = Metering(),
+) -> dict[str, Any] | None:
+    """Append a message under ``parent_message_id`` (``None``: a new first message): a
+    write, after :func:`check_message`; None when the conversation is gone."""
+    conversation = _find(connection, owner, conversation_id)
+    if conversation is None:
+        return None
     last = connection.execute(
         select(func.max(messages.c.created_at)).where(
             messages.c.conversation_id == conversation_id
@@ -243,19 +286,19 @@ def add_message(
         "parent_message_id": parent_message_id,
         "role": role,
         "content": content,
-        "model": model,
+        "model": metering.model,
         "run_id": run_id,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "cost_micro_usd": cost_micro_usd,
+        "prompt_tokens": metering.prompt_tokens,
+        "completion_tokens": metering.completion_tokens,
+        "cost_micro_usd": metering.cost_micro_usd,
         "created_at": now,
     }
     connection.execute(insert(messages).values(**row))
     changes: dict[str, Any] = {"updated_at": now}
     if conversation["title"] is None and role == "user" and content.strip():
         changes["title"] = title_from(content)
-    if model and role == "assistant":
-        changes["model"] = model
+    if metering.model and role == "assistant":
+        changes["model"] = metering.model
     connection.execute(
         update(conversations).where(conversations.c.id == conversation_id).values(**changes)
     )

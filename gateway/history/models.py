@@ -4,6 +4,7 @@ in ``migrations/versions``; these definitions must match them (a test checks).""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -90,6 +91,17 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("target", String(200)),
     Column("details", Text),
+)
+
+# How far an import from a file has read (migration 0005), updated in the transaction that
+# writes the rows it read, so that a line is imported exactly once even when that
+# transaction is rolled back and run again.
+import_positions = Table(
+    "import_positions",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("position", BigInteger),  # NULL: not yet imported into this database
+    Column("updated_at", Float, nullable=False),
 )
 
 conversations = Table(

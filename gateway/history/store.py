@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -138,26 +137,52 @@ class _GroupCommit:
                 return
 
     def _commit(self, batch: list[Any]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        try:
-            with self.engine.begin() as connection:
-                results = [fn(connection) for fn, _, _ in batch]
-            outcomes = [(future, True, r) for (_, future, _), r in zip(batch, results, strict=True)]
-        except Exception:
-            if len(batch) == 1:
-                outcomes = [(batch[0][1], False, sys.exc_info()[1])]
-            else:
-                for item in batch:  # isolate the faulty write
-                    self._commit([item])
-                return
-        by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-        for (_, _, loop), outcome in zip(batch, outcomes, strict=True):
-            by_loop.setdefault(loop, []).append(outcome)
-        for loop, settled in by_loop.items():
+        """Commit ``batch`` in one transaction. A write function that raises fails alone:
+        the transaction is rolled back and the others are run again, together, without it
+        (so a write function may run twice; see :meth:`HistoryStore.write`). If the commit
+        itself fails, each write is tried alone."""
+        while batch:
             try:
-                loop.call_soon_threadsafe(_settle, settled)
-            except RuntimeError:  # that loop is closed: nobody waits any more
-                pass
+                with self.engine.begin() as connection:
+                    results = []
+                    for index, (fn, _, _) in enumerate(batch):
+                        try:
+                            results.append(fn(connection))
+                        except Exception as error:
+                            raise _WriteFailed(index, error) from error
+            except _WriteFailed as failed:
+                _deliver([batch[failed.index]], [(False, failed.error)])
+                batch = batch[:failed.index] + batch[failed.index + 1:]
+                continue
+            except Exception as error:
+                if len(batch) == 1:
+                    _deliver(batch, [(False, error)])
+                else:
+                    for item in batch:  # the commit failed: which write made it fail?
+                        self._commit([item])
+                return
+            _deliver(batch, [(True, result) for result in results])
+            return
+
+
+class _WriteFailed(Exception):
+    """A write function of a batch raised ``error`` (carried out of the transaction)."""
+
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index, error)
+        self.index, self.error = index, error
+
+
+def _deliver(items: list[Any], outcomes: list[tuple[bool, Any]]) -> None:
+    """Hand each write's outcome to the loop that waits for it."""
+    by_loop: dict[Any, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for (_, future, loop), (ok, value) in zip(items, outcomes, strict=True):
+        by_loop.setdefault(loop, []).append((future, ok, value))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # that loop is closed: nobody waits any more
+            pass
 
 
 # With this many calls in flight or more, run rows go through the writer thread: there
@@ -196,7 +221,8 @@ class _InlineWriter:
         self._owner: int | None = None
         self._commits = 0
         self._closed = False
-        self._held: list[tuple[str, Sequence[Any]]] = []  # written, not yet committed
+        # written, not yet committed: (sql, params, the new row's id for an INSERT)
+        self._held: list[tuple[str, Sequence[Any], int | None]] = []
         self._timer: asyncio.TimerHandle | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -230,7 +256,8 @@ class _InlineWriter:
         except BaseException:
             self._recover()
             raise
-        self._held.append((sql, params))
+        rowid = cursor.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else None
+        self._held.append((sql, params, rowid))
         if commit:
             self.flush()
         elif self._timer is None:
@@ -260,17 +287,34 @@ class _InlineWriter:
             self._checkpoint()
 
     def _recover(self) -> None:
-        """A write failed inside the held transaction: roll back, and write the others again."""
+        """A write failed. SQLite undid that statement alone, so the rows held before it are
+        still in the open transaction, which keeps the write lock: nothing is written twice
+        and no other writer comes in between (a failed first write ends the transaction it
+        began). Only when SQLite ended the whole transaction (a full disk, an I/O error, a
+        trigger's ``RAISE(ROLLBACK)``) are the held rows written again, waiting for the lock
+        if need be, in their order, so that each new row gets the id its caller was given."""
         connection = self._connection
         assert connection is not None
-        held, self._held = self._held, []
         if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        if held:
+            if not self._held:
+                connection.execute("ROLLBACK")
+            return
+        held, self._held = self._held, []
+        if not held:
+            return
+        connection.execute("PRAGMA busy_timeout=30000")
+        try:
             connection.execute("BEGIN IMMEDIATE")
-            for sql, params in held:
-                connection.execute(sql, params)
+            for sql, params, rowid in held:
+                cursor = connection.execute(sql, params)
+                if rowid is not None and cursor.lastrowid != rowid:
+                    connection.execute("ROLLBACK")
+                    raise RuntimeError(f"a held run row came back as id {cursor.lastrowid}, "
+                                       f"not {rowid}: another writer came in between")
             connection.execute("COMMIT")
+        finally:
+            connection.execute("PRAGMA busy_timeout=0")
+        self._commits += 1
 
     def _checkpoint(self) -> None:
         def checkpoint(connection: Connection) -> None:
@@ -331,7 +375,15 @@ class HistoryStore:
         self.engine.dispose()
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one transaction on the writer thread."""
+        """Run ``fn`` in one transaction on the writer thread, with the other writes of its
+        batch (group commit).
+
+        ``fn`` may run more than once: when another write of its batch fails, the batch is
+        rolled back and ``fn`` runs again. So it must do nothing but database work in
+        ``connection`` (no file, no in-memory state, no position kept elsewhere: see the
+        hub-audit import), and it should not raise for a caller's mistake: check what a
+        request may do before the write (a read), and let ``fn`` return what it found
+        (e.g. ``None`` for a row that went away meanwhile)."""
         return await self._write(fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:

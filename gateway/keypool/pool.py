@@ -8,9 +8,15 @@ within a tier, round-robin across users: a student with fifty calls waiting
 gets one turn per round, like everyone else. Keys are chosen by priority, then
 by headroom. A wait longer than ``max_wait`` ends in ``queue_timeout``.
 
-Limits are never exceeded: a grant counts against the key's concurrency and its
-sliding 60-second request and token windows at the moment it is made, and the
-scheduler runs on one event loop, so checking and granting cannot interleave.
+Limits are never exceeded, as the vendor counts them: a grant counts against the
+key's concurrency and its sliding request and token windows (60 s) at the moment it
+is made, and the scheduler runs on one event loop, so checking and granting cannot
+interleave. The vendor counts a request when it arrives, a few milliseconds after
+its grant and not always the same few (a burst of grants is sent one after the
+other; the loop may be busy). So a grant stays in its window for ``margin``
+seconds longer than the window: two requests ``rpm_limit`` grants apart reach the
+vendor at least a window apart as long as their dispatch delays differ by less than
+the margin (``benchmarks/dispatch_jitter.py`` measures them).
 State lives in this process (the gateway refuses to run several workers), so a
 restart frees every slot; leases also carry a TTL, renewed by their holder, so
 a holder that hangs is reclaimed.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +40,9 @@ from gateway.keypool.keys import ProviderKey
 
 log = logging.getLogger("gateway.keypool")
 WINDOW = 60.0  # seconds: RPM and TPM are sliding one-minute windows
+# Seconds a grant is kept past the window, for the spread of grant-to-vendor delays
+# (see the module docstring; the gateway's setting ``rate_limit_margin_ms``).
+DEFAULT_MARGIN = 0.25
 DEFAULT_COOLDOWN = 10.0
 
 
@@ -53,18 +63,20 @@ class Tier(IntEnum):
 
 
 class MinuteCounts:
-    """What happened in the last minute, by the second: constant memory at any rate."""
+    """What happened in the last window (a minute), by the second: constant memory at any
+    rate."""
 
-    __slots__ = ("amounts", "seconds")
-    SLOTS = int(WINDOW) + 1
+    __slots__ = ("amounts", "seconds", "window")
 
-    def __init__(self) -> None:
-        self.seconds = [-1] * self.SLOTS
-        self.amounts = [0] * self.SLOTS
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        slots = math.ceil(window) + 1
+        self.seconds = [-1] * slots
+        self.amounts = [0] * slots
 
     def add(self, now: float, amount: int = 1) -> None:
         second = int(now)
-        slot = second % self.SLOTS
+        slot = second % len(self.seconds)
         if self.seconds[slot] != second:
             self.seconds[slot], self.amounts[slot] = second, 0
         self.amounts[slot] += amount
@@ -80,24 +92,45 @@ class MinuteCounts:
     def _window(self, now: float) -> Iterator[tuple[int, int]]:
         second = int(now)
         return ((sec, amount) for sec, amount in zip(self.seconds, self.amounts, strict=True)
-                if second - WINDOW < sec <= second)
+                if second - self.window < sec <= second)
+
+
+class TokenCharge:
+    """A grant's tokens in a key's TPM window, corrected in place when the real count is
+    known: the vendor counts a call's tokens at its arrival, not when it ends."""
+
+    __slots__ = ("at", "counted", "tokens")
+
+    def __init__(self, at: float, tokens: int) -> None:
+        self.at, self.tokens, self.counted = at, tokens, True
 
 
 @dataclass(eq=False)
 class KeyState:
     key: ProviderKey
+    window: float = WINDOW
+    margin: float = DEFAULT_MARGIN
     active: set[Lease] = field(default_factory=set)
     # Exact grant times and token charges in the window, kept only for the limits a key
     # has (bounded by them); ``seen_*`` count by the second for everything else.
     grants: deque[float] = field(default_factory=deque)
-    token_log: deque[tuple[float, int]] = field(default_factory=deque)
+    token_log: deque[TokenCharge] = field(default_factory=deque)
     tokens_in_window: int = 0
-    seen_requests: MinuteCounts = field(default_factory=MinuteCounts)
-    seen_tokens: MinuteCounts = field(default_factory=MinuteCounts)
+    seen_requests: MinuteCounts = field(init=False)
+    seen_tokens: MinuteCounts = field(init=False)
     healthy: bool = True
     health_reason: str | None = None
     cooldown_until: float = 0.0
     granted_total: int = 0
+
+    def __post_init__(self) -> None:
+        self.seen_requests = MinuteCounts(self.window)
+        self.seen_tokens = MinuteCounts(self.window)
+
+    @property
+    def hold(self) -> float:
+        """How long a grant counts: the window and the margin for dispatch jitter."""
+        return self.window + self.margin
 
     def update_key(self, key: ProviderKey, now: float) -> None:
         """New settings for the same key (a file sync, an admin): a limit that appears
@@ -108,11 +141,13 @@ class KeyState:
         elif old.rpm_limit is None:
             self.grants = deque(t for t, n in self.seen_requests.recent(now) for _ in range(n))
         if key.tpm_limit is None:
+            for charge in self.token_log:
+                charge.counted = False
             self.token_log.clear()
             self.tokens_in_window = 0
         elif old.tpm_limit is None:
-            self.token_log = deque(self.seen_tokens.recent(now))
-            self.tokens_in_window = sum(n for _, n in self.token_log)
+            self.token_log = deque(TokenCharge(t, n) for t, n in self.seen_tokens.recent(now))
+            self.tokens_in_window = sum(charge.tokens for charge in self.token_log)
 
     def record_grant(self, now: float) -> None:
         self.seen_requests.add(now)
@@ -129,11 +164,13 @@ class KeyState:
             else self.seen_tokens.total(now)
 
     def prune(self, now: float) -> None:
-        horizon = now - WINDOW
+        horizon = now - self.hold
         while self.grants and self.grants[0] <= horizon:
             self.grants.popleft()
-        while self.token_log and self.token_log[0][0] <= horizon:
-            self.tokens_in_window -= self.token_log.popleft()[1]
+        while self.token_log and self.token_log[0].at <= horizon:
+            charge = self.token_log.popleft()
+            charge.counted = False
+            self.tokens_in_window -= charge.tokens
         for lease in [lease for lease in self.active if lease.expires_at <= now]:
             log.warning("lease on key %s expired without renewal; reclaimed", self.key.name)
             lease.reclaimed = True
@@ -172,20 +209,41 @@ class KeyState:
         key = self.key
         opening = max(now, self.cooldown_until)
         if key.rpm_limit is not None and len(self.grants) >= key.rpm_limit:
-            opening = max(opening, self.grants[0] + WINDOW)
+            opening = max(opening, self.grants[0] + self.hold)
         if key.tpm_limit is not None and self.token_log and self.tokens_in_window > 0:
             # a waiting call may need more tokens than are left: look again when some expire
-            opening = max(opening, self.token_log[0][0] + WINDOW)
+            opening = max(opening, self.token_log[0].at + self.hold)
         if key.concurrency_limit is not None and len(self.active) >= key.concurrency_limit:
             opening = max(opening, min(lease.expires_at for lease in self.active))
         return opening if opening > now else None
 
-    def charge_tokens(self, now: float, tokens: int) -> None:
-        if tokens:
-            self.seen_tokens.add(now, tokens)
-            if self.key.tpm_limit is not None:
-                self.token_log.append((now, tokens))
-                self.tokens_in_window += tokens
+    def charge_tokens(self, now: float, tokens: int) -> TokenCharge | None:
+        """Charge tokens at ``now``; the window's entry for them (None: no TPM limit)."""
+        if not tokens:
+            return None
+        self.seen_tokens.add(now, tokens)
+        if self.key.tpm_limit is None:
+            return None
+        charge = TokenCharge(now, tokens)
+        self.token_log.append(charge)
+        self.tokens_in_window += tokens
+        return charge
+
+    def correct_tokens(self, charge: TokenCharge | None, now: float, delta: int) -> None:
+        """A granted call's real tokens differ from its charge by ``delta``. The vendor
+        counted the call when it arrived, so the correction goes to the grant's entry while
+        that is in the window (an entry gone from it needs none); a call charged nothing
+        at its grant is charged now."""
+        if charge is None:
+            if self.key.tpm_limit is None:
+                self.seen_tokens.add(now, delta)
+            elif delta > 0:
+                self.charge_tokens(now, delta)
+            return
+        self.seen_tokens.add(now, delta)
+        if charge.counted:
+            charge.tokens += delta
+            self.tokens_in_window += delta
 
 
 class Lease:
@@ -210,6 +268,7 @@ class Lease:
         self.user = user
         self.tier = tier
         self.tokens = tokens  # charged to the key's TPM window at the grant
+        self.charge: TokenCharge | None = None  # that charge, where the key has a TPM limit
         self.waited = waited
         self.granted_at = time.time()
         self.released_at: float | None = None
@@ -227,7 +286,8 @@ class Lease:
     def used_tokens(self, tokens: int) -> None:
         """The real token count, replacing the estimate charged at the grant."""
         if self.state is not None and tokens != self.tokens:
-            self.state.charge_tokens(asyncio.get_running_loop().time(), tokens - self.tokens)
+            self.state.correct_tokens(self.charge, asyncio.get_running_loop().time(),
+                                      tokens - self.tokens)
             self.tokens = tokens
 
     def failed(self, status: int, retry_after: float | None = None) -> None:
@@ -300,7 +360,15 @@ class KeyPool:
         max_wait: float = 120.0,
         lease_ttl: float = 300.0,
         on_health: HealthListener | None = None,
+        window: float = WINDOW,
+        margin: float = DEFAULT_MARGIN,
     ) -> None:
+        """``window``: the length of the RPM and TPM windows (the vendors' minute);
+        ``margin``: how long past it a grant still counts, for dispatch jitter."""
+        if window <= 0 or margin < 0:
+            raise ValueError("the window must be positive and the margin not negative")
+        self.window = window
+        self.margin = margin
         self.max_wait = max_wait
         self.lease_ttl = lease_ttl
         self.on_health = on_health
@@ -323,7 +391,7 @@ class KeyPool:
             ident = (key.provider, key.name)
             state = self._states.get(ident)
             if state is None:
-                state = KeyState(key)
+                state = self._new_state(key)
             else:
                 state.update_key(key, _now())
             fresh[ident] = state
@@ -331,10 +399,13 @@ class KeyPool:
         for provider in list(self._queues):
             self._dispatch(provider)
 
+    def _new_state(self, key: ProviderKey) -> KeyState:
+        return KeyState(key, self.window, self.margin)
+
     def upsert_key(self, key: ProviderKey) -> None:
         state = self._states.get((key.provider, key.name))
         if state is None:
-            self._states[(key.provider, key.name)] = KeyState(key)
+            self._states[(key.provider, key.name)] = self._new_state(key)
         else:
             state.update_key(key, _now())
         self._dispatch(key.provider)
@@ -507,7 +578,7 @@ class KeyPool:
         )
         state.active.add(lease)
         state.record_grant(now)
-        state.charge_tokens(now, waiter.tokens)
+        lease.charge = state.charge_tokens(now, waiter.tokens)
         return lease
 
     def _release(self, lease: Lease) -> None:

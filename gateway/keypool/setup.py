@@ -9,7 +9,7 @@ from collections.abc import Collection
 from sqlalchemy import Engine
 
 from gateway.keypool.keys import KeysFileError, ProviderKey, load_keys_file, load_keys_json
-from gateway.keypool.pool import KeyPool
+from gateway.keypool.pool import WINDOW, KeyPool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
 from gateway.logging import mask_secrets
 from gateway.settings import Settings
@@ -47,7 +47,10 @@ def refresh_pool(pool: KeyPool, stored: list[tuple[ProviderKey, bool, str | None
             pool.set_health(key.provider, key.name, True)
 
 
-def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
+def build_pool(settings: Settings, engine: Engine, *, window: float = WINDOW
+               ) -> tuple[KeyPool, KeyStore]:
+    """The key store and the live pool; ``window``: the length of the keys' RPM/TPM windows
+    (the vendors' minute; tests shorten it to see several windows in a few seconds)."""
     declared = declared_keys(settings)
     master = load_master_key(
         settings.master_key, settings.data_dir, embedded=settings.db_url is None
@@ -62,6 +65,7 @@ def build_pool(settings: Settings, engine: Engine) -> tuple[KeyPool, KeyStore]:
     ):
         if names:
             log.info("key pool: %s %s", verb, ", ".join(names))
-    pool = KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s)
+    pool = KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s,
+                   window=window, margin=settings.rate_limit_margin_ms / 1000)
     refresh_pool(pool, store.load())
     return pool, store

@@ -25,9 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gateway.keypool.pool import DEFAULT_MARGIN
+from gateway.keypool.pool import WINDOW as POOL_WINDOW
 from gateway.loadtest.stats import percentile
 
-WINDOW = 60.0  # seconds, as in the pool
+WINDOW = POOL_WINDOW + DEFAULT_MARGIN  # seconds a grant counts, as in the pool
 
 
 class SimulationError(ValueError):

@@ -7,7 +7,9 @@ Control endpoints of each fake (under its prefix):
   "retry_after_ms": 50, "delay": 0}``: the next N matching requests fail that way
   (``delay`` > 0 instead hangs that long before answering normally);
 - ``POST /_control/set``: free-form settings of a fake (e.g. Kling's polls to success);
-- ``GET /_control/requests``: what was received (method, path, query, headers, body, time).
+- ``GET /_control/requests``: what was received (method, path, query, headers, body, and
+  ``time``: ``time.monotonic()`` when the request had arrived, the clock a gateway's key pool
+  runs on), with the ``usage`` the fake answered where it reports tokens (OpenAI chat).
 
 Keys: a secret containing ``bad`` is refused (401), ``limited`` is always rate limited.
 """
@@ -164,17 +166,19 @@ class Fake:
                             headers={"x-request-id": request_id(), **(headers or {})})
 
     async def _before(self, request: Request, auth: bool) -> Response | None:
+        arrived = time.monotonic()
         body = await request.body()
         try:
             parsed: Any = json.loads(body) if body else None
         except ValueError:
             parsed = None
-        self.state.requests.append({
+        request.state.record = {
             "method": request.method, "path": request.url.path.removeprefix(
                 request.scope.get("root_path", "")),
             "query": dict(request.query_params), "headers": dict(request.headers),
-            "json": parsed, "size": len(body), "time": time.monotonic(),
-        })
+            "json": parsed, "size": len(body), "time": arrived,
+        }
+        self.state.requests.append(request.state.record)
         for script in self.state.scripts:
             if script.times > 0 and script.path in request.url.path:
                 script.times -= 1

@@ -108,6 +108,7 @@ async def chat(request: Request) -> Response:
             "messages resulted in 250000 tokens.", "type": "invalid_request_error",
             "param": "messages", "code": "context_length_exceeded"}}, 400)
     reply, usage, tool = _answer(body)
+    request.state.record["usage"] = usage  # what this vendor counts against its TPM
     ident, created = "chatcmpl-" + request_id("")[:24], int(time.time())
     if not body.get("stream"):
         message: dict[str, Any] = {"role": "assistant", "content": None if tool else reply,

@@ -119,3 +119,35 @@ def test_a_message_linked_to_a_run_takes_the_recorded_metering(gateway_client, t
     other_user = add(gateway_client, tokens, conv["id"], "assistant", "x", run_id=run_id,
                      who="student_a2")
     assert other_user.status_code == 404  # not their conversation, first of all
+
+
+def test_refusals_are_decided_before_the_write(gateway_client, tokens, conv, monkeypatch):
+    """A 4xx is found by a read: no write function of a refused request reaches the writer
+    thread, where raising would fail (and re-run) every other write of its batch."""
+    history = gateway_client.app.app.state.services.history  # type: ignore[attr-defined]
+    submitted: list[object] = []
+    submit = history._writer.submit
+
+    def spy(fn):
+        if fn.__module__ == "gateway.api.conversations":
+            submitted.append(fn)
+        return submit(fn)
+
+    monkeypatch.setattr(history._writer, "submit", spy)
+    other = gateway_client.post("/api/conversations", json={}, headers=auth(tokens)).json()
+    foreign = add(gateway_client, tokens, other["id"], "user", "elsewhere").json()
+    submitted.clear()
+    refused = [
+        add(gateway_client, tokens, "conv_missing", "user", "x"),
+        add(gateway_client, tokens, conv["id"], "user", "x", foreign["id"]),
+        add(gateway_client, tokens, conv["id"], "assistant", "x", run_id=999_999),
+        add(gateway_client, tokens, conv["id"], "user", "x", who="student_a2"),
+        gateway_client.patch(f"/api/conversations/{conv['id']}", json={"title": "t"},
+                             headers=auth(tokens, "student_b")),
+        gateway_client.delete("/api/conversations/conv_missing", headers=auth(tokens)),
+    ]
+    assert [r.status_code for r in refused] == [404, 400, 400, 404, 404, 404]
+    assert "conv_missing" in refused[0].json()["error"]["message"]
+    assert submitted == []
+    assert add(gateway_client, tokens, conv["id"], "user", "fine").status_code == 201
+    assert len(submitted) == 1  # the spy sees the writes that are made

@@ -59,12 +59,11 @@ def test_concurrency_limits_hold_under_random_arrivals(seed):
         assert max_overlap(intervals) <= limit
 
 
-def test_rpm_limit_holds_in_every_sliding_window(monkeypatch):
-    # A virtual minute: shrink the window so the test runs in a moment.
-    monkeypatch.setattr("gateway.keypool.pool.WINDOW", 0.2)
-
+def test_rpm_limit_holds_in_every_sliding_window():
     async def scenario():
-        pool = KeyPool([key("a", rpm_limit=3), key("b", rpm_limit=2)], max_wait=10)
+        # A short window, so that the test runs in a moment.
+        pool = KeyPool([key("a", rpm_limit=3), key("b", rpm_limit=2)], max_wait=10,
+                       window=0.2, margin=0.02)
         log = []
         await asyncio.gather(*(hold(pool, f"u{i}", log, 0) for i in range(20)))
         return log
@@ -78,11 +77,9 @@ def test_rpm_limit_holds_in_every_sliding_window(monkeypatch):
             assert len(in_window) <= limit
 
 
-def test_tpm_budget_is_charged_at_grant_and_corrected_after(monkeypatch):
-    monkeypatch.setattr("gateway.keypool.pool.WINDOW", 0.3)
-
+def test_tpm_budget_is_charged_at_grant_and_corrected_after():
     async def scenario():
-        pool = KeyPool([key("a", tpm_limit=100)], max_wait=5)
+        pool = KeyPool([key("a", tpm_limit=100)], max_wait=5, window=0.3)
         first = await pool.acquire("openai", tenant="x", user="u", tokens=80)
         waiter = pool.request("openai", tenant="x", user="v", tokens=50)
         assert not hasattr(waiter, "key")  # queued: 80 + 50 > 100

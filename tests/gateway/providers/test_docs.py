@@ -12,7 +12,7 @@ DOC = (REPO / "docs" / "providers.md").read_text()
 PROVIDER_SETTINGS = (
     "chat_timeout_seconds", "image_timeout_seconds", "speech_timeout_seconds",
     "video_timeout_seconds", "job_poll_seconds", "retry_attempts", "retry_base_seconds",
-    "retry_max_seconds", "mock_media_ms", "mock_job_seconds",
+    "retry_max_seconds", "mock_media_ms", "mock_job_seconds", "rate_limit_margin_ms",
 )
 
 
