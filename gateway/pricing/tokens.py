@@ -49,7 +49,7 @@ id, Gemini's ``cachedContent``) make the bound the context window.
 
 Images (the formulas' sources are in :func:`openai_image_tokens`,
 :func:`anthropic_image_tokens` and :func:`gemini_image_tokens`) are sized from
-their own bytes (PNG, JPEG, GIF and WebP headers; see :func:`image_size`), and
+their own bytes (PNG, JPEG, GIF and WebP headers; :func:`gateway.images.image_size`), and
 counted at the formula's maximum when the size cannot be read (an ``http`` URL,
 broken data; for Gemini, whose formula has none, see :func:`gemini_image_tokens`).
 
@@ -63,20 +63,19 @@ data is never tokenized, only its header decoded.
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
 import hashlib
 import importlib.util
 import json
 import math
-import struct
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from gateway.images import image_size_of
 from gateway.pricing import ModelInfo
 
 LONG_TEXT = 16_384  # characters; longer texts are bounded by their UTF-8 bytes
@@ -226,7 +225,6 @@ class _Counter:
         self.family = model.provider
         name = encoding_name(model.vendor_model) if self.family == "openai" else None
         self.encoding = name if name is not None and encoding(name) is not None else None
-        self.total = 0
         self.unbounded = False
 
     def text(self, text: str) -> int:
@@ -242,16 +240,17 @@ class _Counter:
     def per_message(self) -> int:
         return OPENAI_PER_MESSAGE if self.encoding is not None else OTHER_PER_MESSAGE
 
-    def structured(self, value: Any) -> int:
-        """A JSON value the vendor renders into the prompt (tools, schemas): its JSON text."""
+    def structured(self, key: str, value: Any) -> int:
+        """A JSON value the vendor renders into the prompt (tools, schemas): its JSON text,
+        and what the vendor adds around tools."""
         try:
             dumped = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError):
             dumped = str(value)
-        tools = len(value) if isinstance(value, list) else 1
         if self.encoding is not None:
+            tools = len(value) if isinstance(value, list) else 1
             return self.text(dumped) + OPENAI_PER_TOOL * (tools + 1)
-        return self.text(dumped) + OTHER_TOOLS
+        return self.text(dumped) + (OTHER_TOOLS if key in ("tools", "functions") else 0)
 
     def walk(self, value: Any) -> int:
         """Every text in a message's content (keys too: a margin), images by their formula."""
@@ -342,7 +341,7 @@ def prompt_upper_bound(model: ModelInfo, prompt: Any) -> int:
         if key == "cachedContent" or key == "cached_content":
             counter.unbounded = True
         elif key in STRUCTURED_FIELDS:
-            total += counter.structured(value)
+            total += counter.structured(key, value)
         else:
             total += counter.walk(value)
     if counter.unbounded:
@@ -415,111 +414,6 @@ def _mock_bound(prompt: Any) -> int:
 
 
 # -- images -----------------------------------------------------------------------------------
-
-HEADER_BYTES = 4_096  # enough for every header but a JPEG's, which is walked segment by segment
-
-
-def image_size_of(image: str | None) -> tuple[int, int] | None:
-    """The pixel size of an image given as a data URL or bare base64 (None: a URL to fetch,
-    or data whose size cannot be read). Only the bytes of the headers are decoded."""
-    if not image or image.startswith(("http://", "https://")):
-        return None
-    if image.startswith("data:"):
-        comma = image.find(",")
-        if comma < 0:
-            return None
-        image = image[comma + 1:]
-    head = _b64decode(image[: HEADER_BYTES * 4 // 3 + 8])
-    if head is None:
-        return None
-    if not head.startswith(b"\xff\xd8"):
-        return image_size(head)
-    if any(c in image for c in " \t\r\n"):  # rare: no random access into it
-        data = _b64decode(image)
-        return None if data is None else image_size(data)
-
-    def read(offset: int, size: int) -> bytes:
-        # 3 bytes are 4 characters: decode just the characters that hold these bytes
-        first = offset // 3 * 4
-        chunk = _b64decode(image[first:(offset + size + 2) // 3 * 4 + 4]) or b""
-        return chunk[offset % 3:offset % 3 + size]
-
-    try:
-        return _jpeg_size(read)
-    except struct.error:
-        return None
-
-
-def _b64decode(text: str) -> bytes | None:
-    text = "".join(text.split())
-    text = text[: len(text) // 4 * 4]
-    if "-" in text or "_" in text:
-        text = text.translate(str.maketrans("-_", "+/"))
-    try:
-        return binascii.a2b_base64(text)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a PNG, GIF, WebP or JPEG header, or None."""
-    try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-            return _positive(*struct.unpack(">II", data[16:24]))
-        if data.startswith((b"GIF87a", b"GIF89a")):
-            return _positive(*struct.unpack("<HH", data[6:10]))
-        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-            return _webp_size(data)
-        if data.startswith(b"\xff\xd8"):
-            return _jpeg_size(lambda offset, size: data[offset:offset + size])
-    except struct.error:
-        return None
-    return None
-
-
-def _positive(width: int, height: int) -> tuple[int, int] | None:
-    return (width, height) if width > 0 and height > 0 else None
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return _positive(width & 0x3FFF, height & 0x3FFF)
-    if chunk == b"VP8L" and data[20:21] == b"\x2f":
-        bits = int.from_bytes(data[21:25], "little")
-        return _positive((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
-    if chunk == b"VP8X":
-        return _positive(int.from_bytes(data[24:27], "little") + 1,
-                         int.from_bytes(data[27:30], "little") + 1)
-    return None
-
-
-SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-JPEG_SEGMENTS = 1_000  # EXIF, ICC profiles, XMP... come before the frame header
-
-
-def _jpeg_size(read: Callable[[int, int], bytes]) -> tuple[int, int] | None:
-    at = 2
-    for _ in range(JPEG_SEGMENTS):
-        marker = read(at, 4)
-        if len(marker) < 4 or marker[0] != 0xFF:
-            return None
-        if marker[1] == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:  # no length
-            at += 2
-            continue
-        (length,) = struct.unpack(">H", marker[2:4])
-        if marker[1] in SOF_MARKERS:
-            height, width = struct.unpack(">HH", read(at + 5, 4))
-            return _positive(width, height)
-        if length < 2:
-            return None
-        at += 2 + length
-    return None
-
 
 # OpenAI's vision guide ("Images and vision", Calculating costs), per model family:
 # (base, per 512-px tile) for the tile formula, or the multiplier of the patch formula.

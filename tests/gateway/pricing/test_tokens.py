@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.images import image_size, image_size_of
 from gateway.pricing import Catalog, ModelInfo
 from gateway.pricing import tokens as T
 from gateway.providers import mock, mock_media
@@ -240,27 +241,27 @@ def test_image_sizes_are_read_from_the_header(width: int, height: int, kind: str
         width, height = min(width, 65535), min(height, 65535)
     data = {"png": png_header, "gif": gif_header, "jpeg": jpeg_header}.get(kind)
     raw = data(width, height) if data else webp_header(width, height, kind)
-    assert T.image_size(raw) == (width, height)
-    assert T.image_size_of(data_url(raw)) == (width, height)
-    assert T.image_size_of(base64.b64encode(raw).decode()) == (width, height)
+    assert image_size(raw) == (width, height)
+    assert image_size_of(data_url(raw)) == (width, height)
+    assert image_size_of(base64.b64encode(raw).decode()) == (width, height)
 
 
 def test_a_jpeg_whose_frame_header_comes_after_half_a_megabyte() -> None:
     raw = jpeg_header(4032, 3024, icc_segments=8)
     assert len(raw) > 500_000
     encoded = base64.b64encode(raw).decode()
-    assert T.image_size_of(encoded) == (4032, 3024)
-    assert T.image_size_of("data:image/jpeg;base64," + encoded) == (4032, 3024)
+    assert image_size_of(encoded) == (4032, 3024)
+    assert image_size_of("data:image/jpeg;base64," + encoded) == (4032, 3024)
     wrapped = "\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))  # MIME lines
-    assert T.image_size_of(wrapped) == (4032, 3024)
-    assert T.image_size(raw[:-20]) is None  # cut inside the frame header
+    assert image_size_of(wrapped) == (4032, 3024)
+    assert image_size(raw[:-20]) is None  # cut inside the frame header
 
 
 def test_a_real_png_and_unreadable_images() -> None:
-    assert T.image_size(mock_media.png("cat", 300, 200)) == (300, 200)
-    assert T.image_size_of("https://example.org/cat.png") is None
-    assert T.image_size_of("data:image/png;base64,bm90IGFuIGltYWdl") is None
-    assert T.image_size_of("not base64 at all %%%") is None
+    assert image_size(mock_media.png("cat", 300, 200)) == (300, 200)
+    assert image_size_of("https://example.org/cat.png") is None
+    assert image_size_of("data:image/png;base64,bm90IGFuIGltYWdl") is None
+    assert image_size_of("not base64 at all %%%") is None
 
 
 def openai_tiles(width: int, height: int, base: int, tile: int, detail: str) -> int:
