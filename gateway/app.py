@@ -204,8 +204,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.history.write(lambda conn: import_hub_audit(conn, data_dir))
         loop = asyncio.get_running_loop()
         if any(key.provider == "openai" for key in built.pool.keys):
-            # The tokenizers reservations count with take ~0.8 s to load: not on the loop.
-            loop.run_in_executor(None, warm, list(built.providers.catalog.models.values()))
+            # The chat models' tokenizer (reservations count with it) takes ~0.5 s to load:
+            # not on the loop. Others (embeddings') load when first needed.
+            chat = [m for m in built.providers.catalog.models.values() if m.kind == "chat"]
+            loop.run_in_executor(None, warm, chat)
         background = [
             loop.create_task(run_retention(built.history, built.settings.data_dir)),
             loop.create_task(follow_hub_audit(built.history, built.settings.data_dir)),
