@@ -138,7 +138,20 @@ def jitter(quick: bool) -> None:
     console.print(table)
 
 
-BENCHES = {"pool": pool, "jitter": jitter, "overhead": overhead}
+def tokens(quick: bool) -> None:
+    from benchmarks import tokens_bench
+
+    rows, load = tokens_bench.run(quick)
+    table = Table(title=f"Reservation token bounds per call (encodings loaded in "
+                        f"{load['load_s']:.2f} s, +{load['rss_mib']:.0f} MiB)")
+    for column in ("prompt", "model", "µs per call", "bound (tokens)"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["prompt"], r["model"], fmt(r["us"]), str(r["tokens"]))
+    console.print(table)
+
+
+BENCHES = {"pool": pool, "jitter": jitter, "overhead": overhead, "tokens": tokens}
 
 
 def main() -> None:

@@ -56,6 +56,7 @@ from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
+from gateway.pricing.tokens import warm
 from gateway.providers import MockProvider, ProviderRegistry
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
@@ -213,6 +214,11 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         data_dir = built.settings.data_dir
         await built.history.write(lambda conn: import_hub_audit(conn, data_dir))
         loop = asyncio.get_running_loop()
+        if any(key.provider == "openai" for key in built.pool.keys):
+            # The chat models' tokenizer (reservations count with it) takes ~0.5 s to load:
+            # not on the loop. Others (embeddings') load when first needed.
+            chat = [m for m in built.providers.catalog.models.values() if m.kind == "chat"]
+            loop.run_in_executor(None, warm, chat)
         background = [
             loop.create_task(run_retention(built.history, built.settings.data_dir)),
             loop.create_task(follow_hub_audit(built.history, built.settings.data_dir)),

@@ -21,9 +21,10 @@ from gateway.calls import Caller
 from gateway.errors import ClassroomError, InvalidRequest
 from gateway.history.media import ArtifactStore, NewArtifact
 from gateway.keypool import ProviderKey
-from gateway.pipeline import ChatService, Plan, PreparedChat, text_tokens
+from gateway.pipeline import ChatService, Plan, PreparedChat
 from gateway.pricing import Usage
-from gateway.providers import anthropic_format, google_format, mock_media
+from gateway.pricing.tokens import prompt_upper_bound
+from gateway.providers import anthropic_format, google_format, mock, mock_media
 from gateway.providers.base import ChatResult, NativeCall, Piece
 from gateway.schemas import (
     AnthropicMessagesRequest,
@@ -70,7 +71,7 @@ def mock_gemini_image(body: dict[str, Any], prompt: str) -> dict[str, Any]:
         for c in body.get("contents") or [] if isinstance(c, dict)
         for p in c.get("parts") or [] if google_format.g(p, "inlineData", "inline_data"))
     data = base64.b64encode(mock_media.png(prompt, 512, 512, salt)).decode()
-    usage = Usage(prompt_tokens=text_tokens(body.get("contents")))
+    usage = Usage(prompt_tokens=mock.json_tokens(body.get("contents")))
     return {"candidates": [{"content": {"role": "model", "parts": [
         {"text": f"A mock image for: {prompt}"},
         {"inlineData": {"mimeType": "image/png", "data": data}}]},
@@ -163,17 +164,17 @@ class NativeFaces:
             plan = self._native_plan(model, body, "", anthropic_frame, anthropic_error_frame)
             return await self.chat.begin(
                 caller, model, None, plan, request_text, stream=stream,
-                prompt_estimate=text_tokens([body.get("system"), body.get("messages")]),
-                max_output=body["max_tokens"],
+                prompt_estimate=prompt_upper_bound(model, body), max_output=body["max_tokens"],
             )
-        estimate = text_tokens([body.get("system"), body.get("messages")])
+        estimate = prompt_upper_bound(model, request)
 
         def restream(pieces: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
             return anthropic_format.stream_from_openai(pieces, model.id, estimate)
 
         plan = self._translated_plan(model, request, anthropic_format.response_from_openai,
                                      restream, anthropic_frame, anthropic_error_frame)
-        return await self.chat.begin(caller, model, request, plan, request_text)
+        return await self.chat.begin(caller, model, request, plan, request_text,
+                                     prompt_estimate=estimate)
 
     def _mock_image_plan(self, body: dict[str, Any], prompt: str) -> Plan:
         adapter = self.chat.registry.adapter("mock")
@@ -235,7 +236,8 @@ class NativeFaces:
             plan = self._mock_image_plan(body, request_text or "")
             plan.keep = self._keeper(identity, model, request_text)
             return await self.chat.begin(caller, model, None, plan, request_text, stream=stream,
-                                         kind="image")
+                                         kind="image",
+                                         prompt_estimate=prompt_upper_bound(model, body))
         if request is None:
             config = google_format.g(body, "generationConfig", "generation_config") or {}
             plan = self._native_plan(model, body, version, google_frame, google_error_frame)
@@ -243,9 +245,7 @@ class NativeFaces:
                 plan.keep = self._keeper(identity, model, request_text)
             return await self.chat.begin(
                 caller, model, None, plan, request_text, stream=stream, kind=model.kind,
-                prompt_estimate=text_tokens([body.get("contents"),
-                                             google_format.g(body, "systemInstruction",
-                                                             "system_instruction")]),
+                prompt_estimate=prompt_upper_bound(model, body),
                 max_output=google_format.g(config, "maxOutputTokens", "max_output_tokens"),
             )
 

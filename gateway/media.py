@@ -33,6 +33,7 @@ from gateway.pricing import (
     speech_cost,
     token_cost,
 )
+from gateway.pricing.tokens import text_upper_bound, texts_upper_bound
 from gateway.providers import google_format, mock_media
 from gateway.providers.base import NativeCall
 from gateway.providers.mock import count_tokens
@@ -155,8 +156,8 @@ class MediaService:
                            f"[{len(result.get('data') or [])} embedding(s)]",
                            priced_as=model.priced_as)
 
-        estimate = CallEstimate(estimate_tokens, 0, token_cost(
-            model, Usage(prompt_tokens=estimate_tokens)).micro_usd)
+        bound = texts_upper_bound(model, texts)
+        estimate = CallEstimate(bound, 0, token_cost(model, Usage(prompt_tokens=bound)).micro_usd)
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
         return result
 
@@ -205,7 +206,8 @@ class MediaService:
             return Metered(token_cost(model, usage), usage, f"[{len(parsed.texts)} embedding(s)]",
                            priced_as=model.priced_as)
 
-        estimate = CallEstimate(tokens, 0, token_cost(model, Usage(prompt_tokens=tokens)).micro_usd)
+        bound = texts_upper_bound(model, parsed.texts)
+        estimate = CallEstimate(bound, 0, token_cost(model, Usage(prompt_tokens=bound)).micro_usd)
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
         return result
 
@@ -257,7 +259,7 @@ class MediaService:
                            f"[{len(result.files)} image(s)]", units={"images": len(result.files)},
                            priced_as=model.priced_as)
 
-        estimate = CallEstimate(count_tokens(request.prompt), 0,
+        estimate = CallEstimate(text_upper_bound(model, request.prompt), 0,
                                 _upper_image_estimate(model, request.n))
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
         data = []

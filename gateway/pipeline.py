@@ -29,9 +29,10 @@ from gateway.errors import ClassroomError, ProviderError
 from gateway.keypool import Lease, ProviderKey
 from gateway.policy.admission import chat_estimate
 from gateway.pricing import ModelInfo, Usage, token_cost
+from gateway.pricing.tokens import prompt_upper_bound
 from gateway.providers.base import ChatCall, ChatResult, Piece
 from gateway.providers.http import LABELS
-from gateway.providers.mock import count_tokens, prompt_tokens
+from gateway.providers.mock import count_tokens
 from gateway.schemas import ChatCompletionRequest, last_user_text, load_object, validate
 
 log = logging.getLogger("gateway.pipeline")
@@ -71,17 +72,6 @@ class PreparedChat:
 def sse(data: dict[str, Any] | str) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     return b"data: " + payload.encode() + b"\n\n"
-
-
-def text_tokens(value: Any) -> int:
-    """A rough token count of every text in a JSON value (inline image data skipped)."""
-    if isinstance(value, str):
-        return count_tokens(value) if len(value) < 50_000 else 0
-    if isinstance(value, dict):
-        return sum(text_tokens(v) for k, v in value.items() if k not in ("data", "url"))
-    if isinstance(value, list):
-        return sum(text_tokens(v) for v in value)
-    return 0
 
 
 def peek(raw: bytes) -> tuple[str | None, bool]:
@@ -150,7 +140,7 @@ class ChatService:
     ) -> PreparedChat:
         streaming = request.stream if request is not None else bool(stream)
         if request is not None:
-            prompt_estimate = prompt_estimate or prompt_tokens(request.messages)
+            prompt_estimate = prompt_estimate or prompt_upper_bound(model, request)
             max_output = max_output or request.output_limit
         run_id = await self.calls.start(caller, model, kind, stream=streaming,
                                         request_text=request_text)

@@ -11,9 +11,10 @@ sample: what the user saw (latency, time to first token) and what the history
 recorded (status, queue wait, tokens, cost).
 
 Real mode spends money, so a :class:`CostGuard` reserves each call's worst
-case (prompt with a margin, plus ``max_tokens`` at the output price) before
-sending it and settles it to the recorded cost after; a call whose worst case
-no longer fits under the cap is not sent, and the run ends ``stopped_at_cap``.
+case (the prompt's upper bound from :mod:`gateway.pricing.tokens`, plus
+``max_tokens`` at the output price) before sending it and settles it to the
+recorded cost after; a call whose worst case no longer fits under the cap is
+not sent, and the run ends ``stopped_at_cap``.
 
 A run can be cancelled: calls in flight are abandoned (the pipeline records
 them as disconnected), and every sample taken so far is kept.
@@ -38,10 +39,9 @@ from gateway.loadtest.plans import Call, LoadPlan, Round
 from gateway.loadtest.stats import figures
 from gateway.policy.admission import chat_estimate
 from gateway.pricing import ModelInfo
-from gateway.providers.mock import count_tokens
+from gateway.pricing.tokens import prompt_upper_bound
 
 log = logging.getLogger("gateway.loadtest")
-PROMPT_MARGIN = 1.25  # the worst case allows 25 % more prompt tokens than the estimate
 FLUSH_EVERY = 100  # samples kept in memory before they are written
 
 
@@ -57,8 +57,8 @@ class Chat(Protocol):
 
 def worst_case_micro_usd(model: ModelInfo, call: Call) -> int | None:
     """The most one call can cost (None: the model is unpriced)."""
-    prompt = int((7 + count_tokens(call.prompt)) * PROMPT_MARGIN) + 8
-    return chat_estimate(model, prompt, call.max_tokens).worst_case_micro_usd
+    return chat_estimate(model, prompt_upper_bound(model, call.body()),
+                         call.max_tokens).worst_case_micro_usd
 
 
 def estimate(plan: LoadPlan, models: dict[str, ModelInfo]) -> dict[str, Any]:

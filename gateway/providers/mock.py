@@ -43,6 +43,17 @@ def prompt_tokens(messages: list[ChatMessage]) -> int:
     return 3 + sum(4 + count_tokens(content_text(m.content)) for m in messages)
 
 
+def json_tokens(value: Any) -> int:
+    """The mock's count of every text in a JSON value (inline image data skipped)."""
+    if isinstance(value, str):
+        return count_tokens(value) if len(value) < 50_000 else 0
+    if isinstance(value, dict):
+        return sum(json_tokens(v) for k, v in value.items() if k not in ("data", "url"))
+    if isinstance(value, list):
+        return sum(json_tokens(v) for v in value)
+    return 0
+
+
 def lorem_text(messages: list[ChatMessage], limit: int | None) -> str:
     digest = hashlib.sha256(
         "\n".join(f"{m.role}:{content_text(m.content)}" for m in messages).encode()

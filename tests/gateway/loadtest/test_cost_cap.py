@@ -42,9 +42,10 @@ def test_dry_run_shows_the_worst_case_and_starts_nothing(gw: Any) -> None:
     response = gw.post("/api/loadtests", {"plan": PLAN, "cost_cap_usd": 0.3, "dry_run": True})
     assert response.status_code == 201, response.text
     estimate = response.json()["estimate"]
-    # per call: (7 + 8 prompt tokens) × 1.25 + 8 = 26 at $1000/M, 20 output at $2000/M
+    # per call: the mock's own count, 3 + 4 + 8 prompt tokens at $1000/M (exact, see
+    # gateway/pricing/tokens.py), and 20 output tokens at $2000/M
     assert estimate["requests"] == 40
-    assert estimate["worst_case_usd"] == pytest.approx(40 * (26 * 1000 + 20 * 2000) / 1e6)
+    assert estimate["worst_case_usd"] == pytest.approx(40 * (15 * 1000 + 20 * 2000) / 1e6)
     assert estimate["per_model"][0]["priced"] and estimate["unpriced_models"] == []
     assert gw.get("/api/loadtests").json()["total"] == 0
 
@@ -62,7 +63,7 @@ def test_a_real_run_stops_before_passing_its_cap(gw: Any) -> None:
     assert sum(recorded) <= cap * 1_000_000
     assert status["spent_usd"] == pytest.approx(sum(recorded) / 1e6)
     # it stopped because the next call's worst case no longer fitted, not earlier
-    assert sum(recorded) + 66_000 > cap * 1_000_000
+    assert sum(recorded) + 55_000 > cap * 1_000_000
     report = gw.get(f"/api/loadtests/{run_id}/report").json()
     assert report["run"]["cost_cap_usd"] == cap
     assert report["overall"]["cost_usd"] == pytest.approx(sum(recorded) / 1e6)
