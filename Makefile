@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHP := .node/node_modules/.bin/configurable-http-proxy
 KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 
-.PHONY: run test bench soak install install-test lint clean
+.PHONY: run test bench soak install install-test lint clean postgres
 
 run: install
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
@@ -42,7 +42,14 @@ $(CHP):
 	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 
-install-test: install $(VENV)/.stamp-test /usr/bin/chromium
+# A real PostgreSQL for the tests that run the history on it (started by the tests on a
+# free loopback port as the postgres user, never as a system service).
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; fi
+
+install-test: install $(VENV)/.stamp-test /usr/bin/chromium postgres
 
 test: install-test
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

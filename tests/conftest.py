@@ -2,6 +2,11 @@
 
 - ``tokens``: the static tokens of the standalone gateway (role name → token).
 - ``tokens_file``: those tokens written as a ``CLASSROOM_AUTH_TOKENS_FILE``.
+- ``database``: which history database ``gateway_settings`` uses, ``sqlite`` unless a
+  module overrides it (``both_databases`` runs a module's tests on SQLite and on a
+  real PostgreSQL).
+- ``postgres``: a real PostgreSQL server for the session (``tests/support/postgres.py``),
+  started on first use on a free loopback port and stopped by PID.
 - ``gateway_settings``: ``Settings`` for an in-process gateway in a temp data dir.
 - ``gateway_client``: a ``TestClient`` on the in-process gateway (lifespan run).
 - ``start_gateway``: factory that serves a real gateway with uvicorn on a free
@@ -33,6 +38,7 @@ from fastapi.testclient import TestClient
 from gateway.app import create_asgi
 from gateway.settings import Settings
 from tests.support import secrets
+from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.procs import (
     ARTIFACTS,
     REPO,
@@ -66,8 +72,39 @@ def tokens_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def gateway_settings(tmp_path: Path, tokens_file: Path) -> Settings:
+def database() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, database: str, tmp_path: Path) -> str | None:
+    """None for the embedded SQLite default, else a fresh PostgreSQL database's URL."""
+    if database == "sqlite":
+        return None
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+both_databases = pytest.fixture(params=["sqlite", "postgresql"], name="database")(
+    lambda request: request.param)
+
+
+@pytest.fixture
+def gateway_settings(tmp_path: Path, tokens_file: Path, database_url: str | None) -> Settings:
+    extra: dict[str, Any] = {}
+    if database_url is not None:
+        master = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        extra = {"db_url": database_url, "master_key": master}
     return Settings(
         data_dir=tmp_path / "data",
         auth_tokens_file=tokens_file,
@@ -75,6 +112,7 @@ def gateway_settings(tmp_path: Path, tokens_file: Path) -> Settings:
         mock_ttft_ms=0,
         mock_tokens_per_second=0,
         hub_api_url=None,
+        **extra,
     )
 
 

@@ -11,8 +11,9 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -52,13 +53,40 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+MIGRATION_LOCK = 7_201_126  # pg_advisory_xact_lock key: "the classroom's migrations"
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the database to the newest schema (run at gateway start)."""
+    """Bring the database to the newest schema (run at gateway start).
+
+    Several gateways (replicas, or workers) may start at the same moment on one
+    database: the first to take the lock migrates, the others wait for it and then
+    find nothing to do. PostgreSQL: a transaction-scoped advisory lock taken in the
+    migration's own transaction; SQLite: an exclusive lock on a file beside the
+    database (one machine only, as SQLite is)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _file_lock(engine), engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+
+    with open(f"{database}.migrate-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

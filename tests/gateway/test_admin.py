@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from gateway.history import demo
 from gateway.history.models import audit_log, messages, runs
+from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 NOTEBOOK = {
     "cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# Class pulse\n", "numbers"]}],

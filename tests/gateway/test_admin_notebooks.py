@@ -15,6 +15,7 @@ from gateway.history import demo
 from gateway.history.models import runs
 from gateway.history.store import make_engine
 from tests.support.procs import REPO
+from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 PLOTLY = "application/vnd.plotly.v1+json"
 ADMIN = sorted((REPO / "notebooks" / "admin").glob("*.ipynb"))

@@ -15,6 +15,7 @@ from gateway.history import demo
 from gateway.history.models import runs
 from gateway.history.usage import aggregate, estimate, parse_time, percentile
 from gateway.pricing import Catalog
+from tests.conftest import both_databases  # noqa: E402,F401  (every test on SQLite and PostgreSQL)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from gateway.history.store import make_engine, upgrade
 from gateway.keypool import parse_keys
 from gateway.keypool.store import KeyStore, MasterKeyError, SecretBox, load_master_key
+from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 SECRET_A = "sk-live-AAAAAAAAAAAAAAAAAAAAAAAA1111"
 SECRET_B = "sk-live-BBBBBBBBBBBBBBBBBBBBBBBB2222"
@@ -151,12 +152,12 @@ def test_admin_adds_disables_and_enables_keys_with_audit(pool_client, tokens):
     )
     on = pool_client.post("/api/keys/openai/main/enable", headers=auth(tokens, "admin"))
     assert on.json()["is_active"] is True
-    import sqlite3 as db
+    from sqlalchemy import text
 
-    data_dir = pool_client.app.app.state.services.settings.data_dir  # type: ignore[attr-defined]
-    with db.connect(data_dir / "gateway.sqlite") as conn:
-        actions = [r[0] for r in conn.execute("select action from audit_log order by id")]
-        details = " ".join(r[0] for r in conn.execute("select details from audit_log"))
+    engine = pool_client.app.app.state.services.history.engine  # type: ignore[attr-defined]
+    with engine.connect() as conn:  # the database itself (SQLite file, or PostgreSQL)
+        actions = [r[0] for r in conn.execute(text("select action from audit_log order by id"))]
+        details = " ".join(r[0] for r in conn.execute(text("select details from audit_log")))
     assert actions == ["key.add", "key.disable", "key.enable"]
     assert "ZZZZ" not in details
 

@@ -15,6 +15,7 @@ from gateway.history import HistoryStore, RunStart
 from gateway.policy.admission import Admission, CallEstimate, chat_estimate
 from gateway.pricing import ModelInfo
 from gateway.tenants import load_tenants
+from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 REPO = Path(__file__).resolve().parents[3]
 TENANTS = load_tenants(REPO / "tenants")
@@ -29,8 +30,8 @@ STUDENT = Identity("stu", "school_a", "student", frozenset({"custom:gateway:use"
 
 
 @pytest.fixture
-def history(tmp_path):
-    store = HistoryStore.open(f"sqlite:///{tmp_path / 'h.sqlite'}")
+def history(tmp_path, database_url):
+    store = HistoryStore.open(database_url or f"sqlite:///{tmp_path / 'h.sqlite'}")
     yield store
     store.close()
 
