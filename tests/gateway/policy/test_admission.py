@@ -304,3 +304,69 @@ def test_load_tests_never_take_a_students_place_under_the_global_cap(history):
     bot_refused, third_student = asyncio.run(scenario())
     assert bot_refused.code == "rate_limited"
     assert third_student.code == "rate_limited"  # the cap still holds among real users
+
+
+# -- the invariant, whatever the interleaving ---------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from gateway.tenants import Tenant  # noqa: E402
+
+CALL = st.tuples(
+    st.sampled_from([STUDENT, Identity("stu2", "school_a", "student",
+                                       frozenset({"custom:gateway:use"}))]),
+    st.sampled_from(["gpt-x", "gpt-y"]),
+    st.integers(min_value=0, max_value=4_000),  # worst case, µ$
+    st.floats(min_value=0, max_value=1),  # the real cost as a share of the worst case
+    st.booleans(),  # the call fails (releases, never settles)
+    st.integers(min_value=0, max_value=3),  # event-loop turns it holds its reservation
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=st.lists(CALL, min_size=1, max_size=40),
+       personal=st.integers(min_value=0, max_value=10_000),
+       school=st.integers(min_value=0, max_value=15_000),
+       cap=st.integers(min_value=0, max_value=8_000))
+def test_no_interleaving_of_calls_overshoots_any_budget(calls, personal, school, cap):
+    """Personal, school and per-model budgets at once, calls of random worst cases that
+    settle at most at their worst case or fail, interleaved at random: what is settled
+    never exceeds any budget, and nothing stays reserved or running afterwards."""
+    base = TENANTS["school_a"].model_dump()
+    base.update(budget_usd_per_month=school / 1e6,
+                model_budgets_usd_per_month={"gpt-x": cap / 1e6})
+    tenants = {**TENANTS, "school_a": Tenant.model_validate(base)}
+
+    async def scenario():
+        admission = Admission(None, tenants)
+        admission._overrides["stu"] = {"user": "stu", "tenant": "school_a",
+                                       "usd_per_month": personal / 1e6}
+        settled: list[tuple[str, str, int]] = []
+
+        async def call(who, model, worst, share, fails, turns):
+            info = ModelInfo(id=model, provider="openai", prices=PRICED.prices)
+            try:
+                async with admission.admit(who, info, CallEstimate(1, 1, worst)) as ticket:
+                    for _ in range(turns):
+                        await asyncio.sleep(0)
+                    if fails:
+                        raise RuntimeError("provider down")
+                    cost = int(worst * share)
+                    ticket.settle(cost, 2)
+                    settled.append((who.name, model, cost))
+            except (BudgetExceeded, RuntimeError):
+                pass
+
+        await asyncio.gather(*(call(*c) for c in calls))
+        return admission, settled
+
+    admission, settled = asyncio.run(scenario())
+    assert sum(c for who, _, c in settled if who == "stu") <= personal
+    assert sum(c for _, _, c in settled) <= school
+    assert sum(c for _, model, c in settled if model == "gpt-x") <= cap
+    spend = admission._schools["school_a"]
+    assert spend.reserved_micro_usd == 0 and set(spend.reserved_by_model.values()) <= {0}
+    assert spend.micro_usd == sum(c for _, _, c in settled)
+    for usage in admission._usage.values():
+        assert (usage.reserved_micro_usd, usage.reserved_requests, usage.running) == (0, 0, 0)
