@@ -157,11 +157,14 @@ class Tenant(BaseModel):
     def allows_model(self, model: str) -> bool:
         return _allows(tuple(self.models), model)
 
-    def model_budgets_for(self, model: str) -> list[tuple[str, int]]:
-        """The per-model caps (pattern, micro-dollars) that hold ``model``."""
+    def model_budgets_for(self, model: str,
+                          priced_as: str | None = None) -> list[tuple[str, int]]:
+        """The per-model caps (pattern, micro-dollars) that hold ``model``: those matching
+        its name, or the catalog model it is charged as (a dated snapshot's base)."""
+        names = (model,) if priced_as is None else (model, priced_as)
         return [(pattern, round(usd * 1_000_000))
                 for pattern, usd in self.model_budgets_usd_per_month.items()
-                if _allows((pattern,), model)]
+                if any(_allows((pattern,), name) for name in names)]
 
     def quota_for(self, role: str) -> RoleQuota:
         return self.quotas.get(role, RoleQuota())  # type: ignore[call-overload]

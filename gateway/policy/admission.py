@@ -126,8 +126,10 @@ class SchoolSpend:
     month: str
     micro_usd: int = 0
     reserved_micro_usd: int = 0
-    by_model: dict[str, int] = field(default_factory=dict)
-    reserved_by_model: dict[str, int] = field(default_factory=dict)
+    # Keyed by (the name called, the catalog model charged): a cap on ``gpt-4.1`` holds its
+    # dated snapshots too, and a cap on one snapshot holds only it.
+    by_model: dict[tuple[str, str], int] = field(default_factory=dict)
+    reserved_by_model: dict[tuple[str, str], int] = field(default_factory=dict)
     alerted: bool = False  # the budget.alert audit entry of this month is written
 
     def roll(self, month: str) -> None:
@@ -137,8 +139,9 @@ class SchoolSpend:
 
     def of_pattern(self, pattern: str) -> tuple[int, int]:
         """Settled and reserved spend of the models a pattern matches."""
-        def total(values: dict[str, int]) -> int:
-            return sum(v for model, v in values.items() if _allows((pattern,), model))
+        def total(values: dict[tuple[str, str], int]) -> int:
+            return sum(v for (called, charged), v in values.items()
+                       if _allows((pattern,), called) or _allows((pattern,), charged))
         return total(self.by_model), total(self.reserved_by_model)
 
 
@@ -280,14 +283,16 @@ class Admission:
             return spend
         month_start = datetime.fromisoformat(month + "-01").replace(tzinfo=UTC).timestamp()
 
-        def read(conn: Connection) -> tuple[dict[str, int], bool]:
-            by_model = {
-                str(model): int(micro) for model, micro in conn.execute(
-                    select(runs.c.model, func.coalesce(func.sum(runs.c.cost_micro_usd), 0))
-                    .where(runs.c.tenant == tenant, runs.c.queued_at >= month_start)
-                    .group_by(runs.c.model)
-                )
-            }
+        def read(conn: Connection) -> tuple[dict[tuple[str, str], int], bool]:
+            by_model: dict[tuple[str, str], int] = {}
+            for model, priced_as, micro in conn.execute(
+                select(runs.c.model, runs.c.priced_as,
+                       func.coalesce(func.sum(runs.c.cost_micro_usd), 0))
+                .where(runs.c.tenant == tenant, runs.c.queued_at >= month_start)
+                .group_by(runs.c.model, runs.c.priced_as)
+            ):
+                key = (str(model), str(priced_as or model))
+                by_model[key] = by_model.get(key, 0) + int(micro)
             alerted = conn.execute(
                 select(func.count()).select_from(audit_log).where(
                     audit_log.c.tenant == tenant, audit_log.c.action == "budget.alert",
@@ -352,8 +357,8 @@ class Admission:
                 limits.overridden.append("usd_per_month")
         return limits
 
-    def dollar_limits(self, identity: Identity, model: str,
-                      limits: Limits | None = None) -> list[str]:
+    def dollar_limits(self, identity: Identity, model: str, limits: Limits | None = None,
+                      priced_as: str | None = None) -> list[str]:
         """Which dollar limits hold a call of ``model`` by this caller (empty: none)."""
         limits = limits or self.limits_for(identity)
         held = ["your monthly budget"] if limits.micro_usd_per_month is not None else []
@@ -362,7 +367,7 @@ class Admission:
             if tenant.budget_usd_per_month is not None:
                 held.append("your school's monthly budget")
             held += [f"your school's budget for {pattern}"
-                     for pattern, _ in tenant.model_budgets_for(model)]
+                     for pattern, _ in tenant.model_budgets_for(model, priced_as)]
         return held
 
     def check_priced(self, identity: Identity, model: ModelInfo,
@@ -490,7 +495,7 @@ class Admission:
                         "resets_at": next_month.isoformat(),
                     },
                 )
-        for pattern, limit in tenant.model_budgets_for(model.id):
+        for pattern, limit in tenant.model_budgets_for(model.id, model.priced_as):
             settled, reserved = school.of_pattern(pattern)
             if settled + reserved + worst > limit:
                 raise BudgetExceeded(
@@ -738,8 +743,8 @@ def chat_estimate(model: ModelInfo, prompt_tokens: int, max_output: int | None) 
 class Admitted:
     """One admitted call (a plain class, not a generator: this is on every call's path)."""
 
-    __slots__ = ("admission", "estimate", "identity", "loadtest", "model", "school", "ticket",
-                 "usage", "worst")
+    __slots__ = ("admission", "estimate", "identity", "key", "loadtest", "model", "school",
+                 "ticket", "usage", "worst")
 
     def __init__(self, admission: Admission, identity: Identity, model: ModelInfo,
                  estimate: CallEstimate) -> None:
@@ -775,8 +780,8 @@ class Admitted:
         usage.reserved_tokens += estimate.tokens
         usage.reserved_micro_usd += worst
         school.reserved_micro_usd += worst
-        model_id = self.model.id
-        school.reserved_by_model[model_id] = school.reserved_by_model.get(model_id, 0) + worst
+        self.key = key = (self.model.id, self.model.priced_as or self.model.id)
+        school.reserved_by_model[key] = school.reserved_by_model.get(key, 0) + worst
         admission.running_total += 1
         self.loadtest = loadtest = identity.kind == "loadtest"
         admission.running_loadtest += loadtest
@@ -785,12 +790,12 @@ class Admitted:
 
     async def __aexit__(self, *exc_info: object) -> None:
         usage, estimate, ticket, admission = self.usage, self.estimate, self.ticket, self.admission
-        school, worst, model_id = self.school, self.worst, self.model.id
+        school, worst, key = self.school, self.worst, self.key
         usage.reserved_requests -= 1
         usage.reserved_tokens -= estimate.tokens
         usage.reserved_micro_usd -= worst
         school.reserved_micro_usd -= worst
-        school.reserved_by_model[model_id] -= worst
+        school.reserved_by_model[key] -= worst
         usage.release_slot()
         admission.running_total -= 1
         admission.running_loadtest -= self.loadtest
@@ -800,5 +805,5 @@ class Admitted:
             cost = ticket.cost_micro_usd or 0
             usage.micro_usd += cost
             school.micro_usd += cost
-            school.by_model[model_id] = school.by_model.get(model_id, 0) + cost
+            school.by_model[key] = school.by_model.get(key, 0) + cost
             admission._settled(self.identity, school, cost)

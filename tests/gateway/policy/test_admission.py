@@ -370,3 +370,33 @@ def test_no_interleaving_of_calls_overshoots_any_budget(calls, personal, school,
     assert spend.micro_usd == sum(c for _, _, c in settled)
     for usage in admission._usage.values():
         assert (usage.reserved_micro_usd, usage.reserved_requests, usage.running) == (0, 0, 0)
+
+
+def test_a_cap_on_a_model_holds_its_dated_snapshots_across_a_restart(history):
+    base = TENANTS["school_a"].model_dump()
+    base.update(model_budgets_usd_per_month={"gpt-4.1": 0.001})  # 1_000 µ$
+    tenants = {**TENANTS, "school_a": Tenant.model_validate(base)}
+    snapshot = ModelInfo(id="gpt-4.1-2025-04-14", provider="openai", prices=PRICED.prices,
+                         priced_as="gpt-4.1")
+
+    async def scenario():
+        admission = Admission(history, tenants)
+        async with admission.admit(STUDENT, snapshot, CallEstimate(1, 1, 700)) as ticket:
+            ticket.settle(600, 2)
+        run = await history.start(RunStart("stu", "school_a", "student", "sdk", "chat",
+                                           "openai", "openai", snapshot.id))
+        await history.finish(run, status="ok", prompt_tokens=1, completion_tokens=1,
+                             cost_micro_usd=600, priced_as="gpt-4.1")
+        with pytest.raises(BudgetExceeded) as live:
+            async with admission.admit(STUDENT, snapshot, CallEstimate(1, 1, 700)):
+                pass
+        restarted = Admission(history, tenants)  # counts from the history's priced_as
+        with pytest.raises(BudgetExceeded) as after_restart:
+            async with restarted.admit(STUDENT, snapshot, CallEstimate(1, 1, 700)):
+                pass
+        return live.value, after_restart.value
+
+    live, after_restart = asyncio.run(scenario())
+    for error in (live, after_restart):
+        assert error.details["limit"] == "model_usd_per_month"
+        assert error.details["model"] == "gpt-4.1" and "budget for gpt-4.1" in error.message

@@ -193,16 +193,22 @@ UNKNOWN = ["gpt-4.1-turbo", "gpt-4.1-한국어", "gpt-4.1<img src=x onerror=aler
            "claude-opus-9", "gemini-ultra-2025-01-01", "gpt-4.1-2025-13-99x"]
 
 
+@pytest.mark.parametrize("who", ["everything", "admin"])  # a student with a budget; none
 @pytest.mark.parametrize("model", PRICED + list(SNAPSHOTS) + UNKNOWN)
-def test_the_price_of_every_name_or_a_refusal_for_a_budgeted_student(doors: TestClient, model):
-    """No provider key serves these schools, so a priced name gets as far as the pool
-    (no_key_available, 503); an unpriced one is refused before (model_unpriced, 403)."""
-    response = doors.post("/v1/chat/completions", headers=bearer("everything"),
+def test_the_price_of_every_name_or_a_refusal_for_a_budgeted_caller(
+        doors: TestClient, model: str, who: str):
+    """No provider key serves these schools, so a name that passes policy gets as far as
+    the pool (no_key_available, 503); an unpriced one is refused before that (403,
+    model_unpriced) to a caller with a dollar budget, and only to them."""
+    response = doors.post("/v1/chat/completions", headers=bearer(who),
                           json={"model": model, "messages": HI})
     error = response.json()["error"]
-    if model in UNKNOWN:
+    if model in UNKNOWN and who != "admin":
         assert (response.status_code, error["code"]) == (403, "model_unpriced")
         assert "administrator must give it a price" in error["message"]
+        row = doors.get("/api/history", headers=bearer(who), params={"limit": 1}).json()
+        assert (row["items"][0]["model"], row["items"][0]["error_code"]) == (
+            model, "model_unpriced")
     else:
         assert (response.status_code, error["code"]) == (503, "no_key_available")
 
