@@ -53,9 +53,12 @@ from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
 from gateway.keypool.setup import build_pool
+from gateway.network import Network, NetworkConfigError
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
 from gateway.providers import MockProvider, ProviderRegistry
+from gateway.providers.http import Upstream
+from gateway.providers.wire import Limits
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
 from gateway.settings import Settings
@@ -75,6 +78,21 @@ def build_resolver(settings: Settings) -> TokenResolver:
     )
 
 
+def upstream(settings: Settings) -> Upstream:
+    """The connections to the vendors: the environment's proxies and CA, the settings' limits."""
+    try:
+        network = Network.from_environ()
+    except NetworkConfigError as error:
+        raise SystemExit(f"Cannot start: {error}") from None
+    limits = Limits(
+        connections=settings.upstream_connections,
+        slot_wait=settings.upstream_slot_wait_seconds,
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        max_answer_bytes=settings.upstream_max_answer_bytes,
+    )
+    return Upstream(network, limits, settings.download_deadline_seconds)
+
+
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     tenants = load_tenants(settings.tenants_dir)
@@ -87,7 +105,7 @@ def build_services(settings: Settings) -> Services:
     providers = ProviderRegistry.build(catalog, MockProvider(
         settings.mock_ttft_ms, settings.mock_tokens_per_second, settings.mock_media_ms,
         settings.mock_job_seconds,
-    ))
+    ), upstream(settings))
     history = HistoryStore.open(settings.database_url)
     key_pool, keystore = build_pool(settings, history.engine)
     admission = Admission(history, tenants, global_concurrency=settings.global_concurrency,

@@ -17,7 +17,9 @@ Environment (all optional):
 =========================  =================================================
 
 Every other ``CLASSROOM_*`` variable (DB URL, keys file, master key, ...) is
-passed through to the gateway service unchanged.
+passed through to the gateway service unchanged, and so are the network's
+proxy and certificate variables (``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``
+...; :data:`gateway.network.NETWORK_VARIABLES`).
 
 ``classroom run`` (:mod:`hub.supervisor`) starts the proxy and the gateway
 itself, then the hub with ``CLASSROOM_SUPERVISED=1``, the proxy's token in
@@ -46,6 +48,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from gateway.network import NETWORK_VARIABLES
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from . import hubapi, roles
@@ -143,7 +146,8 @@ class HubSettings:
             passthrough={
                 k: v
                 for k, v in environ.items()
-                if k.startswith("CLASSROOM_") and k not in SUPERVISOR_VARIABLES
+                if (k.startswith("CLASSROOM_") and k not in SUPERVISOR_VARIABLES)
+                or k in NETWORK_VARIABLES
             },
             isolated=os.geteuid() == 0,
             supervised=environ.get("CLASSROOM_SUPERVISED", "") == "1",
