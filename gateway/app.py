@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import (
@@ -91,6 +92,21 @@ def upstream(settings: Settings) -> Upstream:
         max_answer_bytes=settings.upstream_max_answer_bytes,
     )
     return Upstream(network, limits, settings.download_deadline_seconds)
+
+
+async def database_problem(engine: Engine, timeout: float = 3.0) -> str | None:
+    """Why the database cannot be reached (None: ``SELECT 1`` answered in time)."""
+    def ping() -> None:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return type(exc).__name__
+    return None
 
 
 def build_services(settings: Settings) -> Services:
@@ -259,9 +275,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
 
-    @app.get("/health", tags=["Operations"], summary="Liveness and basic facts")
-    async def health(request: Request) -> dict[str, Any]:
+    @app.get("/health", tags=["Operations"], summary="Liveness and basic facts",
+             responses={503: {"description": "with ready=true: the database is unreachable"}})
+    async def health(request: Request, ready: bool = False) -> Any:
+        """Liveness: the process answers. With ``ready=true`` (a Kubernetes readiness
+        probe) it also asks the history database for ``SELECT 1`` and answers 503 when
+        that fails, so a replica that lost its database takes no calls meanwhile."""
         svc: Services = request.app.state.services
+        if ready:
+            problem = await database_problem(svc.history.engine)
+            if problem is not None:
+                return JSONResponse(status_code=503, content={
+                    "status": "unavailable", "database": problem})
         return {
             "status": "ok",
             "uptime_s": round(time.time() - request.app.state.started, 1),
