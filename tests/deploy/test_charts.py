@@ -125,3 +125,15 @@ def test_z2jh_with_our_values_is_valid_kubernetes(z2jh_rendered, validate):
     rendered = json.dumps(z2jh_rendered)
     for name in PROVIDER_KEY_NAMES:
         assert name not in rendered, f"{name} appears in the z2jh manifests"
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"replicas": 3}, "replicas"),  # a typo of replicaCount
+    ({"service": {"port": 70000}}, "port"),
+    ({"redis": {"uri": "redis://r"}}, "uri"),
+])
+def test_the_gateway_chart_refuses_values_it_does_not_know(render, values, words):
+    import helm_python as helm
+
+    with pytest.raises(helm.HelmError, match=words):
+        render(GATEWAY_CHART, values, name="classroom-gateway")
