@@ -49,7 +49,14 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; fi
 
-install-test: install $(VENV)/.stamp-test /usr/bin/chromium postgres
+
+# Debian's tinyproxy: the real HTTP proxy the network tests send vendor calls through.
+/usr/bin/tinyproxy:
+	if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; fi
+
+
+install-test: install $(VENV)/.stamp-test /usr/bin/chromium /usr/bin/tinyproxy postgres
 
 test: install-test
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,8 @@
 # variables by hub.config.configure (see its docstring for the list), so that
 # `classroom run`, the tests and a deployment all start the same hub:
 #
-# - public proxy on 127.0.0.1:$CLASSROOM_PORT, internal ports free or from env;
+# - public proxy on $CLASSROOM_BIND_ADDRESS (127.0.0.1):$CLASSROOM_PORT, internal ports
+#   free or from env; the hub database from $CLASSROOM_HUB_DB_URL (SQLite by default);
 # - state (hub DB, cookie secret, accounts, homes) in $CLASSROOM_DATA_DIR;
 # - ClassroomAuthenticator: local accounts, groups tenant-<id> / role-<role>;
 # - custom scopes custom:gateway:{use,teach,admin} and roles on those groups;

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.engine import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api import (
@@ -54,10 +55,13 @@ from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
+from gateway.network import Network, NetworkConfigError
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
 from gateway.pricing.tokens import warm
 from gateway.providers import MockProvider, ProviderRegistry
+from gateway.providers.http import Upstream
+from gateway.providers.wire import Limits
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
 from gateway.settings import Settings
@@ -77,6 +81,36 @@ def build_resolver(settings: Settings) -> TokenResolver:
     )
 
 
+def upstream(settings: Settings) -> Upstream:
+    """The connections to the vendors: the environment's proxies and CA, the settings' limits."""
+    try:
+        network = Network.from_environ()
+    except NetworkConfigError as error:
+        raise SystemExit(f"Cannot start: {error}") from None
+    limits = Limits(
+        connections=settings.upstream_connections,
+        slot_wait=settings.upstream_slot_wait_seconds,
+        connect_timeout=settings.upstream_connect_timeout_seconds,
+        max_answer_bytes=settings.upstream_max_answer_bytes,
+    )
+    return Upstream(network, limits, settings.download_deadline_seconds)
+
+
+async def database_problem(engine: Engine, timeout: float = 3.0) -> str | None:
+    """Why the database cannot be reached (None: ``SELECT 1`` answered in time)."""
+    def ping() -> None:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping), timeout)
+    except TimeoutError:
+        return f"no answer within {timeout:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+        return type(exc).__name__
+    return None
+
+
 def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
     """Every service of one gateway; ``window``: the pool's RPM/TPM window (see
     :func:`build_pool`)."""
@@ -91,7 +125,7 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
     providers = ProviderRegistry.build(catalog, MockProvider(
         settings.mock_ttft_ms, settings.mock_tokens_per_second, settings.mock_media_ms,
         settings.mock_job_seconds,
-    ))
+    ), upstream(settings))
     history = HistoryStore.open(settings.database_url)
     key_pool, keystore = build_pool(settings, history.engine, window=window)
     admission = Admission(history, tenants, global_concurrency=settings.global_concurrency,
@@ -250,9 +284,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
 
-    @app.get("/health", tags=["Operations"], summary="Liveness and basic facts")
-    async def health(request: Request) -> dict[str, Any]:
+    @app.get("/health", tags=["Operations"], summary="Liveness and basic facts",
+             responses={503: {"description": "with ready=true: the database is unreachable"}})
+    async def health(request: Request, ready: bool = False) -> Any:
+        """Liveness: the process answers. With ``ready=true`` (a Kubernetes readiness
+        probe) it also asks the history database for ``SELECT 1`` and answers 503 when
+        that fails, so a replica that lost its database takes no calls meanwhile."""
         svc: Services = request.app.state.services
+        if ready:
+            problem = await database_problem(svc.history.engine)
+            if problem is not None:
+                return JSONResponse(status_code=503, content={
+                    "status": "unavailable", "database": problem})
         return {
             "status": "ok",
             "uptime_s": round(time.time() - request.app.state.started, 1),

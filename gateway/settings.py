@@ -151,6 +151,36 @@ class Settings(BaseSettings):
         default=6.0, ge=0, le=3600,
         description="Mock provider: how long a video or Midjourney-style job takes.",
     )
+    upstream_connections: int = Field(
+        default=400, ge=1,
+        description="Connection slots to the vendors: requests to providers in flight at once "
+        "across the gateway process (every vendor together).",
+    )
+    upstream_slot_wait_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Longest a provider call waits for one of those connection slots before "
+        "it fails with provider_unavailable (503). This wait is the gateway's own; it is not "
+        "the wait for a key (queue_max_wait_s), which comes before it.",
+    )
+    upstream_connect_timeout_seconds: float = Field(
+        default=30.0, gt=0,
+        description="Longest wait to open a connection to a vendor: TCP, the HTTP proxy's "
+        "CONNECT tunnel and the TLS handshake together (provider_timeout, 504). The wait for "
+        "the vendor's answer after that is the kind's own timeout (chat_timeout_seconds, "
+        "image_timeout_seconds, ...), counted between two reads.",
+    )
+    download_deadline_seconds: float = Field(
+        default=600.0, gt=0,
+        description="Total time for downloading one result file of a job (a video, a "
+        "Midjourney image), from the request to the last byte; unlike the kinds' timeouts, "
+        "which count the silence between two reads, this bounds a slow but steady download "
+        "(provider_timeout, 504). The job as a whole is bounded by video_timeout_seconds.",
+    )
+    upstream_max_answer_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024,
+        description="Largest answer accepted from a vendor, in bytes after decompression "
+        "(a video download included); a larger one is dropped with provider_error (502).",
+    )
     workers: int = Field(
         default=1, ge=1,
         description="Worker processes. Pool state lives in one process, so only 1 is accepted.",

@@ -19,8 +19,8 @@ from typing import TypeVar
 from gateway.tenants import ROLES, TenantFileError, load_tenants
 
 from .accounts import ACCOUNTS_FILE, Account, AccountError, AccountStore
-from .config import VENV_BIN, HubSettings, resolve_data_dir, resolve_tenants_dir
-from .supervisor import PID_FILE, Supervisor
+from .config import HubSettings, resolve_data_dir, resolve_tenants_dir
+from .supervisor import PID_FILE, Supervisor, run_environment
 
 ADMIN_CREDENTIALS_FILE = "admin_credentials.txt"
 NOT_ISOLATED_WARNING = """
@@ -440,13 +440,7 @@ def run_main(argv: list[str]) -> int:
         flush=True,
     )
 
-    env = dict(os.environ)
-    # The hub runs in the data directory, so relative paths must not leak through.
-    env["CLASSROOM_DATA_DIR"] = str(settings.data_dir)
-    env["CLASSROOM_TENANTS_DIR"] = str(settings.tenants_dir)
-    node_bin = settings.repo_dir / ".node" / "node_modules" / ".bin"
-    path = [str(node_bin), VENV_BIN, *env.get("PATH", os.defpath).split(os.pathsep)]
-    env["PATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
+    env = run_environment(settings, os.environ)
     if settings.isolated:
         # Whatever the hub, the gateway and the proxy create is root's alone.
         os.umask(0o077)

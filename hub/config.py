@@ -7,7 +7,10 @@ service agree on directories and ports.
 Environment (all optional):
 
 =========================  =================================================
-``CLASSROOM_PORT``         public port on 127.0.0.1 (default 8000)
+``CLASSROOM_PORT``         public port (default 8000)
+``CLASSROOM_BIND_ADDRESS`` address the public port is bound on (default 127.0.0.1)
+``CLASSROOM_PUBLIC_URL``   the URL people open (default http://127.0.0.1:<port>)
+``CLASSROOM_HUB_DB_URL``   the hub's database (default SQLite in the data dir)
 ``CLASSROOM_DATA_DIR``     hub, accounts and gateway data (default ./data)
 ``CLASSROOM_TENANTS_DIR``  tenant files (default <repo>/tenants)
 ``CLASSROOM_ADMIN_USER``   bootstrap admin account (default admin)
@@ -17,7 +20,9 @@ Environment (all optional):
 =========================  =================================================
 
 Every other ``CLASSROOM_*`` variable (DB URL, keys file, master key, ...) is
-passed through to the gateway service unchanged.
+passed through to the gateway service unchanged, and so are the network's
+proxy and certificate variables (``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``
+...; :data:`gateway.network.NETWORK_VARIABLES`).
 
 ``classroom run`` (:mod:`hub.supervisor`) starts the proxy and the gateway
 itself, then the hub with ``CLASSROOM_SUPERVISED=1``, the proxy's token in
@@ -46,6 +51,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from gateway.network import NETWORK_VARIABLES
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from . import hubapi, roles
@@ -59,6 +65,7 @@ GATEWAY_SERVICE = "gateway"
 DEFAULT_PORT = 8000
 # Set by `classroom run` for the hub it supervises; never handed to the gateway as such.
 SUPERVISOR_VARIABLES = ("CLASSROOM_SUPERVISED", "CLASSROOM_GATEWAY_API_TOKEN")
+HUB_ONLY_VARIABLES = ("CLASSROOM_ADMIN_PASSWORD", "CLASSROOM_HUB_DB_URL")
 HUB_DB = "jupyterhub.sqlite"
 GATEWAY_DB = "gateway.sqlite"
 # Folders of the data dir that labs pass through (0711); everything else is root's alone.
@@ -115,6 +122,10 @@ class HubSettings:
     gateway_port: int
     admin_user: str
     passthrough: Mapping[str, str]
+    bind_address: str = "127.0.0.1"
+    # The URL people open (JupyterHub.public_url when set; else the local address).
+    public_url_setting: str = ""
+    hub_db_url: str = ""
     # Labs run as their own OS users: the hub runs as root (see hub.users).
     isolated: bool = False
     # Under `classroom run`: proxy and gateway are the supervisor's, not the hub's.
@@ -140,10 +151,14 @@ class HubSettings:
             proxy_api_port=_port(environ, "CLASSROOM_PROXY_API_PORT", None),
             gateway_port=_port(environ, "CLASSROOM_GATEWAY_PORT", None),
             admin_user=admin_user,
+            bind_address=environ.get("CLASSROOM_BIND_ADDRESS", "").strip() or "127.0.0.1",
+            public_url_setting=environ.get("CLASSROOM_PUBLIC_URL", "").strip().rstrip("/"),
+            hub_db_url=environ.get("CLASSROOM_HUB_DB_URL", "").strip(),
             passthrough={
                 k: v
                 for k, v in environ.items()
-                if k.startswith("CLASSROOM_") and k not in SUPERVISOR_VARIABLES
+                if (k.startswith("CLASSROOM_") and k not in SUPERVISOR_VARIABLES)
+                or k in NETWORK_VARIABLES
             },
             isolated=os.geteuid() == 0,
             supervised=environ.get("CLASSROOM_SUPERVISED", "") == "1",
@@ -153,12 +168,27 @@ class HubSettings:
 
     @property
     def public_url(self) -> str:
+        """The URL people open: ``CLASSROOM_PUBLIC_URL``, or the proxy's local address."""
+        return self.public_url_setting or self.local_url
+
+    @property
+    def local_url(self) -> str:
+        """The public proxy as seen from this machine."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def bind_url(self) -> str:
+        host = f"[{self.bind_address}]" if ":" in self.bind_address else self.bind_address
+        return f"http://{host}:{self.port}"
+
+    @property
+    def hub_database_url(self) -> str:
+        return self.hub_db_url or f"sqlite:///{self.data_dir / HUB_DB}"
+
+    @property
     def gateway_public_url(self) -> str:
-        """The gateway through the proxy, as labs call it (no trailing slash)."""
-        return f"{self.public_url}/services/{GATEWAY_SERVICE}"
+        """The gateway through the proxy, as labs on this machine call it (no trailing slash)."""
+        return f"{self.local_url}/services/{GATEWAY_SERVICE}"
 
     @property
     def hub_api_url(self) -> str:
@@ -185,7 +215,7 @@ class HubSettings:
     def proxy_args(self) -> list[str]:
         """configurable-http-proxy's arguments, as JupyterHub would give them."""
         return [
-            "--ip", "127.0.0.1", "--port", str(self.port),
+            "--ip", self.bind_address, "--port", str(self.port),
             "--api-ip", "127.0.0.1", "--api-port", str(self.proxy_api_port),
             "--error-target", f"http://127.0.0.1:{self.hub_port}/hub/error",
             "--log-level", "info",
@@ -209,7 +239,8 @@ class HubSettings:
         data.chmod(0o711)
         for name in LAB_FOLDERS:
             (data / name).mkdir(mode=0o711, exist_ok=True)
-        databases = [HUB_DB] + ([] if self.passthrough.get("CLASSROOM_DB_URL") else [GATEWAY_DB])
+        databases = ([] if self.hub_db_url else [HUB_DB]) + (
+            [] if self.passthrough.get("CLASSROOM_DB_URL") else [GATEWAY_DB])
         for name in databases:
             fd = os.open(data / name, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)
@@ -225,8 +256,8 @@ class HubSettings:
 
     def gateway_environment(self) -> dict[str, str]:
         """What the gateway service is given: managed services inherit little."""
-        # The hub admin's password is the one CLASSROOM_* value the gateway never needs.
-        env = {k: v for k, v in self.passthrough.items() if k != "CLASSROOM_ADMIN_PASSWORD"}
+        # The hub's own secrets are the CLASSROOM_* values the gateway never needs.
+        env = {k: v for k, v in self.passthrough.items() if k not in HUB_ONLY_VARIABLES}
         env.update(
             CLASSROOM_DATA_DIR=str(self.data_dir),
             CLASSROOM_TENANTS_DIR=str(self.tenants_dir),
@@ -309,7 +340,6 @@ def open_path_to(folder: Path) -> list[Path]:
 def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSettings:
     """Fill a JupyterHub config ``c`` from the environment; return the settings used."""
     # Imported here so that `classroom accounts` does not pay for importing JupyterHub.
-    from .auth import ClassroomAuthenticator
     from .spawner import ClassroomSpawner
 
     settings = HubSettings.from_environ(environ)
@@ -318,7 +348,9 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     data = settings.data_dir
 
     # Network: public proxy on CLASSROOM_PORT, everything else on free loopback ports.
-    c.JupyterHub.bind_url = settings.public_url
+    c.JupyterHub.bind_url = settings.bind_url
+    if settings.public_url_setting:
+        c.JupyterHub.public_url = settings.public_url_setting
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = settings.hub_port
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
@@ -326,7 +358,7 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.ConfigurableHTTPProxy.pid_file = str(data / "jupyterhub-proxy.pid")
 
     # State in the data directory.
-    c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+    c.JupyterHub.db_url = settings.hub_database_url
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
     if settings.supervised:
@@ -341,20 +373,7 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
         c.JupyterHub.cleanup_servers = True
         c.JupyterHub.cleanup_proxy = True
 
-    c.JupyterHub.authenticator_class = ClassroomAuthenticator
-    c.ClassroomAuthenticator.data_dir = str(data)
-    c.ClassroomAuthenticator.tenants_dir = str(settings.tenants_dir)
-    c.Authenticator.admin_users = {settings.admin_user}
-    # A disabled or deleted account is refused by the hub at its next request
-    # (every second at most one accounts lookup per user), and by the gateway
-    # when its identity cache (at most 60 s) expires.
-    c.ClassroomAuthenticator.auth_refresh_age = 1
-
-    c.JupyterHub.custom_scopes = roles.custom_scopes()
-    c.JupyterHub.load_roles = [
-        *roles.load_roles(tenants, gateway_service=GATEWAY_SERVICE),
-        hubapi.service_role(),
-    ]
+    configure_classroom(c, settings, tenants)
     c.JupyterHub.services = [
         settings.gateway_service(),
         # API-only: `classroom accounts import` creates users and groups through it.
@@ -366,22 +385,46 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.ClassroomSpawner.lessons_dir = str(settings.repo_dir / "notebooks" / "lessons")
     c.ClassroomSpawner.gateway_url = settings.gateway_public_url
     c.ClassroomSpawner.published_root = str(data / "published")
-    c.Spawner.server_token_scopes = list(roles.SERVER_TOKEN_SCOPES)
     c.Spawner.default_url = "/lab"
     # A link to a published dashboard starts the viewer's own server when it is stopped.
     c.JupyterHub.implicit_spawn_seconds = 2
+    # False: the hub's home page warns admins that labs share one OS user.
+    c.JupyterHub.template_vars["classroom_labs_isolated"] = settings.isolated
+    return settings
+
+
+def configure_classroom(c: Config, settings: HubSettings, tenants: Mapping[str, Tenant]) -> None:
+    """What every classroom hub has, on one server or on Kubernetes (:mod:`hub.kube`):
+    the authenticator, the custom scopes and roles, the lab token's scopes, branding."""
+    from .auth import ClassroomAuthenticator
+
+    c.JupyterHub.authenticator_class = ClassroomAuthenticator
+    c.ClassroomAuthenticator.data_dir = str(settings.data_dir)
+    c.ClassroomAuthenticator.tenants_dir = str(settings.tenants_dir)
+    c.Authenticator.admin_users = {settings.admin_user}
+    # A disabled or deleted account is refused by the hub at its next request
+    # (every second at most one accounts lookup per user), and by the gateway
+    # when its identity cache (at most 60 s) expires.
+    c.ClassroomAuthenticator.auth_refresh_age = 1
+
+    c.JupyterHub.custom_scopes = roles.custom_scopes()
+    c.JupyterHub.load_roles = [
+        *c.JupyterHub.get("load_roles", []),  # z2jh's hub.loadRoles, if any
+        *roles.load_roles(dict(tenants), gateway_service=GATEWAY_SERVICE),
+        hubapi.service_role(),
+    ]
+    c.Spawner.server_token_scopes = list(roles.SERVER_TOKEN_SCOPES)
 
     default_tenant = tenants.get("default")
     if default_tenant is not None and default_tenant.branding.logo_path:
         c.JupyterHub.logo_file = str(settings.tenants_dir / default_tenant.branding.logo_path)
     # Every page is branded for its user's school (the login page for ?tenant=).
     c.JupyterHub.template_vars = {
-        "classroom": UserBranding(tenants),
-        # False: the hub's home page warns admins that labs share one OS user.
-        "classroom_labs_isolated": settings.isolated,
+        **c.JupyterHub.get("template_vars", {}),
+        "classroom": UserBranding(dict(tenants)),
+        "classroom_labs_isolated": True,
     }
     c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
-    return settings
 
 
 def main() -> None:  # pragma: no cover - debugging aid

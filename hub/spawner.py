@@ -29,17 +29,17 @@ import inspect
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, default
 
 from . import homes
 from .config import VENV_BIN
 from .homes import copy_missing
+from .labs import ClassroomLab
 from .users import LabAccount, SystemUserError, ensure_lab_account, school_group, system_username
 
 __all__ = ["ClassroomSpawner", "copy_missing"]
@@ -72,45 +72,12 @@ def is_lab_process(pid: int) -> bool:
         return False
 
 
-class ClassroomSpawner(SimpleLocalProcessSpawner):
-    """A local lab with lessons seeded and the gateway in its environment."""
+class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
+    """A local lab with lessons seeded and the gateway in its environment.
 
-    gateway_url = Unicode(
-        "",
-        config=True,
-        help="""
-        Base URL of the gateway as the lab reaches it, without a trailing slash.
-
-        Default (set by `hub.config.configure`): through the hub's proxy,
-        `http://127.0.0.1:<CLASSROOM_PORT>/services/gateway`. A deployment may
-        point labs at an internal URL instead. Becomes `CLASSROOM_GATEWAY_URL`,
-        and the base of `OPENAI_BASE_URL` (`/v1`), `ANTHROPIC_BASE_URL`
-        (`/anthropic`) and `GOOGLE_GEMINI_BASE_URL` (`/google`) in the lab.
-        """,
-    )
-
-    lessons_dir = Unicode(
-        "",
-        config=True,
-        help="""
-        Directory of lesson notebooks copied into `<home>/lessons/` before each start.
-
-        Only files missing from the user's copy are copied: edited lessons are
-        kept, lessons added later still arrive. Empty: nothing is copied.
-        """,
-    )
-
-    published_root = Unicode(
-        "",
-        config=True,
-        help="""
-        Directory holding one folder of published dashboards per school.
-
-        `~/published` in each lab links to `<published_root>/<tenant>` of the
-        user's school (the `tenant-<id>` group). Default (set by
-        `hub.config.configure`): `<CLASSROOM_DATA_DIR>/published`. Empty: no link.
-        """,
-    )
+    The classroom's options (``gateway_url``, ``lessons_dir``, ``published_root``)
+    and the lab's environment come from :class:`hub.labs.ClassroomLab`, shared
+    with the Kubernetes spawner."""
 
     isolated = Bool(
         config=True,
@@ -148,20 +115,6 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
     def system_username(self) -> str:
         """The OS user the lab runs as."""
         return system_username(self.user.name) if self.isolated else self.user.name
-
-    def user_tenant(self) -> str | None:
-        for group in getattr(self.user, "groups", []) or []:
-            name = str(getattr(group, "name", group))
-            if name.startswith("tenant-"):
-                return name.removeprefix("tenant-")
-        return None
-
-    def school_folder(self) -> Path | None:
-        """The published dashboards folder of the user's school (None: no school or no root)."""
-        tenant = self.user_tenant()
-        if not self.published_root or tenant is None:
-            return None
-        return Path(self.published_root) / tenant
 
     # -- shared-user labs: prepared in the hub's process -------------------------
 
@@ -226,12 +179,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
     def fill_home_as_user(self, account: LabAccount) -> None:
         """Seed lessons and link ``~/published`` with the user's own rights (``hub.homes``)."""
         home = Path(self.home_dir)
-        command = [sys.executable, "-I", "-m", "hub.homes", "--home", str(home)]
-        if self.lessons_dir:
-            command += ["--lessons", self.lessons_dir]
-        folder = self.school_folder()
-        if folder is not None:
-            command += ["--published", str(folder)]
+        command = self.home_command(str(home))
         result = subprocess.run(
             command, cwd=home, user=account.uid, group=account.gid,
             extra_groups=list(account.groups), capture_output=True, text=True, timeout=120,
@@ -294,24 +242,6 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
         ]
-
-    def gateway_env(self) -> dict[str, str]:
-        """Variables that send the lab's AI calls to the gateway with its own token."""
-        if not self.gateway_url:
-            self.log.warning("ClassroomSpawner.gateway_url is unset; labs cannot reach the gateway")
-            return {}
-        url = self.gateway_url.rstrip("/")
-        token = self.api_token
-        return {
-            "CLASSROOM_GATEWAY_URL": url,
-            "CLASSROOM_API_TOKEN": token,
-            "OPENAI_BASE_URL": f"{url}/v1",
-            "OPENAI_API_KEY": token,
-            "ANTHROPIC_BASE_URL": f"{url}/anthropic",
-            "ANTHROPIC_API_KEY": token,
-            "GOOGLE_GEMINI_BASE_URL": f"{url}/google",
-            "GEMINI_API_KEY": token,
-        }
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()

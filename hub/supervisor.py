@@ -36,11 +36,11 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import HubSettings
+from .config import VENV_BIN, HubSettings
 
 PID_FILE = "classroom-run.pid"  # inside CLASSROOM_DATA_DIR
 PROXY_PID_FILE = "jupyterhub-proxy.pid"
@@ -140,36 +140,55 @@ class Part:
         return self.process.pid if self.process is not None and self.exit_code is None else None
 
 
+def run_environment(settings: HubSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment the parts start from: absolute directories, our programs first."""
+    env = dict(environ)
+    # The hub runs in the data directory, so relative paths must not leak through.
+    env["CLASSROOM_DATA_DIR"] = str(settings.data_dir)
+    env["CLASSROOM_TENANTS_DIR"] = str(settings.tenants_dir)
+    node_bin = settings.repo_dir / ".node" / "node_modules" / ".bin"
+    path = [str(node_bin), VENV_BIN, *env.get("PATH", os.defpath).split(os.pathsep)]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(p for p in path if p))
+    return env
+
+
+def define_parts(settings: HubSettings, config_file: Path, env: dict[str, str],
+                 proxy_token: str, gateway_token: str) -> tuple[Part, Part, Part]:
+    """The proxy, the gateway and the supervised hub: commands and environments.
+
+    One definition for ``classroom run`` and for the systemd units (:mod:`hub.units`)."""
+    base = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    proxy = Part(
+        "proxy",
+        [*settings.proxy_command, *settings.proxy_args],
+        {**base, "CONFIGPROXY_AUTH_TOKEN": proxy_token},
+    )
+    gateway_env = settings.gateway_process_environment(gateway_token)
+    gateway_env["PATH"] = env.get("PATH", gateway_env.get("PATH", os.defpath))
+    gateway = Part("gateway", settings.gateway_command, gateway_env)
+    hub_env = dict(env)
+    hub_env.update(
+        CLASSROOM_SUPERVISED="1",
+        CONFIGPROXY_AUTH_TOKEN=proxy_token,
+        CLASSROOM_GATEWAY_API_TOKEN=gateway_token,
+        CLASSROOM_PORT=str(settings.port),
+        CLASSROOM_HUB_PORT=str(settings.hub_port),
+        CLASSROOM_PROXY_API_PORT=str(settings.proxy_api_port),
+        CLASSROOM_GATEWAY_PORT=str(settings.gateway_port),
+    )
+    jupyterhub = Path(sys.prefix) / "bin" / "jupyterhub"
+    program = str(jupyterhub) if jupyterhub.exists() else "jupyterhub"
+    return proxy, gateway, Part("hub", [program, "-f", str(config_file)], hub_env)
+
+
 class Supervisor:
     """Start the parts, keep them running, stop them all in order."""
 
     def __init__(self, settings: HubSettings, config_file: Path, env: dict[str, str]) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir
-        proxy_token = secrets.token_hex(32)
-        gateway_token = secrets.token_hex(32)
-        base = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
-        self.proxy = Part(
-            "proxy",
-            [*settings.proxy_command, *settings.proxy_args],
-            {**base, "CONFIGPROXY_AUTH_TOKEN": proxy_token},
-        )
-        gateway_env = settings.gateway_process_environment(gateway_token)
-        gateway_env["PATH"] = env.get("PATH", gateway_env.get("PATH", os.defpath))
-        self.gateway = Part("gateway", settings.gateway_command, gateway_env)
-        hub_env = dict(env)
-        hub_env.update(
-            CLASSROOM_SUPERVISED="1",
-            CONFIGPROXY_AUTH_TOKEN=proxy_token,
-            CLASSROOM_GATEWAY_API_TOKEN=gateway_token,
-            CLASSROOM_PORT=str(settings.port),
-            CLASSROOM_HUB_PORT=str(settings.hub_port),
-            CLASSROOM_PROXY_API_PORT=str(settings.proxy_api_port),
-            CLASSROOM_GATEWAY_PORT=str(settings.gateway_port),
-        )
-        jupyterhub = Path(sys.prefix) / "bin" / "jupyterhub"
-        program = str(jupyterhub) if jupyterhub.exists() else "jupyterhub"
-        self.hub = Part("hub", [program, "-f", str(config_file)], hub_env)
+        self.proxy, self.gateway, self.hub = define_parts(
+            settings, config_file, env, secrets.token_hex(32), secrets.token_hex(32))
         self.parts = (self.proxy, self.gateway, self.hub)
         self.request: str | None = None
         self.hub_came_up = False

@@ -173,7 +173,8 @@ class HubTokens:
         self._ttl = min(cache_seconds, 60.0)
         self._cache: dict[str, tuple[float, Identity]] = {}
         self._inflight: dict[str, asyncio.Future[Identity]] = {}
-        self._client = httpx.AsyncClient(timeout=10.0, transport=transport)
+        # The hub is inside the deployment: never reached through the network's proxy.
+        self._client = httpx.AsyncClient(timeout=10.0, transport=transport, trust_env=False)
 
     @staticmethod
     def _key(token: str) -> str:

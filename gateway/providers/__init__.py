@@ -41,7 +41,8 @@ class ProviderRegistry:
         self._client = client
 
     @classmethod
-    def build(cls, catalog: Catalog, mock: MockProvider) -> ProviderRegistry:
+    def build(cls, catalog: Catalog, mock: MockProvider,
+              client: Upstream | None = None) -> ProviderRegistry:
         from gateway.providers.anthropic import AnthropicProvider
         from gateway.providers.elevenlabs import ElevenLabsProvider
         from gateway.providers.google import GoogleProvider
@@ -49,7 +50,7 @@ class ProviderRegistry:
         from gateway.providers.legnext import LegNextProvider
         from gateway.providers.openai import OpenAIProvider
 
-        client = Upstream()
+        client = client or Upstream()
         providers: dict[str, Any] = {
             "openai": OpenAIProvider(client), "anthropic": AnthropicProvider(client),
             "google": GoogleProvider(client), "elevenlabs": ElevenLabsProvider(client),

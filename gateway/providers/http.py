@@ -15,7 +15,18 @@ Every such error carries ``upstream_status``, which the retry loop reads.
 Requests go out through the gateway's own HTTP/1.1 client (:mod:`gateway.providers.wire`,
 held by :class:`Upstream`): on the hot path it costs a fraction of a general client's CPU
 per request (measured with ``make bench``). Multipart uploads, rare and slow anyway, use
-httpx's encoder.
+httpx's encoder, with the same proxy decision and TLS context (:mod:`gateway.network`).
+
+The limits on a call, and which setting each is (the gateway's ``Settings``):
+
+- waiting for one of the gateway's connection slots to the vendors:
+  ``upstream_slot_wait_seconds`` (of ``upstream_connections``) → ``provider_unavailable``;
+- opening a connection (TCP, the proxy's tunnel, TLS): ``upstream_connect_timeout_seconds``
+  → ``provider_timeout``;
+- between two reads of the answer: the kind's own timeout (``chat_timeout_seconds``,
+  ``image_timeout_seconds`` …, given by each adapter as ``timeout``) → ``provider_timeout``;
+- a whole download of a job's result: ``download_deadline_seconds`` → ``provider_timeout``;
+- the size of an answer: ``upstream_max_answer_bytes`` → ``provider_error``.
 """
 
 from __future__ import annotations
@@ -45,7 +56,16 @@ from gateway.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from gateway.providers.wire import TRANSPORT_ERRORS, Response, WirePool
+from gateway.network import Network, ProxyError
+from gateway.providers.wire import (
+    TRANSPORT_ERRORS,
+    AnswerTooLarge,
+    DeadlineExceeded,
+    Limits,
+    Response,
+    SlotTimeout,
+    WirePool,
+)
 
 LABELS = {
     "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google", "elevenlabs": "ElevenLabs",
@@ -165,15 +185,30 @@ def generic_error(status: int, body: Any) -> VendorError:
 class Upstream:
     """The connections to every vendor, shared by all adapters."""
 
-    def __init__(self) -> None:
-        self.httpx = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=400, max_keepalive_connections=100),
-            follow_redirects=True,
-        )
-        self.wire = WirePool(limit=400)
+    def __init__(self, network: Network | None = None, limits: Limits | None = None,
+                 download_deadline: float = 600.0) -> None:
+        self.network = network if network is not None else Network.from_environ()
+        self.limits = limits = limits or Limits()
+        self.download_deadline = download_deadline
+        self.wire = WirePool(network=self.network, limits=limits)
+        self._httpx: dict[str | None, httpx.AsyncClient] = {}
+
+    def httpx_for(self, url: str) -> httpx.AsyncClient:
+        """The httpx client for ``url``: one per proxy, our proxy choice and trust store."""
+        proxy = self.network.proxy_url(url)
+        client = self._httpx.get(proxy)
+        if client is None:
+            client = self._httpx[proxy] = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=self.limits.connections,
+                                    max_keepalive_connections=100),
+                follow_redirects=True, trust_env=False, proxy=proxy,
+                verify=self.network.ssl_context,
+            )
+        return client
 
     async def aclose(self) -> None:
-        await self.httpx.aclose()
+        for client in self._httpx.values():
+            await client.aclose()
         await self.wire.aclose()
 
 
@@ -254,19 +289,39 @@ class Vendor:
     def transport_error(self, exc: BaseException) -> ClassroomError:
         label = LABELS.get(self.provider, self.provider)
         error: ClassroomError
-        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        if isinstance(exc, DeadlineExceeded):
+            error = ProviderTimeout(
+                f"The file from {label} did not finish downloading within "
+                f"{self.client.download_deadline:g} s. Try again later.")
+        elif isinstance(exc, httpx.TimeoutException | TimeoutError):
             error = ProviderTimeout(f"{label} did not answer in time. Try again.")
+        elif isinstance(exc, SlotTimeout):
+            error = ProviderUnavailable(
+                f"The classroom has too many calls to the AI providers open right now to "
+                f"start yours ({exc}). Try again in a moment.")
+        elif isinstance(exc, AnswerTooLarge):
+            error = ProviderError(
+                f"{label}'s answer was larger than the classroom accepts "
+                f"({self.client.limits.max_answer_bytes // (1024 * 1024)} MiB); it was "
+                "dropped.")
+        elif isinstance(exc, ProxyError):
+            error = ProviderUnavailable(
+                f"{label} could not be reached through the network's proxy ({exc}). "
+                "Tell your teacher; the classroom's operator can check the proxy settings.")
         else:
             error = ProviderUnavailable(
                 f"{label} could not be reached ({type(exc).__name__}). Try again shortly."
             )
         return error
 
-    async def send(self, method: str, url: str, *, timeout: float, **kwargs: Any) -> Reply:
-        """One request, fully read; an error status raises the mapped error."""
+    async def send(self, method: str, url: str, *, timeout: float,
+                   deadline: float | None = None, **kwargs: Any) -> Reply:
+        """One request, fully read; an error status raises the mapped error.
+
+        ``timeout`` bounds each wait for the vendor; ``deadline`` (seconds) the whole call."""
         if "files" in kwargs:
             return await self._send_multipart(method, url, timeout=timeout, **kwargs)
-        response = await self._request(method, url, timeout, kwargs)
+        response = await self._request(method, url, timeout, kwargs, deadline)
         try:
             reply = Reply(response.status, response.headers, await response.read())
         except TRANSPORT_ERRORS as exc:
@@ -275,26 +330,51 @@ class Vendor:
             raise self.error_from(reply, reply.content)
         return reply
 
+    async def download(self, url: str, *, timeout: float, **kwargs: Any) -> Reply:
+        """A job's result file: ``timeout`` between reads, ``download_deadline`` in all."""
+        return await self.send("GET", url, timeout=timeout,
+                               deadline=self.client.download_deadline, **kwargs)
+
     async def _request(self, method: str, url: str, timeout: float,
-                       kwargs: dict[str, Any]) -> Response:
+                       kwargs: dict[str, Any], deadline: float | None = None) -> Response:
         """The answer's status and headers (its body still to read), or the mapped error."""
         headers, body, params = _body(kwargs)
         try:
             return await self.client.wire.request(
-                method, url, headers=headers, body=body, params=params, timeout=timeout)
+                method, url, headers=headers, body=body, params=params, timeout=timeout,
+                deadline=deadline)
         except TRANSPORT_ERRORS as exc:
             raise self.transport_error(exc) from exc
 
     async def _send_multipart(self, method: str, url: str, *, timeout: float,
                               **kwargs: Any) -> Reply:
         try:
-            response = await self.client.httpx.request(method, url, timeout=timeout, **kwargs)
-        except httpx.HTTPError as exc:
+            client = self.client.httpx_for(url)
+            timeouts = httpx.Timeout(timeout, connect=min(timeout,
+                                                          self.client.limits.connect_timeout),
+                                     pool=self.client.limits.slot_wait)
+            async with client.stream(method, url, timeout=timeouts, **kwargs) as response:
+                content = await self._read_limited(response)
+        except httpx.PoolTimeout as exc:
+            raise self.transport_error(SlotTimeout(str(exc) or "no free connection")) from exc
+        except (httpx.HTTPError, AnswerTooLarge, OSError) as exc:
             raise self.transport_error(exc) from exc
-        reply = Reply(response.status_code, response.headers, response.content)
+        reply = Reply(response.status_code, response.headers, content)
         if reply.status_code >= 400:
             raise self.error_from(reply, reply.content)
         return reply
+
+    async def _read_limited(self, response: httpx.Response) -> bytes:
+        """An httpx answer's body, refused past the same size as the wire client's."""
+        limit = self.client.limits.max_answer_bytes
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLarge(f"the answer is larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def open(
         self, stack: AsyncExitStack, method: str, url: str, *, timeout: float, **kwargs: Any

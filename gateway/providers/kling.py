@@ -107,7 +107,7 @@ class KlingProvider:
 
     async def download(self, key: ProviderKey | None, url: str,
                        timeout: float) -> tuple[bytes, str]:
-        response = await self.http.send("GET", url, timeout=timeout)
+        response = await self.http.download(url, timeout=timeout)
         return response.content, response.headers.get("content-type", "video/mp4").split(";")[0]
 
     async def aclose(self) -> None:

@@ -82,7 +82,7 @@ class LegNextProvider:
 
     async def download(self, key: ProviderKey | None, url: str,
                        timeout: float) -> tuple[bytes, str]:
-        response = await self.http.send("GET", url, timeout=timeout)
+        response = await self.http.download(url, timeout=timeout)
         return response.content, response.headers.get("content-type", "image/png").split(";")[0]
 
     async def aclose(self) -> None:

@@ -8,12 +8,23 @@ gateway speaks to them with this one: the request goes out in one write, the
 answer is parsed by the same C parser uvicorn serves with, and a small answer is
 read without another turn of the event loop.
 
-What a client owes a vendor is all here: TLS with the system's certificates,
+What a client owes a vendor is all here: TLS with the system's certificates
+or a private CA, the network's HTTP proxy (a ``CONNECT`` tunnel; see
+:mod:`gateway.network` for the variables and why the tunnel is ours),
 keep-alive with an idle limit, ``Content-Length`` and chunked bodies, gzip and
 deflate answers, redirects (credentials are dropped when one leaves the origin),
-a connect timeout and a timeout between reads, back-pressure on large answers,
-and a bound on connections in flight. A connection is reused only after its
-answer was read to the end; one abandoned halfway is closed.
+back-pressure on large answers, and these limits (:class:`Limits`):
+
+- a bound on requests in flight, and how long a request waits for one of those
+  slots (:class:`SlotTimeout`);
+- a connect timeout (TCP, the proxy's tunnel and the TLS handshake together);
+- a timeout between two reads (the ``timeout`` of each request);
+- an optional total deadline of one request, for long downloads
+  (:class:`DeadlineExceeded`);
+- a largest answer, counted after decompression (:class:`AnswerTooLarge`).
+
+A connection is reused only after its answer was read to the end; one
+abandoned halfway is closed.
 
 Failures raise :class:`WireError` (or the ``OSError``/``TimeoutError`` of the
 socket); :class:`gateway.providers.http.Vendor` turns them into the gateway's
@@ -35,6 +46,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from gateway.network import Network, Proxy, open_tunnel
+
 USER_AGENT = "jupyter-ai-classroom-gateway"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 10
@@ -54,6 +67,28 @@ class ServerDisconnected(WireError):
 
 class BadResponse(WireError):
     pass
+
+
+class SlotTimeout(WireError):
+    """Every connection slot stayed busy for longer than ``Limits.slot_wait``."""
+
+
+class AnswerTooLarge(WireError):
+    """The answer grew past ``Limits.max_answer_bytes`` (the connection is closed)."""
+
+
+class DeadlineExceeded(TimeoutError):
+    """A request with a total deadline (a download) did not finish within it."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one :class:`WirePool` allows (the settings ``CLASSROOM_UPSTREAM_*``)."""
+
+    connections: int = 400  # requests in flight across every vendor
+    slot_wait: float = 30.0  # seconds a request waits for one of those slots
+    connect_timeout: float = 30.0  # TCP + proxy tunnel + TLS handshake, seconds
+    max_answer_bytes: int = 512 * 1024 * 1024  # after decompression
 
 
 # What a request through this client raises when the vendor cannot be talked to.
@@ -192,10 +227,13 @@ class Connection(asyncio.Protocol):
 class Response:
     """A vendor's answer: status and headers at once, the body read whole or as it comes."""
 
-    def __init__(self, pool: WirePool, connection: Connection, timeout: float) -> None:
+    def __init__(self, pool: WirePool, connection: Connection, timeout: float,
+                 deadline: float | None = None) -> None:
         self.pool = pool
         self.connection = connection
         self.timeout = timeout
+        self.deadline = deadline  # the event loop's time by which the answer must be in
+        self._received = 0
         self.status = 0
         self.headers = NO_HEADERS  # until the answer's head is in
         self.done = False
@@ -230,6 +268,12 @@ class Response:
                 self.connection.close()
                 return
         if data:
+            self._received += len(data)
+            if self._received > self.pool.max_answer_bytes:
+                self._fail(AnswerTooLarge(
+                    f"the answer is larger than {self.pool.max_answer_bytes} bytes"))
+                self.connection.close()
+                return
             self._chunks.append(data)
             self._buffered += len(data)
             if self._buffered > HIGH_WATER and not self._paused and self.connection.transport:
@@ -238,6 +282,9 @@ class Response:
         self._wake()
 
     def _complete(self) -> None:
+        if self._error is not None:  # refused (too large, broken): never a whole answer
+            self._wake()
+            return
         if self._decoder is not None:
             rest = self._decoder.flush()
             if rest:
@@ -260,17 +307,25 @@ class Response:
     async def _wait(self) -> None:
         """Until the connection brings something, for at most ``timeout``."""
         loop = asyncio.get_running_loop()
+        delay, error = self.timeout, None
+        if self.deadline is not None:
+            left = self.deadline - loop.time()
+            if left <= self.timeout:
+                delay, error = left, DeadlineExceeded(
+                    "the answer did not arrive in full before its deadline")
+                if left <= 0:
+                    raise error
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(self.timeout, self._time_out, waiter)
+        timer = loop.call_later(delay, self._time_out, waiter, error)
         try:
             await waiter
         finally:
             timer.cancel()
             self._waiter = None
 
-    def _time_out(self, waiter: asyncio.Future[None]) -> None:
+    def _time_out(self, waiter: asyncio.Future[None], error: TimeoutError | None) -> None:
         if not waiter.done():
-            waiter.set_exception(TimeoutError("the server did not answer in time"))
+            waiter.set_exception(error or TimeoutError("the server did not answer in time"))
 
     async def _started(self) -> None:
         while self.status == 0:
@@ -334,12 +389,18 @@ class Response:
 class WirePool:
     """Keep-alive connections per origin, and a bound on requests in flight."""
 
-    def __init__(self, limit: int = 400, keepalive: float = 15.0, idle_per_origin: int = 100,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        self.limit = limit
+    def __init__(self, limit: int | None = None, keepalive: float = 15.0,
+                 idle_per_origin: int = 100, ssl_context: ssl.SSLContext | None = None,
+                 network: Network | None = None, limits: Limits = Limits()) -> None:
+        self.limit = limits.connections if limit is None else limit
+        self.slot_wait = limits.slot_wait
+        self.connect_timeout = limits.connect_timeout
+        self.max_answer_bytes = limits.max_answer_bytes
         self.keepalive = keepalive
         self.idle_per_origin = idle_per_origin
-        self.ssl_context = ssl_context
+        self.ssl_context = ssl_context or (network.ssl_context if network else None)
+        # Only a network with a proxy is consulted: a direct call looks nothing up.
+        self.network = network if network is not None and network.proxied else None
         self._idle: dict[tuple[str, str, int], deque[Connection]] = {}
         self._busy = 0
         self._queue: deque[asyncio.Future[None]] = deque()
@@ -348,13 +409,19 @@ class WirePool:
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str], body: bytes | None,
         timeout: float, params: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> Response:
-        """Send one request, following redirects; the answer's status and headers are in."""
+        """Send one request, following redirects; the answer's status and headers are in.
+
+        ``timeout`` bounds each wait for the server (and the connect, with
+        ``Limits.connect_timeout``); ``deadline``, in seconds, bounds the whole
+        request, redirects and the reading of the body included."""
         url = with_params(url, params)
         target = target_of(url)
         sent = dict(headers)
+        until = None if deadline is None else asyncio.get_running_loop().time() + deadline
         for hop in range(MAX_REDIRECTS + 1):
-            response = await self._send(method, target, sent, body, timeout)
+            response = await self._send(method, target, sent, body, timeout, until)
             location = response.headers.get("location")
             if response.status not in REDIRECTS or not location or hop == MAX_REDIRECTS:
                 return response
@@ -369,13 +436,17 @@ class WirePool:
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, target: Target, headers: Mapping[str, str],
-                    body: bytes | None, timeout: float) -> Response:
-        head = _head(method, target, headers, body)
+                    body: bytes | None, timeout: float, until: float | None) -> Response:
+        proxy = self._proxy(target)
+        # Through a proxy, an http:// request names its whole URL (https:// is tunnelled).
+        head = _head(method, target, headers, body,
+                     proxy if proxy is not None and target.scheme == "http" else None)
         await self._enter()
         connection: Connection | None = None
         try:
-            connection = self._reuse(target.origin) or await self._connect(target, timeout)
-            response = Response(self, connection, timeout)
+            connection = self._reuse(target.origin) or await self._connect(
+                target, timeout, until, proxy)
+            response = Response(self, connection, timeout, until)
             connection.response = response
             try:
                 connection.send(head, body)
@@ -389,20 +460,35 @@ class WirePool:
             self._leave()
             raise
 
+    def _proxy(self, target: Target) -> Proxy | None:
+        if self.network is None:
+            return None
+        return self.network.proxy_for(target.scheme, target.host, target.port)
+
     async def _enter(self) -> None:
         if self._busy < self.limit and not self._queue:
             self._busy += 1
             return
-        waiter = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
         self._queue.append(waiter)
+        timer = loop.call_later(self.slot_wait, self._slot_timeout, waiter)
         try:
             await waiter  # the slot is handed over by _leave
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self._leave()  # it was granted as we were cancelled: pass it on
-            else:
+            elif waiter in self._queue:
                 self._queue.remove(waiter)
             raise
+        finally:
+            timer.cancel()
+
+    def _slot_timeout(self, waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(SlotTimeout(
+                f"all {self.limit} connections to the vendors stayed busy for "
+                f"{self.slot_wait:g} s"))
 
     def _leave(self) -> None:
         while self._queue:
@@ -440,12 +526,23 @@ class WirePool:
             connection.close()
         return None
 
-    async def _connect(self, target: Target, timeout: float) -> Connection:
+    async def _connect(self, target: Target, timeout: float, until: float | None,
+                       proxy: Proxy | None) -> Connection:
         loop = asyncio.get_running_loop()
+        timeout = min(timeout, self.connect_timeout)
+        if until is not None:
+            timeout = min(timeout, max(0.0, until - loop.time()))
         secure = target.scheme == "https"
         context = (self.ssl_context or tls()) if secure else None
+        if proxy is not None and context is not None:
+            transport, connection = await open_tunnel(
+                proxy, target.host, target.port, context,
+                lambda: Connection(target.origin), timeout)
+            connection.connection_made(transport)
+            return connection
+        host, port = (proxy.host, proxy.port) if proxy is not None else (target.host, target.port)
         _, connection = await asyncio.wait_for(loop.create_connection(
-            lambda: Connection(target.origin), target.host, target.port, ssl=context,
+            lambda: Connection(target.origin), host, port, ssl=context,
             server_hostname=target.host if secure else None,
         ), timeout)
         return connection
@@ -458,8 +555,15 @@ class WirePool:
         self._idle.clear()
 
 
-def _head(method: str, target: Target, headers: Mapping[str, str], body: bytes | None) -> bytes:
-    lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"]
+def _head(method: str, target: Target, headers: Mapping[str, str], body: bytes | None,
+          proxy: Proxy | None = None) -> bytes:
+    if proxy is None:
+        lines = [f"{method} {target.path} HTTP/1.1\r\nHost: {target.host_header}\r\n"]
+    else:  # absolute form, for the proxy
+        lines = [f"{method} http://{target.host_header}{target.path} HTTP/1.1\r\n"
+                 f"Host: {target.host_header}\r\n"]
+        if proxy.authorization:
+            lines.append(f"Proxy-Authorization: {proxy.authorization}\r\n")
     given = set()
     for name, value in headers.items():
         text = str(value)

@@ -1,5 +1,6 @@
 """``python -m tests.fakes --port P``: every fake vendor on one loopback port, under
-``/openai``, ``/anthropic``, ``/google``, ``/elevenlabs``, ``/kling`` and ``/legnext``."""
+``/openai``, ``/anthropic``, ``/google``, ``/elevenlabs``, ``/kling`` and ``/legnext``.
+With ``--certfile``/``--keyfile`` they speak HTTPS (a vendor behind a private CA)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
+    parser.add_argument("--keyfile", help="the certificate's private key (PEM)")
     args = parser.parse_args()
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning",
+                ssl_certfile=args.certfile, ssl_keyfile=args.keyfile)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ PROVIDER_SETTINGS = (
     "chat_timeout_seconds", "image_timeout_seconds", "speech_timeout_seconds",
     "video_timeout_seconds", "job_poll_seconds", "retry_attempts", "retry_base_seconds",
     "retry_max_seconds", "mock_media_ms", "mock_job_seconds", "rate_limit_margin_ms",
+    "upstream_connections", "upstream_slot_wait_seconds", "upstream_connect_timeout_seconds",
+    "download_deadline_seconds", "upstream_max_answer_bytes",
 )
 
 
@@ -22,7 +24,8 @@ def test_every_provider_setting_is_documented_with_its_default():
         row = next((line for line in DOC.splitlines()
                     if line.startswith(f"| `CLASSROOM_{name.upper()}`")), None)
         assert row is not None, f"CLASSROOM_{name.upper()} is not documented"
-        assert f"| {default:g} |" in row, f"{name}: documented default differs from {default}"
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        assert f"| {shown} |" in row, f"{name}: documented default differs from {default}"
 
 
 def test_every_provider_error_code_is_documented():

@@ -1,7 +1,9 @@
 """The gateway's HTTP/1.1 client against raw TCP (and TLS) servers that write exact bytes:
 keep-alive reuse, chunked and compressed answers, bodies that end with the connection,
 redirects (credentials never leave the origin), timeouts, a server that hangs up, an
-answer left halfway, the bound on requests in flight, and header injection."""
+answer left halfway, the bound on requests in flight, and header injection; the limits
+(how long a request waits for a connection slot, the largest answer, a download's total
+deadline) and the errors they become."""
 
 from __future__ import annotations
 
@@ -16,9 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import ProviderTimeout, ProviderUnavailable
+from gateway.errors import ProviderError, ProviderTimeout, ProviderUnavailable
 from gateway.providers.http import Upstream, Vendor
-from gateway.providers.wire import ServerDisconnected, WireError, WirePool
+from gateway.providers.wire import (
+    AnswerTooLarge,
+    DeadlineExceeded,
+    Limits,
+    ServerDisconnected,
+    SlotTimeout,
+    WireError,
+    WirePool,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -427,5 +437,94 @@ def test_https_is_verified_against_the_trust_store(tmp_path):
             await default.aclose()
             await server.stop()
         assert default._busy == 0
+
+    run(scenario)
+
+
+def test_a_request_waits_for_a_connection_slot_only_as_long_as_the_limit():
+    async def scenario() -> None:
+        gate, holding = asyncio.Event(), asyncio.Event()
+
+        async def answer(request: Request, server: Server) -> bytes:
+            holding.set()
+            await gate.wait()
+            return reply(b"late")
+
+        server = Server(answer)
+        base = await server.start()
+        upstream = Upstream(limits=Limits(connections=1, slot_wait=0.2))
+        vendor = Vendor("openai", base, upstream)
+        try:
+            first = asyncio.ensure_future(vendor.send("GET", f"{base}/a", timeout=5))
+            await holding.wait()
+            with pytest.raises(SlotTimeout, match="all 1 connections"):
+                await upstream.wire.request("GET", f"{base}/b", headers={}, body=None,
+                                            timeout=5)
+            with pytest.raises(ProviderUnavailable, match="too many calls") as refused:
+                await vendor.send("GET", f"{base}/c", timeout=5)
+            assert refused.value.code == "provider_unavailable"
+            assert not upstream.wire._queue  # the timed-out waiters left the queue
+            gate.set()
+            assert (await first).content == b"late"
+            # The slot came back: the next request gets it at once.
+            assert (await vendor.send("GET", f"{base}/d", timeout=5)).content == b"late"
+        finally:
+            await upstream.aclose()
+            await server.stop()
+        assert [r.target for r in server.requests] == ["/a", "/d"]
+
+    run(scenario)
+
+
+def test_an_answer_past_the_size_limit_is_dropped_also_when_it_is_compressed():
+    plain = reply(b"x" * 5000)
+    bomb = gzip.compress(b"\0" * 200_000)  # 200 kB once decompressed, tiny on the wire
+    packed = reply(bomb, "content-encoding: gzip")
+
+    async def scenario() -> None:
+        for data in (plain, packed):
+            served, base = await one_shot(data)
+            upstream = Upstream(limits=Limits(max_answer_bytes=4096))
+            try:
+                with pytest.raises(AnswerTooLarge):
+                    await (await upstream.wire.request("GET", base, headers={}, body=None,
+                                                       timeout=5)).read()
+                with pytest.raises(ProviderError, match="larger than the classroom accepts"):
+                    await Vendor("kling", base, upstream).send("GET", base, timeout=5)
+            finally:
+                await upstream.aclose()
+                served.close()
+            assert upstream.wire._busy == 0 and not upstream.wire._idle.get(
+                ("http", "127.0.0.1", int(base.rsplit(":", 1)[1])))
+
+    run(scenario)
+
+
+def test_a_download_has_a_total_deadline_beyond_the_wait_between_reads():
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n")
+        try:
+            while True:  # a byte every 20 ms: never silent for the 5 s read timeout
+                writer.write(b"v")
+                await writer.drain()
+                await asyncio.sleep(0.02)
+        except ConnectionError:
+            pass
+
+    async def scenario() -> None:
+        served = await asyncio.start_server(trickle, "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{served.sockets[0].getsockname()[1]}"
+        upstream = Upstream(download_deadline=0.3)
+        try:
+            with pytest.raises(DeadlineExceeded):
+                await (await upstream.wire.request("GET", base, headers={}, body=None,
+                                                   timeout=5, deadline=0.3)).read()
+            with pytest.raises(ProviderTimeout, match="did not finish downloading within 0.3 s"):
+                await Vendor("kling", base, upstream).download(f"{base}/video.mp4", timeout=5)
+        finally:
+            await upstream.aclose()
+            served.close()
+        assert upstream.wire._busy == 0
 
     run(scenario)
