@@ -48,7 +48,7 @@ from traitlets.config import Config
 
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
-from . import hubapi, roles
+from . import homes, hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
 from .branding import UserBranding
 
@@ -364,6 +364,10 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.JupyterHub.spawner_class = ClassroomSpawner
     c.ClassroomSpawner.home_dir_template = str(data / "home" / "{username}")
     c.ClassroomSpawner.lessons_dir = str(settings.repo_dir / "notebooks" / "lessons")
+    c.ClassroomSpawner.role_notebooks = {
+        role: [str(settings.repo_dir / "notebooks" / f) for f in folders]
+        for role, folders in homes.ROLE_FOLDERS.items()
+    }
     c.ClassroomSpawner.gateway_url = settings.gateway_public_url
     c.ClassroomSpawner.published_root = str(data / "published")
     c.Spawner.server_token_scopes = list(roles.SERVER_TOKEN_SCOPES)

@@ -35,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, Dict, List, Unicode, default
 
 from . import homes
+from .branding import user_role
 from .config import VENV_BIN
 from .homes import copy_missing
 from .users import LabAccount, SystemUserError, ensure_lab_account, school_group, system_username
@@ -100,6 +101,19 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         """,
     )
 
+    role_notebooks = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="""
+        Folders copied into the home of each role, besides the lessons: `{role: [dir, ...]}`.
+
+        Each folder arrives as `<home>/<folder name>/`, file by file, never over an
+        edited copy, like the lessons. Default (set by `hub.config.configure`, from
+        `hub.homes.ROLE_FOLDERS`): teachers get `notebooks/dashboards`, admins
+        `notebooks/admin` and `notebooks/dashboards`; students nothing more.
+        """,
+    )
+
     published_root = Unicode(
         "",
         config=True,
@@ -156,6 +170,14 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
                 return name.removeprefix("tenant-")
         return None
 
+    def user_role(self) -> str | None:
+        """The user's classroom role (the ``role-<role>`` group; hub admins are admins)."""
+        return user_role(self.user)
+
+    def role_folders(self) -> list[Path]:
+        """The folders this user's role finds in its home (:attr:`role_notebooks`)."""
+        return [Path(f) for f in self.role_notebooks.get(self.user_role() or "", [])]
+
     def school_folder(self) -> Path | None:
         """The published dashboards folder of the user's school (None: no school or no root)."""
         tenant = self.user_tenant()
@@ -172,6 +194,9 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         home = Path(self.home_dir)
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         copied, warnings = homes.seed_lessons(Path(self.lessons_dir), home)
+        for folder in self.role_folders():
+            more, problems = homes.seed_folder(folder, home)
+            copied, warnings = copied + more, warnings + problems
         self._report(copied, warnings)
         return copied
 
@@ -229,6 +254,8 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         command = [sys.executable, "-I", "-m", "hub.homes", "--home", str(home)]
         if self.lessons_dir:
             command += ["--lessons", self.lessons_dir]
+        for extra in self.role_folders():
+            command += ["--folder", str(extra)]
         folder = self.school_folder()
         if folder is not None:
             command += ["--published", str(folder)]
