@@ -66,12 +66,13 @@ _IDLE = """() => !!document.querySelector('.jp-Notebook-ExecutionIndicator[data-
     document.querySelector('.jp-StatusBar-Widget, #jp-main-statusbar')?.innerText || '')"""
 
 
-def _kernel_of(hub: Hub, username: str, token: str, path: str) -> str | None:
+def kernel_of(hub: Hub, username: str, token: str, path: str) -> dict[str, Any] | None:
+    """The kernel of the notebook session at ``path`` in ``username``'s server, if any."""
     sessions = requests.get(f"{hub.url}/user/{username}/api/sessions", timeout=30,
                             headers={"Authorization": f"token {token}"})
     for session in sessions.json() if sessions.ok else []:
         if session.get("path") == path and session.get("kernel"):
-            return str(session["kernel"].get("execution_state"))
+            return dict(session["kernel"])
     return None
 
 
@@ -87,7 +88,7 @@ def run_all(page: Any, hub: Hub, username: str, token: str, path: str,
         # Under load JupyterLab may ask which kernel to start: the notebook's own.
         if accept.count():
             accept.first.click()
-        return _kernel_of(hub, username, token, path) == "idle"
+        return (kernel_of(hub, username, token, path) or {}).get("execution_state") == "idle"
 
     wait_until(kernel_ready, timeout_s, f"the kernel of {path}")
     try:
