@@ -6,26 +6,40 @@ the history) and a teacher plants it in a published dashboard's title and a
 display name. Then the teacher and the admin sign in as a new teacher and admin
 would: the home page says where to start; their own lab holds ``dashboards/``
 (and ``admin/``); each notebook there runs top to bottom (Run All) with no
-traceback, draws its charts and shows the student's fresh calls, and the
-student-work dashboard also in Voila; the hub pages show the titles. On every
+traceback, draws its charts and shows the student's fresh calls; the hub
+pages show the titles. On every
 page no payload ran (the flag each would set stays unset, no element carries a
 planted handler) and the payload is on the page as text. The student's lab gets
-neither folder. One hub for the module; screenshots go to test-artifacts/.
+neither folder. "Class activity now" is live: in Voila a fresh call shows up with
+no cell run again, the pause and resume buttons act at once (the gateway refuses,
+then serves, the student), and in JupyterLab the page asks for fresh numbers
+while it is open and nothing asks once it is closed. The accounts page: a
+teacher imports a roster (all or nothing, problems by line, passwords as a
+one-time CSV download), disables, enables and resets their students and is
+refused making admins or touching another school; an admin changes a school
+and a role; the store and the audit log are the CLI's. One hub for the module;
+screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from hub.accounts import ACCOUNTS_FILE, AccountStore
 from tests.support.hub import Hub
-from tests.support.lab_ui import outputs, payloads, run_all, script_ran, sign_in
-from tests.support.procs import ARTIFACTS, REPO
+from tests.support.kernel import RemoteKernel
+from tests.support.lab_ui import kernel_of, payloads, run_all, script_ran, sign_in
+from tests.support.procs import ARTIFACTS, REPO, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -189,15 +203,6 @@ def test_teacher_finds_the_dashboards_in_their_lab_and_no_student_text_runs(
     assert "Signed in as sv_teacher" in ran["class_activity.ipynb"].text
     assert "sv_student" in ran["lesson_progress.ipynb"].text
 
-    # The same dashboard in Voila, as the teacher would publish it.
-    # Voila sends the page as the cells run: it may take a while to arrive.
-    page.goto(f"{hub.url}/user/sv_teacher/voila/render/dashboards/student_work.ipynb",
-              wait_until="commit", timeout=180_000)
-    page.get_by_text(TITLE).first.wait_for(timeout=180_000)
-    voila = outputs(page)
-    assert "Traceback" not in voila.stderr and voila.plots >= 1
-    assert_safe(page, "sv_teacher/voila/student_work")
-    shot(page, "teacher_voila_student_work.png")
 
 
 def test_admin_finds_admin_notebooks_and_dashboards_and_no_student_text_runs(
@@ -232,3 +237,206 @@ def test_the_student_gets_lessons_only_and_sees_the_title_as_text(
     hub.remember_children()
     home = contents(hub, planted.admin_token, "sv_student")
     assert "lessons" in home and not {"admin", "dashboards"} & home
+
+
+# -- live: class activity refreshes itself, its buttons act, and it stops with the page ------
+
+
+def window_requests(page: Any) -> int:
+    """The "requests / min" card's "N in the window"."""
+    note = page.locator(".classroom-card", has_text="requests / min").first.inner_text()
+    return int(note.rsplit("\n", 1)[-1].split()[0])
+
+
+def in_kernel(hub: Hub, user: str, token: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` in a notebook's running kernel (beside Playwright's own event loop)."""
+    async def run() -> str:
+        kernel = RemoteKernel(f"{hub.url}/user/{user}", token)
+        await kernel.start(kernel_id=kernel_id)
+        try:
+            return (await kernel.execute(code)).text
+        finally:
+            await kernel.shutdown()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=120)
+
+
+def test_class_activity_is_live_and_stops_asking_when_the_page_is_closed(
+    planted: Planted, page: Any
+) -> None:
+    hub, token = planted.hub, planted.teacher_token
+    sign_in(page, hub, "sv_teacher", PASSWORDS["sv_teacher"], "/hub/home")
+    page.goto(f"{hub.url}/user/sv_teacher/voila/render/dashboards/class_activity.ipynb",
+              wait_until="commit", timeout=180_000)
+    page.locator(".classroom-card", has_text="requests / min").wait_for(timeout=180_000)
+    before = window_requests(page)
+    fresh = gateway(hub, planted.student_token, "POST", "/v1/chat/completions", json={
+        "model": "mock/echo", "messages": [{"role": "user", "content": "a fresh call"}]})
+    assert fresh.status_code == 200
+    # Nothing runs again: the page's own refresh brings the call in.
+    page.locator(".classroom-card", has_text=f"{before + 1} in the window").wait_for(
+        timeout=60_000)
+    assert_safe(page, "sv_teacher/voila/class_activity")
+    shot(page, "teacher_live_class_activity.png")
+
+    page.get_by_role("button", name="Pause the whole class").click()
+    page.locator(".classroom-pause-result", has_text="Paused the whole class").wait_for()
+    assert "the whole class of school_a" in page.locator(".classroom-pauses").inner_text()
+    refused = gateway(hub, planted.student_token, "POST", "/v1/chat/completions", json={
+        "model": "mock/echo", "messages": [{"role": "user", "content": "may I?"}]})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "paused_by_teacher"
+    page.get_by_role("button", name="Resume the whole class").click()
+    page.locator(".classroom-pause-result", has_text="Resumed the whole class.").wait_for()
+    assert gateway(hub, planted.student_token, "POST", "/v1/chat/completions", json={
+        "model": "mock/echo", "messages": [{"role": "user", "content": "now?"}]}
+    ).status_code == 200
+    shot(page, "teacher_live_paused_and_resumed.png")
+
+    # In JupyterLab: the page asks while it is open, and nothing asks once it is closed.
+    path = "dashboards/class_activity.ipynb"
+    run_all(page, hub, "sv_teacher", token, path)
+    kernel = (kernel_of(hub, "sv_teacher", token, path) or {})["id"]
+    probe = "import time; print(activity.ticks, time.monotonic() - activity.last_tick_at)"
+
+    def asked() -> tuple[int, float]:
+        ticks, quiet = in_kernel(hub, "sv_teacher", token, kernel, probe).split()
+        return int(ticks), float(quiet)
+
+    wait_until(lambda: asked()[0] >= 2, 120, "the open page asking for fresh numbers")
+    page.goto("about:blank")
+    # Condition, not a sleep: no ask for four intervals (never true while a page asks).
+    wait_until(lambda: asked()[1] > 12, 120, "the closed page to stop asking")
+    ticks = asked()[0]
+    wait_until(lambda: asked()[1] > 15, 120, "three more quiet seconds")
+    assert asked()[0] == ticks
+    shut_down_kernels(hub, token, "sv_teacher")
+
+
+# -- accounts without a terminal ---------------------------------------------------------
+
+
+def store(hub: Hub) -> AccountStore:
+    """The accounts store the page and the CLI share, read from outside the hub."""
+    return AccountStore(hub.data_dir / ACCOUNTS_FILE)
+
+
+def upload(page: Any, name: str, text: str) -> None:
+    page.set_input_files("#accounts-import input[type=file]", files=[
+        {"name": name, "mimeType": "text/csv", "buffer": text.encode()}])
+    page.click("#accounts-import [type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+
+
+def post_as(hub: Hub, who: str, password: str, form: dict[str, str]) -> requests.Response:
+    """A form post to the accounts page as a browser would send it (xsrf included)."""
+    session = hub.login(who, password)
+    session.get(hub.url + "/hub/classroom/accounts", timeout=30)
+    xsrf = session.cookies.get("_xsrf", path="/hub/") or session.cookies.get("_xsrf", "")
+    return session.post(hub.url + "/hub/classroom/accounts", timeout=30,
+                        data={"_xsrf": xsrf, **form})
+
+
+BAD_ROSTER = """username,display_name,tenant,role
+sv_new1,New One,school_a,student
+sv_new2,New Two,school_b,student
+sv_boss,Boss,school_a,admin
+"""
+GOOD_ROSTER = """username,display_name,tenant,role
+sv_new1,New One,school_a,student
+sv_new2,"<b onmouseover=""window.__cx='roster'"">New Two</b>",school_a,student
+"""
+
+
+def test_a_teacher_manages_their_students_on_the_accounts_page(
+    planted: Planted, page: Any
+) -> None:
+    hub = planted.hub
+    sign_in(page, hub, "sv_teacher", PASSWORDS["sv_teacher"], "/hub/classroom/accounts")
+    page.locator("#classroom-accounts[data-manager=teacher]").wait_for()
+    listed = page.locator("tr.classroom-account").evaluate_all(
+        "rows => rows.map(r => r.dataset.username)")
+    assert "sv_student" in listed and "sv_teacher" not in listed and hub.admin_user not in listed
+    name = page.locator("tr[data-username=sv_student] .classroom-display-name").inner_text()
+    assert name == "<script>window.__cx='name2'</script>Sam"  # the display name, as text
+    assert_safe(page, "sv_teacher/hub/classroom/accounts")
+
+    # All or nothing: problems by line, and no account made.
+    upload(page, "class-3b.csv", BAD_ROSTER)
+    problems = page.locator("#accounts-problems").inner_text()
+    assert "class-3b.csv:3: teachers add students of their own school (school_a) only" in problems
+    assert "class-3b.csv:4: teachers add students only, not a admin" in problems
+    assert store(hub).get("sv_new1") is None
+
+    upload(page, "class-3b.csv", GOOD_ROSTER)
+    assert "Imported class-3b.csv: 2 created" in page.locator("#accounts-notice").inner_text()
+    assert_safe(page, "sv_teacher/accounts import")
+    with page.expect_download() as download:
+        page.click("#accounts-download")
+    handed_out = {row["username"]: row["password"] for row in
+                  csv.DictReader(Path(download.value.path()).read_text().splitlines())}
+    assert set(handed_out) == {"sv_new1", "sv_new2"}
+    hub.login("sv_new1", handed_out["sv_new1"])  # the generated password works
+    shot(page, "teacher_accounts_imported.png")
+
+    # Disable, enable, reset: the store changes, and so does signing in.
+    row = page.locator("tr[data-username=sv_new1]")
+    row.get_by_role("button", name="Disable").click()
+    page.locator("#accounts-notice", has_text="Disabled sv_new1.").wait_for()
+    assert store(hub).get("sv_new1").disabled
+    page.locator("tr[data-username=sv_new1]").get_by_role("button", name="Enable").click()
+    page.locator("#accounts-notice", has_text="Enabled sv_new1.").wait_for()
+    page.locator("tr[data-username=sv_new1]").get_by_role("button",
+                                                          name="Reset password").click()
+    new_password = page.locator("#accounts-generated code").inner_text()
+    hub.login("sv_new1", new_password)
+    assert new_password != handed_out["sv_new1"]
+
+    # Refused: making an admin, another school's student, another school's account.
+    for form in ({"action": "add", "username": "sv_evil", "role": "admin"},
+                 {"action": "add", "username": "sv_evil", "tenant": "school_b"}):
+        refused = post_as(hub, "sv_teacher", PASSWORDS["sv_teacher"], form)
+        assert refused.status_code == 403, form
+    assert store(hub).get("sv_evil") is None
+    changed = post_as(hub, "sv_teacher", PASSWORDS["sv_teacher"],
+                      {"action": "change", "username": "sv_new1", "role": "teacher"})
+    assert changed.status_code == 403 and store(hub).get("sv_new1").role == "student"
+    other = post_as(hub, "sv_teacher", PASSWORDS["sv_teacher"],
+                    {"action": "disable", "username": hub.admin_user})
+    assert other.status_code == 404 and not store(hub).get(hub.admin_user).disabled
+
+    # The same audit log as the command line.
+    def audited() -> set[str]:
+        items = gateway(hub, planted.admin_token, "GET", "/api/audit",
+                        params={"actor": "sv_teacher"}).json()["items"]
+        return {f"{i['action']} {i['target']}" for i in items}
+
+    wait_until(lambda: {"account.import class-3b.csv", "account.disable sv_new1",
+                        "account.password_reset sv_new1"} <= audited(), 60, "the audit log")
+
+
+def test_an_admin_changes_a_school_and_role_on_the_accounts_page(
+    planted: Planted, page: Any
+) -> None:
+    hub = planted.hub
+    sign_in(page, hub, hub.admin_user, hub.admin_password, "/hub/classroom/accounts")
+    page.locator("#classroom-accounts[data-manager=admin]").wait_for()
+    assert_safe(page, "admin/hub/classroom/accounts")
+    row = page.locator("tr[data-username=sv_new2]")
+    assert row.locator(".classroom-display-name").inner_text() == (
+        "<b onmouseover=\"window.__cx='roster'\">New Two</b>")
+    row.locator("select[name=tenant]").select_option("school_b")
+    row.locator("select[name=role]").select_option("teacher")
+    row.get_by_role("button", name="Change").click()
+    page.locator("#accounts-notice", has_text="sv_new2 is now teacher at school_b").wait_for()
+    moved = store(hub).get("sv_new2")
+    assert (moved.tenant, moved.role) == ("school_b", "teacher")
+
+    page.fill("#accounts-add input[name=username]", "sv_added")
+    page.locator("#accounts-add select[name=tenant]").select_option("school_a")
+    page.locator("#accounts-add select[name=role]").select_option("teacher")
+    page.click("#accounts-add [type=submit]")
+    assert "Added sv_added (teacher, school_a)." in page.locator("#accounts-notice").inner_text()
+    hub.login("sv_added", page.locator("#accounts-generated code").inner_text())
+    shot(page, "admin_accounts.png")
