@@ -1,6 +1,7 @@
 """What a lab finds in its home: the lessons, its role's notebooks, and ``~/published``.
 
-Everyone gets ``~/lessons``; a teacher also gets ``~/dashboards``, an admin
+Everyone gets ``~/lessons`` (the repository's, and those the school's teachers
+published, ``<published folder>/lessons``); a teacher also gets ``~/dashboards``, an admin
 ``~/admin`` and ``~/dashboards`` (:data:`ROLE_FOLDERS`, copied from the
 repository's ``notebooks/`` by the spawner's ``role_notebooks``). Students get
 neither. Like the lessons, these are copied file by file and never over an
@@ -72,6 +73,13 @@ def seed_lessons(lessons_dir: Path, home: Path) -> tuple[list[Path], list[str]]:
     return seed_folder(lessons_dir, home, LESSONS)
 
 
+def seed_school_lessons(folder: Path, home: Path) -> tuple[list[Path], list[str]]:
+    """Copy lessons the school's teachers published (``<folder>/lessons``) into ``~/lessons``."""
+    if not (folder / LESSONS).is_dir():
+        return [], []
+    return seed_folder(folder / LESSONS, home, LESSONS)
+
+
 def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
     """Point ``home/published`` at ``folder``; return whether it links there, and warnings."""
     link = home / PUBLISHED
@@ -100,7 +108,8 @@ def prepare(home: Path, lessons: Path | None, published: Path | None,
         warnings += problems
     if published is not None:
         linked, problems = link_published(home, published)
-        warnings += problems
+        more, others = seed_school_lessons(published, home)
+        copied, warnings = copied + more, warnings + problems + others
     return {"copied": [str(p) for p in copied], "linked": linked, "warnings": warnings}
 
 

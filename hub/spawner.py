@@ -211,7 +211,8 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         home = Path(self.home_dir)
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         linked, warnings = homes.link_published(home, folder)
-        self._report([], warnings)
+        copied, problems = homes.seed_school_lessons(folder, home)  # teachers' own lessons
+        self._report(copied, warnings + problems)
         return folder if linked else None
 
     def _report(self, copied: list[Any], warnings: list[str]) -> None:
@@ -243,8 +244,13 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         folder = self.school_folder()
         if folder is not None and tenant is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chown(folder, 0, grp.getgrnam(school_group(tenant)).gr_gid, follow_symlinks=False)
+            gid = grp.getgrnam(school_group(tenant)).gr_gid
+            os.chown(folder, 0, gid, follow_symlinks=False)
             folder.chmod(PUBLISHED_MODE)
+            lessons = folder / homes.LESSONS  # teachers' own lessons: the school reads them too
+            if lessons.is_dir() and not lessons.is_symlink():
+                os.chown(lessons, 0, gid, follow_symlinks=False)
+                lessons.chmod(PUBLISHED_MODE)
         self._account = account
         return account
 

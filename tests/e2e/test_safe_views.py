@@ -17,8 +17,10 @@ while it is open and nothing asks once it is closed. The accounts page: a
 teacher imports a roster (all or nothing, problems by line, passwords as a
 one-time CSV download), disables, enables and resets their students and is
 refused making admins or touching another school; an admin changes a school
-and a role; the store and the audit log are the CLI's. One hub for the module;
-screenshots go to test-artifacts/.
+and a role; the store and the audit log are the CLI's. A teacher publishes a
+lesson from their lab; it arrives in a running student lab on request and the
+student opens it; withdrawn, it is no longer offered and the student's copy
+stays. One hub for the module; screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -440,3 +442,65 @@ def test_an_admin_changes_a_school_and_role_on_the_accounts_page(
     assert "Added sv_added (teacher, school_a)." in page.locator("#accounts-notice").inner_text()
     hub.login("sv_added", page.locator("#accounts-generated code").inner_text())
     shot(page, "admin_accounts.png")
+
+
+# -- teachers' own lessons ---------------------------------------------------------------
+
+LESSON = {"cells": [{"cell_type": "markdown", "id": "a1", "metadata": {},
+                     "source": ["# Prompt patterns\n", "A lesson of Ms Kim's own."]},
+                    {"cell_type": "code", "id": "b2", "metadata": {}, "execution_count": None,
+                     "outputs": [], "source": ["print('hello')"]}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+          "nbformat": 4, "nbformat_minor": 5}
+
+
+def run_in_lab(hub: Hub, user: str, token: str, code: str) -> str:
+    """``code`` in a new kernel of ``user``'s running lab."""
+    async def run() -> str:
+        kernel = RemoteKernel(f"{hub.url}/user/{user}", token)
+        await kernel.start()
+        try:
+            return (await kernel.execute(code)).text
+        finally:
+            await kernel.shutdown()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=180)
+
+
+def test_a_teacher_publishes_a_lesson_and_a_student_opens_it(
+    planted: Planted, page: Any
+) -> None:
+    hub = planted.hub
+    hub.start_server(planted.teacher_token, "sv_teacher")
+    hub.start_server(planted.admin_token, "sv_student")
+    saved = requests.put(f"{hub.url}/user/sv_teacher/api/contents/prompt_patterns.ipynb",
+                         headers={"Authorization": f"token {planted.teacher_token}"},
+                         json={"type": "notebook", "format": "json", "content": LESSON},
+                         timeout=30)
+    assert saved.status_code in (200, 201), saved.text
+    url = run_in_lab(hub, "sv_teacher", planted.teacher_token,
+                     "import os, classroom.lessons as lessons\n"
+                     "print(lessons.publish(os.path.expanduser('~/prompt_patterns.ipynb')).url)")
+    assert url.strip() == "/hub/user-redirect/lab/tree/lessons/prompt_patterns.ipynb"
+
+    # The student's lab is running: the lesson arrives on request, next to the others.
+    student_token = planted.student_token
+    copied = run_in_lab(hub, "sv_student", student_token,
+                        "import classroom.lessons as lessons; print(lessons.update())")
+    assert "lessons/prompt_patterns.ipynb" in copied
+    assert "prompt_patterns.ipynb" in contents(hub, planted.admin_token, "sv_student", "lessons")
+
+    sign_in(page, hub, "sv_student", PASSWORDS["sv_student"], "/hub/home")
+    page.goto(hub.url + url.strip(), wait_until="domcontentloaded")
+    page.locator(".jp-Notebook", has_text="Prompt patterns").first.wait_for(timeout=120_000)
+    assert "A lesson of Ms Kim's own." in page.locator(".jp-Notebook").first.text_content()
+    shot(page, "student_opens_teacher_lesson.png")
+
+    # Withdrawn: nobody gets it any more; the student's copy (their work) stays.
+    withdrawn = gateway(hub, planted.teacher_token, "DELETE",
+                        "/api/lessons/published/prompt_patterns.ipynb")
+    assert withdrawn.status_code == 204
+    assert gateway(hub, student_token, "GET", "/api/lessons/published").json()["items"] == []
+    assert "prompt_patterns.ipynb" in contents(hub, planted.admin_token, "sv_student", "lessons")
+    shut_down_kernels(hub, planted.admin_token, "sv_student")

@@ -108,3 +108,19 @@ def test_the_hub_config_gives_the_repositorys_folders(data_dir: Path) -> None:
         "admin": [str(REPO / "notebooks" / "admin"), str(REPO / "notebooks" / "dashboards")],
     }
     assert all(Path(f).is_dir() for paths in folders.values() for f in paths)
+
+
+def test_lessons_a_teacher_published_arrive_at_the_next_lab_start(
+    tmp_path: Path, notebooks: Path
+) -> None:
+    published = tmp_path / "published"
+    (published / "school_a" / "lessons").mkdir(parents=True)
+    (published / "school_a" / "lessons" / "prompt_patterns.ipynb").write_text('{"v": 1}')
+    spawner = spawner_for(tmp_path, notebooks, "stu", "student")
+    spawner.published_root = str(published)
+
+    asyncio.run(spawner.run_pre_spawn_hook())
+
+    lessons = tmp_path / "home" / "stu" / "lessons"
+    assert sorted(p.name for p in lessons.iterdir()) == ["01.ipynb", "prompt_patterns.ipynb"]
+    assert (tmp_path / "home" / "stu" / "published").resolve() == published / "school_a"
