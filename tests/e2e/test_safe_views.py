@@ -25,11 +25,9 @@ stays. One hub for the module; screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +37,15 @@ import requests
 
 from hub.accounts import ACCOUNTS_FILE, AccountStore
 from tests.support.hub import Hub
-from tests.support.kernel import RemoteKernel
-from tests.support.lab_ui import kernel_of, payloads, run_all, script_ran, sign_in
+from tests.support.lab_ui import (
+    in_kernel,
+    kernel_of,
+    payloads,
+    run_all,
+    script_ran,
+    shut_down_kernels,
+    sign_in,
+)
 from tests.support.procs import ARTIFACTS, REPO, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -117,18 +122,6 @@ def planted(hub: Hub, admin_token: str) -> Iterator[Planted]:
         shut_down_kernels(hub, admin_token, user)
 
 
-def shut_down_kernels(hub: Hub, token: str, user: str) -> None:
-    """Voila and closed tabs leave kernels running: stop them by id."""
-    url = f"{hub.url}/user/{user}/api/kernels"
-    headers = {"Authorization": f"token {token}"}
-    try:
-        kernels = requests.get(url, headers=headers, timeout=30)
-        for kernel in kernels.json() if kernels.ok else []:
-            requests.delete(f"{url}/{kernel['id']}", headers=headers, timeout=30)
-    except requests.RequestException:
-        pass
-
-
 def shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
@@ -172,6 +165,16 @@ def check_hub_pages(page: Any, hub: Hub, who: str, school: bool = True) -> tuple
     return role, advice
 
 
+def arrive(page: Any, hub: Hub, user: str, password: str, token: str,
+           school: bool = True) -> tuple[str, str]:
+    """Sign in as a new user would, read the hub pages, and have the lab running."""
+    sign_in(page, hub, user, password, "/hub/home")
+    role, advice = check_hub_pages(page, hub, user, school)
+    hub.start_server(token, user)
+    hub.remember_children()
+    return role, advice
+
+
 def run_every(page: Any, hub: Hub, user: str, token: str, folder: str,
               names: list[str]) -> dict[str, Any]:
     ran = {}
@@ -190,11 +193,8 @@ def test_teacher_finds_the_dashboards_in_their_lab_and_no_student_text_runs(
     planted: Planted, page: Any
 ) -> None:
     hub = planted.hub
-    sign_in(page, hub, "sv_teacher", PASSWORDS["sv_teacher"], "/hub/home")
-    role, advice = check_hub_pages(page, hub, "teacher")
+    role, advice = arrive(page, hub, "sv_teacher", PASSWORDS["sv_teacher"], planted.teacher_token)
     assert role == "teacher" and "Class activity now" in advice and "dashboards/" in advice
-    hub.start_server(planted.teacher_token, "sv_teacher")
-    hub.remember_children()
     assert set(DASHBOARDS) <= contents(hub, planted.teacher_token, "sv_teacher", "dashboards")
     assert "admin" not in contents(hub, planted.teacher_token, "sv_teacher")
 
@@ -211,11 +211,9 @@ def test_admin_finds_admin_notebooks_and_dashboards_and_no_student_text_runs(
     planted: Planted, page: Any
 ) -> None:
     hub = planted.hub
-    sign_in(page, hub, hub.admin_user, hub.admin_password, "/hub/home")
-    role, advice = check_hub_pages(page, hub, "admin", school=False)
+    role, advice = arrive(page, hub, hub.admin_user, hub.admin_password, planted.admin_token,
+                          school=False)
     assert role == "admin" and "usage review" in advice and "admin/" in advice
-    hub.start_server(planted.admin_token, hub.admin_user)
-    hub.remember_children()
     home = contents(hub, planted.admin_token, hub.admin_user)
     assert {"admin", "dashboards", "lessons"} <= home
     assert set(ADMIN_NOTEBOOKS) <= contents(hub, planted.admin_token, hub.admin_user, "admin")
@@ -232,11 +230,8 @@ def test_the_student_gets_lessons_only_and_sees_the_title_as_text(
     planted: Planted, page: Any
 ) -> None:
     hub = planted.hub
-    sign_in(page, hub, "sv_student", PASSWORDS["sv_student"], "/hub/home")
-    role, advice = check_hub_pages(page, hub, "student")
+    role, advice = arrive(page, hub, "sv_student", PASSWORDS["sv_student"], planted.admin_token)
     assert role == "student" and "lessons/01_first_chat.ipynb" in advice
-    hub.start_server(planted.admin_token, "sv_student")
-    hub.remember_children()
     home = contents(hub, planted.admin_token, "sv_student")
     assert "lessons" in home and not {"admin", "dashboards"} & home
 
@@ -248,20 +243,6 @@ def window_requests(page: Any) -> int:
     """The "requests / min" card's "N in the window"."""
     note = page.locator(".classroom-card", has_text="requests / min").first.inner_text()
     return int(note.rsplit("\n", 1)[-1].split()[0])
-
-
-def in_kernel(hub: Hub, user: str, token: str, kernel_id: str, code: str) -> str:
-    """Run ``code`` in a notebook's running kernel (beside Playwright's own event loop)."""
-    async def run() -> str:
-        kernel = RemoteKernel(f"{hub.url}/user/{user}", token)
-        await kernel.start(kernel_id=kernel_id)
-        try:
-            return (await kernel.execute(code)).text
-        finally:
-            await kernel.shutdown()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result(timeout=120)
 
 
 def test_class_activity_is_live_and_stops_asking_when_the_page_is_closed(
@@ -303,7 +284,7 @@ def test_class_activity_is_live_and_stops_asking_when_the_page_is_closed(
     probe = "import time; print(activity.ticks, time.monotonic() - activity.last_tick_at)"
 
     def asked() -> tuple[int, float]:
-        ticks, quiet = in_kernel(hub, "sv_teacher", token, kernel, probe).split()
+        ticks, quiet = in_kernel(hub, "sv_teacher", token, probe, kernel).split()
         return int(ticks), float(quiet)
 
     wait_until(lambda: asked()[0] >= 2, 120, "the open page asking for fresh numbers")
@@ -454,20 +435,6 @@ LESSON = {"cells": [{"cell_type": "markdown", "id": "a1", "metadata": {},
           "nbformat": 4, "nbformat_minor": 5}
 
 
-def run_in_lab(hub: Hub, user: str, token: str, code: str) -> str:
-    """``code`` in a new kernel of ``user``'s running lab."""
-    async def run() -> str:
-        kernel = RemoteKernel(f"{hub.url}/user/{user}", token)
-        await kernel.start()
-        try:
-            return (await kernel.execute(code)).text
-        finally:
-            await kernel.shutdown()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result(timeout=180)
-
-
 def test_a_teacher_publishes_a_lesson_and_a_student_opens_it(
     planted: Planted, page: Any
 ) -> None:
@@ -479,14 +446,14 @@ def test_a_teacher_publishes_a_lesson_and_a_student_opens_it(
                          json={"type": "notebook", "format": "json", "content": LESSON},
                          timeout=30)
     assert saved.status_code in (200, 201), saved.text
-    url = run_in_lab(hub, "sv_teacher", planted.teacher_token,
+    url = in_kernel(hub, "sv_teacher", planted.teacher_token,
                      "import os, classroom.lessons as lessons\n"
                      "print(lessons.publish(os.path.expanduser('~/prompt_patterns.ipynb')).url)")
     assert url.strip() == "/hub/user-redirect/lab/tree/lessons/prompt_patterns.ipynb"
 
     # The student's lab is running: the lesson arrives on request, next to the others.
     student_token = planted.student_token
-    copied = run_in_lab(hub, "sv_student", student_token,
+    copied = in_kernel(hub, "sv_student", student_token,
                         "import classroom.lessons as lessons; print(lessons.update())")
     assert "lessons/prompt_patterns.ipynb" in copied
     assert "prompt_patterns.ipynb" in contents(hub, planted.admin_token, "sv_student", "lessons")

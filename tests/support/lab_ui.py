@@ -4,12 +4,16 @@
 - :func:`run_all`: open a notebook in the user's own JupyterLab, *Run > Run All Cells*,
   wait until every code cell has run, and return what the outputs show;
 - :func:`script_ran`: what a planted payload would have left (the flag it sets on
-  ``window``, an element carrying a planted handler, a ``javascript:`` link).
+  ``window``, an element carrying a planted handler, a ``javascript:`` link);
+- :func:`in_kernel`: run code in a lab's kernel (a new one, or a notebook's own);
+- :func:`shut_down_kernels`: stop a lab's kernels by id (Voila and closed tabs leave them).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +21,7 @@ from urllib.parse import quote
 import requests
 
 from tests.support.hub import Hub
+from tests.support.kernel import RemoteKernel
 from tests.support.procs import ARTIFACTS, wait_until
 
 FLAG = "__cx"  # every planted payload would set window.__cx
@@ -133,3 +138,32 @@ _SCRIPT_TRACES = """(flag) => {
 def script_ran(page: Any) -> list[str]:
     """Traces a planted payload left in the page (empty: it stayed text)."""
     return list(page.evaluate(_SCRIPT_TRACES, FLAG))
+
+
+def in_kernel(hub: Hub, user: str, token: str, code: str, kernel_id: str | None = None) -> str:
+    """``code`` in a new kernel of ``user``'s lab, or in the running ``kernel_id``; its text.
+
+    Playwright's sync API owns this thread's event loop: the kernel client runs beside it.
+    """
+    async def run() -> str:
+        kernel = RemoteKernel(f"{hub.url}/user/{user}", token)
+        await kernel.start(kernel_id=kernel_id)
+        try:
+            return (await kernel.execute(code)).text
+        finally:
+            await kernel.shutdown()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result(timeout=180)
+
+
+def shut_down_kernels(hub: Hub, token: str, user: str) -> None:
+    """Voila and closed tabs leave kernels running: stop them by id."""
+    url = f"{hub.url}/user/{user}/api/kernels"
+    headers = {"Authorization": f"token {token}"}
+    try:
+        kernels = requests.get(url, headers=headers, timeout=30)
+        for kernel in kernels.json() if kernels.ok else []:
+            requests.delete(f"{url}/{kernel['id']}", headers=headers, timeout=30)
+    except requests.RequestException:
+        pass
