@@ -244,7 +244,7 @@ class ClassActivity(_LiveView):
         waiting = sum(u.get("waiting", 0) for u in activity["queue"])
         self.cards.value = join([
             _card("running now", len(activity["running"])),
-            _card("active students", len(activity["active_users"]),
+            _card("active now", len(activity["active_users"]),
                   f"last {self.window_minutes} min"),
             _card("requests / min", last["requests"], f"{window['requests']} in the window"),
             _card("errors / min", last["errors"], f"{window['errors']} in the window"),
