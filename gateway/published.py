@@ -1,5 +1,9 @@
 """Published dashboards: one folder of notebooks per school, ``<data dir>/published/<tenant>/``.
 
+Lessons a teacher publishes go to ``<tenant>/lessons/`` beside them; each lab of
+the school copies new ones into ``~/lessons`` at its start (:mod:`hub.homes`),
+and ``classroom.lessons.update()`` does so in a running lab.
+
 Teachers publish with ``classroom.publish("my_dashboard.ipynb")`` (through
 ``POST /api/dashboards/published``); every lab of that school sees the folder
 read-only at ``~/published`` (the hub's spawner links it), and the hub's
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PUBLISHED_DIR = "published"  # inside CLASSROOM_DATA_DIR
+LESSONS_DIR = "lessons"  # inside a school's folder: lessons its teachers published
 MAX_NOTEBOOK_BYTES = 5 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}\.ipynb$")
 _TENANT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -61,10 +66,14 @@ def clean_name(name: str) -> str:
     return base
 
 
-def school_dir(data_dir: Path, tenant: str) -> Path:
+def school_dir(data_dir: Path, tenant: str, folder: str | None = None) -> Path:
+    """The school's published folder, or its ``folder`` (``lessons``) inside it."""
     if not _TENANT.fullmatch(tenant):
         raise PublishError(f"{tenant!r} is not a school id.")
-    return Path(data_dir) / PUBLISHED_DIR / tenant
+    if folder not in (None, LESSONS_DIR):
+        raise PublishError(f"{folder!r} is not a published folder.")
+    top = Path(data_dir) / PUBLISHED_DIR / tenant
+    return top / folder if folder else top
 
 
 def notebook_title(content: dict) -> str:
@@ -95,10 +104,11 @@ def check_notebook(raw: bytes | str) -> dict:
     return content
 
 
-def publish(data_dir: Path, tenant: str, name: str, raw: bytes | str) -> Dashboard:
-    """Write a notebook into the school's folder, atomically, read-only (0444)."""
+def publish(data_dir: Path, tenant: str, name: str, raw: bytes | str,
+            folder: str | None = None) -> Dashboard:
+    """Write a notebook into the school's folder (or its ``lessons``), atomically, read-only."""
     content = check_notebook(raw)
-    target_dir = school_dir(data_dir, tenant)
+    target_dir = school_dir(data_dir, tenant, folder)
     filename = clean_name(name)
     with _writing:
         return _write(target_dir, filename, raw, content)
@@ -113,8 +123,20 @@ class _Opened:
 
     def __enter__(self) -> Path:
         if not self.folder.exists():
+            parent = self.folder.parent
+            if not self.as_root and self.folder.name == LESSONS_DIR and parent.is_dir():
+                parent.chmod(0o755)  # the school's folder is 0555 between writes
+                try:
+                    self.folder.mkdir(exist_ok=True)
+                finally:
+                    parent.chmod(0o555)
             self.folder.mkdir(parents=True, exist_ok=True)
-            if self.as_root:
+            if self.as_root and self.folder.name == LESSONS_DIR:
+                # Inside the school's folder: readable by the school, like the folder itself.
+                school = self.folder.parent.stat()
+                os.chown(self.folder, 0, school.st_gid)
+                self.folder.chmod(0o2750)
+            elif self.as_root:
                 self.folder.chmod(0o700)
         if not self.as_root:
             self.folder.chmod(0o755)
@@ -140,8 +162,8 @@ def _write(target_dir: Path, filename: str, raw: bytes | str, content: dict) -> 
     return Dashboard(filename, notebook_title(content), info.st_mtime, info.st_size)
 
 
-def unpublish(data_dir: Path, tenant: str, name: str) -> bool:
-    target_dir = school_dir(data_dir, tenant)
+def unpublish(data_dir: Path, tenant: str, name: str, folder: str | None = None) -> bool:
+    target_dir = school_dir(data_dir, tenant, folder)
     path = target_dir / clean_name(name)
     with _writing:
         if not path.is_file():
@@ -151,9 +173,9 @@ def unpublish(data_dir: Path, tenant: str, name: str) -> bool:
     return True
 
 
-def list_dashboards(data_dir: Path, tenant: str) -> list[Dashboard]:
-    """The school's published notebooks, by name."""
-    folder = school_dir(data_dir, tenant)
+def list_dashboards(data_dir: Path, tenant: str, kind: str | None = None) -> list[Dashboard]:
+    """The school's published notebooks (or its published ``lessons``), by name."""
+    folder = school_dir(data_dir, tenant, kind)
     if not folder.is_dir():
         return []
     found = []

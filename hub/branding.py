@@ -1,9 +1,10 @@
 """School branding on hub pages: which school a page is for, and what it looks like.
 
 A page is for the school of its signed-in user (their ``tenant-<id>`` group),
-or, on the login page, for the school named by ``?tenant=<id>``; otherwise for
-the ``default`` tenant. Templates receive one dict, ``classroom``, built here;
-logos are served by :class:`hub.pages.LogoHandler` at ``/hub/classroom/logo/<id>``.
+and says where to start for their role (``classroom.role``); on the login page
+it is for the school named by ``?tenant=<id>``; otherwise for the ``default``
+tenant. Templates receive one dict, ``classroom``, built here; logos are served
+by :class:`hub.pages.LogoHandler` at ``/hub/classroom/logo/<id>``.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def tenant_of_groups(group_names: list[str], tenants: Mapping[str, Tenant]) -> s
     return None
 
 
+def user_role(user: Any) -> str | None:
+    """A hub user's classroom role (their ``role-<role>`` group; hub admins are admins)."""
+    if user is None:
+        return None
+    for group in getattr(user, "groups", []) or []:
+        name = str(getattr(group, "name", group))
+        if name.startswith("role-"):
+            return name.removeprefix("role-")
+    return "admin" if getattr(user, "admin", False) else None
+
+
 def user_tenant(user: Any, tenants: Mapping[str, Tenant]) -> str | None:
     """The school of a hub user (the ``User`` wrapper or an ORM user), or None."""
     if user is None:
@@ -64,4 +76,5 @@ class UserBranding:
         self.tenants = dict(tenants)
 
     def __call__(self, user: Any) -> dict[str, Any]:
-        return branding(self.tenants, user_tenant(user, self.tenants))
+        # "role" picks the home page's "where to start" (hub/templates/home.html).
+        return {**branding(self.tenants, user_tenant(user, self.tenants)), "role": user_role(user)}

@@ -54,7 +54,7 @@ from traitlets.config import Config
 from gateway.network import NETWORK_VARIABLES
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
-from . import hubapi, roles
+from . import homes, hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
 from .branding import UserBranding
 
@@ -383,6 +383,10 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
     c.JupyterHub.spawner_class = ClassroomSpawner
     c.ClassroomSpawner.home_dir_template = str(data / "home" / "{username}")
     c.ClassroomSpawner.lessons_dir = str(settings.repo_dir / "notebooks" / "lessons")
+    c.ClassroomSpawner.role_notebooks = {
+        role: [str(settings.repo_dir / "notebooks" / f) for f in folders]
+        for role, folders in homes.ROLE_FOLDERS.items()
+    }
     c.ClassroomSpawner.gateway_url = settings.gateway_public_url
     c.ClassroomSpawner.published_root = str(data / "published")
     c.Spawner.default_url = "/lab"

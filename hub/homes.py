@@ -1,10 +1,17 @@
-"""What a lab finds in its home: the lessons, and ``~/published``.
+"""What a lab finds in its home: the lessons, its role's notebooks, and ``~/published``.
+
+Everyone gets ``~/lessons`` (the repository's, and those the school's teachers
+published, ``<published folder>/lessons``); a teacher also gets ``~/dashboards``, an admin
+``~/admin`` and ``~/dashboards`` (:data:`ROLE_FOLDERS`, copied from the
+repository's ``notebooks/`` by the spawner's ``role_notebooks``). Students get
+neither. Like the lessons, these are copied file by file and never over an
+edited copy.
 
 Plain Python without JupyterHub imports, because with isolated labs it runs
 as the student's own OS user, never as root inside a folder the student
 controls (a student could plant links there to make root write elsewhere)::
 
-    python -m hub.homes --home <home> [--lessons <dir>] [--published <folder>]
+    python -m hub.homes --home <home> [--lessons <dir>] [--folder <dir> ...] [--published <folder>]
 
 prints a JSON report ``{"copied": [...], "linked": ..., "warnings": [...]}``.
 The spawner calls the functions directly when labs share the hub's user.
@@ -21,6 +28,11 @@ from pathlib import Path
 
 LESSONS = "lessons"
 PUBLISHED = "published"
+ROLE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "teacher": ("dashboards",),
+    "admin": ("admin", "dashboards"),
+}
+"""The folders of ``notebooks/`` each role finds in its home, besides the lessons."""
 
 
 def copy_missing(source: Path, target: Path) -> list[Path]:
@@ -48,12 +60,24 @@ def copy_missing(source: Path, target: Path) -> list[Path]:
     return copied
 
 
+def seed_folder(source: Path, home: Path, name: str | None = None) -> tuple[list[Path], list[str]]:
+    """Copy new files of ``source`` into ``home/<name>`` (default: the source's own name)."""
+    target = home / (name or source.name)
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return [], [f"not copying {source.name}: {target} is not a directory"]
+    return copy_missing(source, target), []
+
+
 def seed_lessons(lessons_dir: Path, home: Path) -> tuple[list[Path], list[str]]:
     """Copy new lesson files into ``home/lessons``; return them and any warnings."""
-    target = home / LESSONS
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        return [], [f"not copying lessons: {target} is not a directory"]
-    return copy_missing(lessons_dir, target), []
+    return seed_folder(lessons_dir, home, LESSONS)
+
+
+def seed_school_lessons(folder: Path, home: Path) -> tuple[list[Path], list[str]]:
+    """Copy lessons the school's teachers published (``<folder>/lessons``) into ``~/lessons``."""
+    if not (folder / LESSONS).is_dir():
+        return [], []
+    return seed_folder(folder / LESSONS, home, LESSONS)
 
 
 def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
@@ -69,17 +93,23 @@ def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
     return True, []
 
 
-def prepare(home: Path, lessons: Path | None, published: Path | None) -> dict[str, object]:
-    """Seed the lessons and link the published folder; the report the CLI prints."""
+def prepare(home: Path, lessons: Path | None, published: Path | None,
+            folders: list[Path] | None = None) -> dict[str, object]:
+    """Seed the lessons and the role's folders, link the published folder; the CLI's report."""
     copied: list[Path] = []
     warnings: list[str] = []
     linked = False
     if lessons is not None:
         copied, problems = seed_lessons(lessons, home)
         warnings += problems
+    for folder in folders or []:
+        more, problems = seed_folder(folder, home)
+        copied += more
+        warnings += problems
     if published is not None:
         linked, problems = link_published(home, published)
-        warnings += problems
+        more, others = seed_school_lessons(published, home)
+        copied, warnings = copied + more, warnings + problems + others
     return {"copied": [str(p) for p in copied], "linked": linked, "warnings": warnings}
 
 
@@ -87,12 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub.homes", description=__doc__)
     parser.add_argument("--home", required=True)
     parser.add_argument("--lessons")
+    parser.add_argument("--folder", action="append", default=[],
+                        help="another folder copied into the home under its own name")
     parser.add_argument("--published")
     args = parser.parse_args(argv)
     report = prepare(
         Path(args.home),
         Path(args.lessons) if args.lessons else None,
         Path(args.published) if args.published else None,
+        [Path(f) for f in args.folder],
     )
     print(json.dumps(report))
     return 0

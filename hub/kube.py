@@ -34,7 +34,7 @@ from kubespawner import KubeSpawner
 from traitlets import Unicode
 from traitlets.config import Config
 
-from . import hubapi
+from . import homes, hubapi
 from .config import HubSettings, configure_classroom
 from .labs import ClassroomLab
 
@@ -138,6 +138,11 @@ def configure_z2jh(c: Config, environ: Mapping[str, str] | None = None) -> HubSe
     c.ClassroomKubeSpawner.gateway_url = gateway_url
     c.ClassroomKubeSpawner.lessons_dir = environ.get(
         "CLASSROOM_LAB_LESSONS_DIR", "/srv/classroom/notebooks/lessons")
+    notebooks = os.path.dirname(c.ClassroomKubeSpawner.lessons_dir)  # in the lab image
+    c.ClassroomKubeSpawner.role_notebooks = {
+        role: [os.path.join(notebooks, folder) for folder in folders]
+        for role, folders in homes.ROLE_FOLDERS.items()
+    }
     c.ClassroomKubeSpawner.published_root = environ.get(
         "CLASSROOM_LAB_PUBLISHED_ROOT", "/srv/classroom/published")
     c.ClassroomKubeSpawner.published_claim = environ.get("CLASSROOM_PUBLISHED_CLAIM", "")

@@ -26,8 +26,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from traitlets import Unicode
+from traitlets import Dict, List, Unicode
 from traitlets.config import Configurable
+
+from .branding import user_role
 
 
 class ClassroomLab(Configurable):
@@ -60,6 +62,19 @@ class ClassroomLab(Configurable):
         """,
     )
 
+    role_notebooks = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="""
+        Folders copied into the home of each role, besides the lessons: `{role: [dir, ...]}`.
+
+        Each folder arrives as `<home>/<folder name>/`, file by file, never over an
+        edited copy, like the lessons. Default (set by `hub.config.configure`, from
+        `hub.homes.ROLE_FOLDERS`): teachers get `notebooks/dashboards`, admins
+        `notebooks/admin` and `notebooks/dashboards`; students nothing more.
+        """,
+    )
+
     published_root = Unicode(
         "",
         config=True,
@@ -86,6 +101,14 @@ class ClassroomLab(Configurable):
                 return name.removeprefix("tenant-")
         return None
 
+    def user_role(self) -> str | None:
+        """The user's classroom role (the ``role-<role>`` group; hub admins are admins)."""
+        return user_role(self.user)
+
+    def role_folders(self) -> list[Path]:
+        """The folders this user's role finds in its home (:attr:`role_notebooks`)."""
+        return [Path(f) for f in self.role_notebooks.get(self.user_role() or "", [])]
+
     def school_folder(self) -> Path | None:
         """The published dashboards folder of the user's school (None: no school or no root)."""
         tenant = self.user_tenant()
@@ -98,6 +121,8 @@ class ClassroomLab(Configurable):
         command = [python, "-I", "-m", "hub.homes", "--home", home]
         if self.lessons_dir:
             command += ["--lessons", self.lessons_dir]
+        for extra in self.role_folders():
+            command += ["--folder", str(extra)]
         folder = self.school_folder()
         if folder is not None:
             command += ["--published", str(folder)]

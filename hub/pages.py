@@ -7,6 +7,8 @@
 ``/hub/classroom/password``        change your own password; admins also reset
                                    someone else's
 ``/hub/classroom/dashboards``      the dashboards published to your school
+``/hub/classroom/accounts``        accounts: admins everyone, teachers their
+                                   school's students (:mod:`hub.accounts_page`)
 =================================  ==============================================
 
 Each handler is small and asks the authenticator for the accounts store, the
@@ -30,6 +32,7 @@ from gateway.published import PublishError, list_dashboards
 from gateway.tenants import TENANT_ID
 
 from .accounts import AccountError, AccountLocked
+from .accounts_page import AccountsHandler
 from .branding import branding, user_tenant
 
 LOGO_TYPES = {".svg", ".png", ".jpg", ".jpeg", ".gif", ".webp"}
@@ -220,4 +223,5 @@ def handlers() -> list[tuple[str, type[BaseHandler]]]:
         (r"/classroom/logo/([^/]+)", LogoHandler),
         ("/classroom/password", PasswordHandler),
         ("/classroom/dashboards", DashboardsHandler),
+        ("/classroom/accounts", AccountsHandler),
     ]

@@ -61,13 +61,18 @@ class ImportReport:
 
 def read_roster(path: Path) -> list[RosterRow]:
     """The rows of a roster file, with their line numbers; :class:`RosterError` if unreadable."""
-    name = path.name
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return parse_roster(path.read_bytes(), path.name)
+    except OSError as exc:
+        raise RosterError([f"{path.name}: cannot be read: {exc.strerror}"]) from None
+
+
+def parse_roster(data: bytes, name: str) -> list[RosterRow]:
+    """The rows of a roster's bytes (a file, an upload) named ``name`` in every problem."""
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RosterError([f"{name}: not UTF-8 text; save the file as CSV UTF-8"]) from None
-    except OSError as exc:
-        raise RosterError([f"{name}: cannot be read: {exc.strerror}"]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
@@ -148,6 +153,33 @@ def check_roster(store: AccountStore, rows: list[RosterRow], name: str) -> list[
     return cleaned
 
 
+def with_passwords(
+    store: AccountStore, rows: list[RosterRow], generate: Callable[[], str]
+) -> tuple[list[RosterEntry], dict[str, str]]:
+    """The entries to apply, new people without a password given a generated one (returned)."""
+    generated: dict[str, str] = {}
+    entries: list[RosterEntry] = []
+    for row in rows:
+        entry = row.entry
+        if entry.password is None and store.get(entry.username) is None:
+            generated[entry.username] = generate()
+            entry = RosterEntry(
+                entry.username, entry.display_name, entry.tenant, entry.role,
+                generated[entry.username],
+            )
+        entries.append(entry)
+    return entries, generated
+
+
+def credentials_csv(rows: list[tuple[str, str, str, str]]) -> str:
+    """``username, display_name, tenant, password`` rows as CSV text (for the teacher)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["username", "display_name", "tenant", "password"])
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 def default_credentials_path(roster: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return roster.with_name(f"{roster.stem}-credentials-{stamp}.csv")
@@ -155,13 +187,9 @@ def default_credentials_path(roster: Path) -> Path:
 
 def write_credentials(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
     """``username, display_name, tenant, password`` rows, readable by the owner only."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["username", "display_name", "tenant", "password"])
-    writer.writerows(rows)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(buffer.getvalue())
+        file.write(credentials_csv(rows))
 
 
 def import_roster_file(
@@ -174,17 +202,7 @@ def import_roster_file(
 ) -> ImportReport:
     """Check, apply and sync one roster file. Raises :class:`RosterError` before any change."""
     rows = check_roster(store, read_roster(roster), roster.name)
-    generated: dict[str, str] = {}
-    entries: list[RosterEntry] = []
-    for row in rows:
-        entry = row.entry
-        if entry.password is None and store.get(entry.username) is None:
-            generated[entry.username] = generate()
-            entry = RosterEntry(
-                entry.username, entry.display_name, entry.tenant, entry.role,
-                generated[entry.username],
-            )
-        entries.append(entry)
+    entries, generated = with_passwords(store, rows, generate)
 
     credentials_file = None
     if generated:

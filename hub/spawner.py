@@ -75,7 +75,8 @@ def is_lab_process(pid: int) -> bool:
 class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
     """A local lab with lessons seeded and the gateway in its environment.
 
-    The classroom's options (``gateway_url``, ``lessons_dir``, ``published_root``)
+    The classroom's options (``gateway_url``, ``lessons_dir``, ``role_notebooks``,
+    ``published_root``)
     and the lab's environment come from :class:`hub.labs.ClassroomLab`, shared
     with the Kubernetes spawner."""
 
@@ -125,6 +126,9 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         home = Path(self.home_dir)
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         copied, warnings = homes.seed_lessons(Path(self.lessons_dir), home)
+        for folder in self.role_folders():
+            more, problems = homes.seed_folder(folder, home)
+            copied, warnings = copied + more, warnings + problems
         self._report(copied, warnings)
         return copied
 
@@ -139,7 +143,8 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         home = Path(self.home_dir)
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         linked, warnings = homes.link_published(home, folder)
-        self._report([], warnings)
+        copied, problems = homes.seed_school_lessons(folder, home)  # teachers' own lessons
+        self._report(copied, warnings + problems)
         return folder if linked else None
 
     def _report(self, copied: list[Any], warnings: list[str]) -> None:
@@ -171,8 +176,13 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         folder = self.school_folder()
         if folder is not None and tenant is not None:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chown(folder, 0, grp.getgrnam(school_group(tenant)).gr_gid, follow_symlinks=False)
+            gid = grp.getgrnam(school_group(tenant)).gr_gid
+            os.chown(folder, 0, gid, follow_symlinks=False)
             folder.chmod(PUBLISHED_MODE)
+            lessons = folder / homes.LESSONS  # teachers' own lessons: the school reads them too
+            if lessons.is_dir() and not lessons.is_symlink():
+                os.chown(lessons, 0, gid, follow_symlinks=False)
+                lessons.chmod(PUBLISHED_MODE)
         self._account = account
         return account
 

@@ -12,9 +12,10 @@ optionally asks a cheap model, through the gateway, to say more about it.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gateway.safehtml import html as safe_html
 
 from ._exceptions import GatewayError
 
@@ -215,11 +216,11 @@ class Explanation:
         )
 
     def html(self) -> str:
-        return (
-            f"<b>{html.escape(self.title)}</b> <code>{html.escape(self.code)}</code><br>"
-            f"{html.escape(self.message)}"
-            f'<div style="margin-top:4px"><b>What it means:</b> {html.escape(self.meaning)}</div>'
-            f"<div><b>What to do:</b> {html.escape(self.todo)}</div>"
+        return safe_html(
+            "<b>{}</b> <code>{}</code><br>{}"
+            '<div style="margin-top:4px"><b>What it means:</b> {}</div>'
+            "<div><b>What to do:</b> {}</div>",
+            self.title, self.code, self.message, self.meaning, self.todo,
         )
 
 

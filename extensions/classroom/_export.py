@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-import html
 import io
 import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from gateway.safehtml import Safe, escape, html, join
 
 FORMATS = {"json": "application/json", "markdown": "text/markdown", "csv": "text/csv"}
 EXTENSIONS = {"json": "json", "markdown": "md", "csv": "csv"}
@@ -68,19 +69,19 @@ def _quote(text: str) -> str:
 _WORD = re.compile(r"\S+|\s+")
 
 
-def highlight_differences(reference: str, text: str) -> str:
+def highlight_differences(reference: str, text: str) -> Safe:
     """``text`` as HTML, with the words that are not in ``reference`` marked."""
     ref_words = _WORD.findall(reference)
     words = _WORD.findall(text)
     matcher = difflib.SequenceMatcher(a=ref_words, b=words, autojunk=False)
-    parts: list[str] = []
+    parts: list[Safe] = []
     for tag, _, _, j1, j2 in matcher.get_opcodes():
-        chunk = html.escape("".join(words[j1:j2]))
+        chunk = "".join(words[j1:j2])
         if tag == "equal" or not chunk.strip():
-            parts.append(chunk)
+            parts.append(escape(chunk))
         else:
-            parts.append(f'<mark class="classroom-diff">{chunk}</mark>')
-    return "".join(parts)
+            parts.append(html('<mark class="classroom-diff">{}</mark>', chunk))
+    return join(parts)
 
 
 def similarity(texts: Sequence[str]) -> float:

@@ -41,12 +41,10 @@ class Published:
     url: str
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from gateway.safehtml import html, link
 
-        return (
-            f"Published <b>{escape(self.title or self.name)}</b> to {escape(self.tenant)}: "
-            f'<a href="{escape(self.url)}" target="_blank">{escape(self.url)}</a>'
-        )
+        return html('Published <b>{}</b> to {}: <a href="{}" target="_blank">{}</a>',
+                    self.title or self.name, self.tenant, link(self.url), self.url)
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 - ``GET /api/audit``: who did what; admins see all, teachers their school,
   everyone else their own actions.
 - ``/api/admin/*``: admins only. Every change is itself audited.
-- ``/api/dashboards/published``: the school's published dashboards; teachers
-  (of that school) and admins publish and withdraw them.
+- ``/api/dashboards/published`` and ``/api/lessons/published``: the school's
+  published dashboards and lessons; teachers (of that school) and admins publish
+  and withdraw them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -33,7 +35,7 @@ from gateway.history.retention import (
 )
 from gateway.history.review import audit_entries
 from gateway.history.usage import parse_time
-from gateway.published import PublishError, list_dashboards, publish, unpublish
+from gateway.published import LESSONS_DIR, PublishError, list_dashboards, publish, unpublish
 
 router = APIRouter(prefix="/api", tags=["Audit, housekeeping and dashboards"])
 
@@ -201,7 +203,7 @@ async def purge(
     return {"table": table, "older_than_days": body.older_than_days, "deleted": deleted}
 
 
-# -- published dashboards -------------------------------------------------------------------
+# -- published dashboards and lessons ----------------------------------------------------
 
 
 class PublishIn(BaseModel):
@@ -227,63 +229,87 @@ def _visible_tenant(identity: Identity, tenant: str | None) -> str:
     return target
 
 
-@router.get("/dashboards/published", summary="Dashboards published to your school")
-async def published(
-    identity: CurrentUser,
-    services: ServicesDep,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-) -> dict[str, Any]:
-    target = _visible_tenant(identity, tenant)
-    try:
-        found = await asyncio.to_thread(list_dashboards, services.settings.data_dir, target)
-    except PublishError as exc:
-        raise InvalidRequest(str(exc), param="tenant") from None
-    return {
-        "tenant": target,
-        "items": [
-            {"name": d.name, "title": d.title, "size": d.size, "modified": d.modified,
-             "url": f"/hub/user-redirect/voila/render/published/{d.name}"}
-            for d in found
-        ],
-    }
+@dataclass(frozen=True)
+class _Kind:
+    """Dashboards (Voila, ``~/published``) or lessons (copied into ``~/lessons``)."""
+
+    path: str  # /api/<path>/published
+    folder: str | None  # inside the school's published folder
+    noun: str
+    audit: str
+    url: str  # where a viewer opens it
 
 
-@router.post("/dashboards/published", summary="Publish a dashboard to a school (teachers)",
-             status_code=201)
-async def publish_dashboard(
-    body: PublishIn, identity: CurrentUser, services: ServicesDep
-) -> dict[str, Any]:
-    target = _publishing_tenant(identity, body.tenant)
-    raw = json.dumps(body.notebook, ensure_ascii=False, indent=1)
-    try:
-        dashboard = await asyncio.to_thread(
-            publish, services.settings.data_dir, target, body.name, raw
-        )
-    except PublishError as exc:
-        raise InvalidRequest(str(exc), param="notebook") from None
-    await record_audit(services.history, identity, "dashboard.publish", target=dashboard.name,
-                       tenant=target, details={"title": dashboard.title, "size": dashboard.size})
-    return {
-        "tenant": target, "name": dashboard.name, "title": dashboard.title,
-        "url": f"/hub/user-redirect/voila/render/published/{dashboard.name}",
-    }
+KINDS = (
+    _Kind("dashboards", None, "dashboard", "dashboard",
+          "/hub/user-redirect/voila/render/published/{name}"),
+    _Kind("lessons", LESSONS_DIR, "lesson", "lesson", "/hub/user-redirect/lab/tree/lessons/{name}"),
+)
 
 
-@router.delete("/dashboards/published/{name}", summary="Withdraw a published dashboard",
-               status_code=204)
-async def withdraw_dashboard(
-    name: str,
-    identity: CurrentUser,
-    services: ServicesDep,
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-) -> Response:
-    target = _publishing_tenant(identity, tenant)
-    try:
-        removed = await asyncio.to_thread(unpublish, services.settings.data_dir, target, name)
-    except PublishError as exc:
-        raise InvalidRequest(str(exc), param="name") from None
-    if not removed:
-        raise NotFound(f"No dashboard {name!r} is published to {target}.")
-    await record_audit(services.history, identity, "dashboard.withdraw", target=name,
-                       tenant=target)
-    return Response(status_code=204)
+def _routes(kind: _Kind) -> None:
+    """GET, POST and DELETE ``/api/<kind>/published`` (one implementation for both kinds)."""
+
+    @router.get(f"/{kind.path}/published", summary=f"The {kind.noun}s published to your school")
+    async def published(
+        identity: CurrentUser,
+        services: ServicesDep,
+        tenant: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> dict[str, Any]:
+        target = _visible_tenant(identity, tenant)
+        try:
+            found = await asyncio.to_thread(list_dashboards, services.settings.data_dir, target,
+                                            kind.folder)
+        except PublishError as exc:
+            raise InvalidRequest(str(exc), param="tenant") from None
+        return {
+            "tenant": target,
+            "items": [
+                {"name": d.name, "title": d.title, "size": d.size, "modified": d.modified,
+                 "url": kind.url.format(name=d.name)}
+                for d in found
+            ],
+        }
+
+    @router.post(f"/{kind.path}/published", status_code=201,
+                 summary=f"Publish a {kind.noun} to a school (teachers)")
+    async def publish_one(
+        body: PublishIn, identity: CurrentUser, services: ServicesDep
+    ) -> dict[str, Any]:
+        target = _publishing_tenant(identity, body.tenant)
+        raw = json.dumps(body.notebook, ensure_ascii=False, indent=1)
+        try:
+            written = await asyncio.to_thread(
+                publish, services.settings.data_dir, target, body.name, raw, kind.folder
+            )
+        except PublishError as exc:
+            raise InvalidRequest(str(exc), param="notebook") from None
+        await record_audit(services.history, identity, f"{kind.audit}.publish",
+                           target=written.name, tenant=target,
+                           details={"title": written.title, "size": written.size})
+        return {"tenant": target, "name": written.name, "title": written.title,
+                "url": kind.url.format(name=written.name)}
+
+    @router.delete(f"/{kind.path}/published/{{name}}", status_code=204,
+                   summary=f"Withdraw a published {kind.noun}")
+    async def withdraw(
+        name: str,
+        identity: CurrentUser,
+        services: ServicesDep,
+        tenant: Annotated[str | None, Query(max_length=64)] = None,
+    ) -> Response:
+        target = _publishing_tenant(identity, tenant)
+        try:
+            removed = await asyncio.to_thread(unpublish, services.settings.data_dir, target,
+                                              name, kind.folder)
+        except PublishError as exc:
+            raise InvalidRequest(str(exc), param="name") from None
+        if not removed:
+            raise NotFound(f"No {kind.noun} {name!r} is published to {target}.")
+        await record_audit(services.history, identity, f"{kind.audit}.withdraw", target=name,
+                           tenant=target)
+        return Response(status_code=204)
+
+
+for _kind in KINDS:
+    _routes(_kind)

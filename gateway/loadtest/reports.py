@@ -7,13 +7,13 @@ so the report, the API, the CLI's JSON and the widget agree.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from gateway.loadtest import stats
+from gateway.safehtml import Safe, escape, html, join
 
 DEFINITIONS = {
     "latency_ms": "From sending a call to its complete answer, as the simulated student "
@@ -145,12 +145,12 @@ def _pick(group: Mapping[str, Any], path: str) -> Any:
 # -- HTML ----------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Safe:
     if value is None:
-        return "—"
+        return escape("—")
     if isinstance(value, float):
-        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}"
-    return html.escape(str(value))
+        return escape(f"{value:,.1f}" if abs(value) >= 10 else f"{value:,.3g}")
+    return escape(value)
 
 
 def _when(ts: Any) -> str:
@@ -174,28 +174,28 @@ def report_html(report: Mapping[str, Any]) -> str:
                  f"{g['success_rate']:.1%}", g["grade"], lat["mean"], lat["p50"], lat["p95"],
                  lat["p99"], ttft["p50"], ttft["p95"], wait["p50"], wait["p95"],
                  g["throughput_rps"], errors or None]
-        grade_class = f' class="grade-{g["grade"]}"' if g["grade"] else ""
-        rows.append("<tr>" + "".join(
-            f"<td{grade_class if i == 5 else ''}>{_cell(c)}</td>" for i, c in enumerate(cells)
-        ) + "</tr>")
-    steps = ""
+        rows.append(html("<tr>{}</tr>", join(
+            html('<td class="grade-{}">{}</td>', g["grade"], _cell(c)) if i == 5 and g["grade"]
+            else html("<td>{}</td>", _cell(c)) for i, c in enumerate(cells)
+        )))
+    steps: Safe | str = ""
     if report["lesson_steps"]:
-        step_rows = "".join(
-            f"<tr><td>{s['round_idx']}</td><td>{s['step']}</td><td>{_cell(s['model'])}</td>"
-            f"<td>{s['calls']}</td><td>{_cell(s['p50_wait_s'])}</td>"
-            f"<td>{_cell(s['p95_wait_s'])}</td><td>{_cell(s['p95_done_s'])}</td></tr>"
+        step_rows = join(
+            html("<tr>{}</tr>", join(html("<td>{}</td>", _cell(s[k])) for k in (
+                "round_idx", "step", "model", "calls", "p50_wait_s", "p95_wait_s", "p95_done_s")))
             for s in report["lesson_steps"])
-        steps = ("<h2>Lesson steps</h2><table><tr><th>round</th><th>step</th><th>model</th>"
-                 "<th>calls</th><th>wait p50 (s)</th><th>wait p95 (s)</th>"
-                 f"<th>done p95 (s since start)</th></tr>{step_rows}</table>")
-    grades = "".join(f"<tr><td class=\"grade-{g['grade']}\">{g['grade']}</td>"
-                     f"<td>{html.escape(g['rule'])}</td></tr>" for g in report["grades"])
-    definitions = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>"
-                          for k, v in report["definitions"].items())
+        steps = html("<h2>Lesson steps</h2><table><tr><th>round</th><th>step</th><th>model</th>"
+                     "<th>calls</th><th>wait p50 (s)</th><th>wait p95 (s)</th>"
+                     "<th>done p95 (s since start)</th></tr>{}</table>", step_rows)
+    grades = join(html('<tr><td class="grade-{0}">{0}</td><td>{1}</td></tr>', g["grade"], g["rule"])
+                  for g in report["grades"])
+    definitions = join(html("<dt>{}</dt><dd>{}</dd>", k, v)
+                       for k, v in report["definitions"].items())
     figures = []
     for i, fig in enumerate(report["charts"].values()):
-        figures.append(pio.to_html(go.Figure(fig), full_html=False,
-                                   include_plotlyjs=(i == 0), default_width="100%"))
+        # plotly's own HTML of a figure built here (its text is escaped by plotly.js).
+        figures.append(Safe(pio.to_html(go.Figure(fig), full_html=False,
+                                        include_plotlyjs=(i == 0), default_width="100%")))
     settings = run.get("settings") or {}
     facts = [
         ("Mode", run.get("mode")), ("Status", run.get("status")),
@@ -207,9 +207,14 @@ def report_html(report: Mapping[str, Any]) -> str:
         ("Mock latency", f"TTFT {settings.get('mock_ttft_ms')} ms, "
          f"{settings.get('mock_tokens_per_second')} tokens/s" if settings else None),
     ]
-    fact_rows = "".join(f"<tr><th>{k}</th><td>{_cell(v)}</td></tr>" for k, v in facts if v)
-    title = html.escape(f"Load test {run.get('id')}: {run.get('name')}")
-    return f"""<!doctype html>
+    fact_rows = join(html("<tr><th>{}</th><td>{}</td></tr>", k, _cell(v)) for k, v in facts if v)
+    return str(html(_PAGE, title=f"Load test {run.get('id')}: {run.get('name')}",
+                    facts=fact_rows, head=join(html("<th>{}</th>", h) for h in head),
+                    rows=join(rows), steps=steps, figures=join(figures), grades=grades,
+                    definitions=definitions))
+
+
+_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
@@ -222,12 +227,12 @@ th {{ background: #f3f3f3; }}
 dt {{ font-weight: bold; }} dd {{ margin: 0 0 .5em 1em; }}
 </style></head><body>
 <h1>{title}</h1>
-<table>{fact_rows}</table>
+<table>{facts}</table>
 <h2>Per provider, model and number of users</h2>
-<table><tr>{''.join(f'<th>{h}</th>' for h in head)}</tr>{''.join(rows)}</table>
+<table><tr>{head}</tr>{rows}</table>
 {steps}
 <h2>Charts</h2>
-{''.join(figures)}
+{figures}
 <h2>Grades</h2>
 <table><tr><th>grade</th><th>when</th></tr>{grades}</table>
 <h2>Definitions</h2><dl>{definitions}</dl>

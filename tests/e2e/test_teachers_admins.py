@@ -17,6 +17,7 @@ import requests
 
 from tests.support.hub import Hub
 from tests.support.kernel import RemoteKernel
+from tests.support.lab_ui import shut_down_kernels
 from tests.support.procs import ARTIFACTS, REPO
 
 pytestmark = pytest.mark.e2e
@@ -57,14 +58,7 @@ def classroom(hub: Hub, admin_token: str) -> Iterator[Classroom]:
     yield Classroom(hub, passwords, token, admin_token)
     # Voila leaves its kernel running: delete every kernel of the labs started here.
     for user in ("ta_teacher", "ta_student", "tb_student"):
-        url = f"{hub.url}/user/{user}/api/kernels"
-        headers = {"Authorization": f"token {admin_token}"}
-        try:
-            kernels = requests.get(url, headers=headers, timeout=30)
-            for kernel in kernels.json() if kernels.ok else []:
-                requests.delete(f"{url}/{kernel['id']}", headers=headers, timeout=30)
-        except requests.RequestException:
-            pass
+        shut_down_kernels(hub, admin_token, user)
 
 
 def open_server(session: requests.Session, url: str) -> requests.Response:

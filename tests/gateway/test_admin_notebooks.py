@@ -3,6 +3,8 @@ gateway (uvicorn, static tokens) whose history is seeded with ``gateway.history.
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +58,16 @@ def outputs(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:
     return found
 
 
+def widget_states(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:
+    return [model.get("state", {}) for model in notebook.metadata.get("widgets", {}).get(
+        "application/vnd.jupyter.widget-state+json", {}).get("state", {}).values()]
+
+
 def text(notebook: nbformat.NotebookNode) -> str:
-    parts = []
+    # What HTML widgets (the live views) show, their tags taken out.
+    parts = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html.unescape(str(s["value"]))))
+             for s in widget_states(notebook)
+             if s.get("_model_name") == "HTMLModel" and s.get("value")]
     for out in outputs(notebook):
         if out.get("output_type") == "stream":
             parts.append(out["text"])
@@ -68,7 +78,10 @@ def text(notebook: nbformat.NotebookNode) -> str:
 
 
 def figures(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:
-    return [out["data"][PLOTLY] for out in outputs(notebook) if PLOTLY in out.get("data", {})]
+    """Plotly figures shown, static ones and live ones (``FigureWidget``)."""
+    shown = [out["data"][PLOTLY] for out in outputs(notebook) if PLOTLY in out.get("data", {})]
+    return shown + [{"data": s["_widget_data"], "layout": s["_widget_layout"]}
+                    for s in widget_states(notebook) if "_widget_layout" in s]
 
 
 def test_there_are_admin_notebooks_and_dashboards() -> None:
@@ -117,7 +130,7 @@ def test_class_dashboard_shows_a_student_only_their_own_numbers(
     path = REPO / "notebooks" / "dashboards" / "class_activity.ipynb"
     notebook = run(path, gateway, gateway.tokens["student_a"], monkeypatch, tmp_path)
     shown = text(notebook)
-    assert "running now: 1" in shown  # stu_a's own live call, not the class's
+    assert "running now 1" in shown  # stu_a's own live call, not the class's
     assert "stu_a2" not in shown and "teach_a" not in shown
     engine = make_engine(f"sqlite:///{gateway.data_dir / 'gateway.sqlite'}")
     with engine.connect() as connection:

@@ -47,20 +47,26 @@ class RemoteKernel:
         self.kernel_id: str | None = None
         self.session = uuid.uuid4().hex
         self._ws: Any = None
+        self._attached = False
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
-    async def start(self, name: str = "python3", cwd: str | None = None) -> None:
-        async with httpx.AsyncClient(timeout=60) as client:
-            body: dict[str, Any] = {"name": name}
-            if cwd:
-                body["path"] = cwd
-            response = await client.post(
-                f"{self.server_url}/api/kernels", json=body, headers=self._headers()
-            )
-            response.raise_for_status()
-            self.kernel_id = response.json()["id"]
+    async def start(self, name: str = "python3", cwd: str | None = None,
+                    kernel_id: str | None = None) -> None:
+        """Start a new kernel, or attach to the running ``kernel_id`` (a notebook's, say)."""
+        if kernel_id is not None:
+            self.kernel_id, self._attached = kernel_id, True
+        else:
+            async with httpx.AsyncClient(timeout=60) as client:
+                body: dict[str, Any] = {"name": name}
+                if cwd:
+                    body["path"] = cwd
+                response = await client.post(
+                    f"{self.server_url}/api/kernels", json=body, headers=self._headers()
+                )
+                response.raise_for_status()
+                self.kernel_id = response.json()["id"]
         ws_url = self.server_url.replace("http", "ws", 1) + f"/api/kernels/{self.kernel_id}/channels"
         self._ws = await websocket_connect(
             HTTPRequest(ws_url, headers=self._headers()), max_message_size=64 * 1024 * 1024
@@ -69,7 +75,7 @@ class RemoteKernel:
     async def shutdown(self) -> None:
         if self._ws is not None:
             self._ws.close()
-        if self.kernel_id:
+        if self.kernel_id and not self._attached:  # an attached kernel is left running
             async with httpx.AsyncClient(timeout=30) as client:
                 await client.delete(
                     f"{self.server_url}/api/kernels/{self.kernel_id}", headers=self._headers()

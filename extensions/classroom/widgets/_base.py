@@ -9,12 +9,13 @@ action also has a method that waits for the result, for lessons and tests.
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import ipywidgets as w
+
+from gateway.safehtml import Safe, html, join
 
 from .._catalog import Catalog
 from .._client import GatewayClient
@@ -77,10 +78,10 @@ class ClassroomWidget:
         self.disabled_reason = feature_refusal(self.me, self.feature, self.title)
         if self.disabled_reason is not None:
             children: list[w.Widget] = [
-                w.HTML(
+                w.HTML(html(
                     '<div class="classroom-disabled" style="padding:6px 10px;border:1px dashed '
-                    f'#999;border-radius:3px">{html.escape(self.disabled_reason)}</div>'
-                )
+                    '#999;border-radius:3px">{}</div>', self.disabled_reason
+                ))
             ]
         else:
             children = self._build()
@@ -213,13 +214,10 @@ class ClassroomWidget:
             control.disabled = busy
 
 
-def muted(text: str) -> str:
-    return f'<div style="opacity:.6;font-style:italic">{html.escape(text)}</div>'
+def muted(text: str) -> Safe:
+    return html('<div style="opacity:.6;font-style:italic">{}</div>', text)
 
 
-def stat_line(*parts: str) -> str:
-    return (
-        '<div class="classroom-stats" style="font-size:85%;opacity:.7">'
-        + " · ".join(html.escape(p) for p in parts if p)
-        + "</div>"
-    )
+def stat_line(*parts: str) -> Safe:
+    return html('<div class="classroom-stats" style="font-size:85%;opacity:.7">{}</div>',
+                join((p for p in parts if p), " · "))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import threading
@@ -10,6 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import Safe, html
 
 from .._client import GatewayClient
 from .._exceptions import GatewayError
@@ -22,7 +23,7 @@ _HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 TENANT_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
-def logo_img(me: dict[str, Any] | None) -> str:
+def logo_img(me: dict[str, Any] | None) -> Safe | str:
     """The school's logo, served by the hub (``/hub/classroom/logo/<id>``), inside a lab.
 
     Outside the hub there is no logo to show; a tenant id that is not a plain id
@@ -32,9 +33,9 @@ def logo_img(me: dict[str, Any] | None) -> str:
     tenant = (me or {}).get("tenant")
     if base is None or not isinstance(tenant, str) or not TENANT_ID.fullmatch(tenant):
         return ""
-    src = html.escape(f"{base.rstrip('/')}/hub/classroom/logo/{tenant}")
-    return (f'<img class="classroom-logo" src="{src}" alt="" '
-            'style="height:1.4em;vertical-align:middle;margin-right:6px">')
+    return html('<img class="classroom-logo" src="{}" alt="" '
+                'style="height:1.4em;vertical-align:middle;margin-right:6px">',
+                f"{base.rstrip('/')}/hub/classroom/logo/{tenant}")
 
 
 def accent_color(me: dict[str, Any] | None) -> str:
@@ -72,10 +73,10 @@ class Header(w.HTML):
             or me.get("tenant_display_name")
             or "AI Classroom"
         )
-        who = ""
+        who: Safe | str = ""
         if me.get("name"):
-            who = f"{me['name']}" + (f" · {me['role']}" if me.get("role") else "")
-            who = f'<span style="float:right;opacity:.65">{html.escape(who)}</span>'
+            text = f"{me['name']}" + (f" · {me['role']}" if me.get("role") else "")
+            who = html('<span style="float:right;opacity:.65">{}</span>', text)
         badge = (
             ' <span title="classroom.use_mock(False) turns it off" style="font-size:80%;'
             'padding:0 6px;border-radius:8px;background:#f0ad4e;color:#222">practice mode: '
@@ -83,10 +84,12 @@ class Header(w.HTML):
             if self.practice
             else ""
         )
-        self.value = (
-            f'<div class="classroom-header" style="border-left:4px solid {accent_color(me)};'
-            f'padding:2px 10px;margin-bottom:4px">{who}{logo_img(me)}<b>{html.escape(school)}</b>'
-            f'<span style="opacity:.65"> · {html.escape(self.title)}</span>{badge}</div>'
+        self.value = html(
+            '<div class="classroom-header" style="border-left:4px solid {accent};'
+            'padding:2px 10px;margin-bottom:4px">{who}{logo}<b>{school}</b>'
+            '<span style="opacity:.65"> · {title}</span>{badge}</div>',
+            accent=accent_color(me), who=who, logo=logo_img(me), school=school,
+            title=self.title, badge=Safe(badge),
         )
 
 
@@ -120,18 +123,18 @@ class ErrorBox(w.VBox):
         self.error = error
         self.text = describe_error(error, available_models)
         self.explanation = None if isinstance(error, str) else explain(error)
-        details = ""
+        details: Safe | str = ""
         if self.explanation is not None:
             e = self.explanation
-            details = (
-                f'<div style="margin-top:4px;font-size:92%"><b>{html.escape(e.title)}</b> '
-                f"<code>{html.escape(e.code)}</code><br><b>What it means:</b> "
-                f"{html.escape(e.meaning)}<br><b>What to do:</b> {html.escape(e.todo)}</div>"
+            details = html(
+                '<div style="margin-top:4px;font-size:92%"><b>{}</b> '
+                "<code>{}</code><br><b>What it means:</b> "
+                "{}<br><b>What to do:</b> {}</div>", e.title, e.code, e.meaning, e.todo,
             )
-        self.message.value = (
+        self.message.value = html(
             '<div role="alert" class="classroom-error" style="border:1px solid #d9534f;'
             'border-left-width:4px;background:rgba(217,83,79,.08);padding:6px 10px;'
-            f'border-radius:3px"><b>Problem:</b> {html.escape(self.text)}{details}</div>'
+            'border-radius:3px"><b>Problem:</b> {}{}</div>', self.text, details,
         )
         can_explain = self.client is not None and isinstance(error, GatewayError)
         self.more_button.layout.display = None if can_explain else "none"
@@ -156,16 +159,15 @@ class ErrorBox(w.VBox):
         try:
             answer = explain_more(self.error, self.client)
         except Exception as exc:  # the explainer must never hide the original error
-            self.more.value = (
-                f'<div style="opacity:.75">Could not ask for more: '
-                f"{html.escape(describe_error(exc))}</div>"
+            self.more.value = html(
+                '<div style="opacity:.75">Could not ask for more: {}</div>', describe_error(exc)
             )
             return ""
         finally:
             self.more_button.disabled = False
-        self.more.value = (
+        self.more.value = html(
             '<div class="jp-RenderedHTMLCommon" style="border-left:3px solid #999;'
-            f'padding-left:8px">{render_markdown(answer)}</div>'
+            'padding-left:8px">{}</div>', render_markdown(answer)
         )
         return answer
 
@@ -203,9 +205,12 @@ def _markdown_renderer() -> Any:
 _MARKDOWN = _markdown_renderer()
 
 
-def render_markdown(text: str) -> str:
-    """Markdown to HTML that is safe to show: raw HTML in ``text`` is escaped."""
+def render_markdown(text: str) -> Safe:
+    """Markdown to HTML that is safe to show.
+
+    Raw HTML in ``text`` is escaped, and markdown-it refuses ``javascript:``,
+    ``vbscript:``, ``file:`` and (but for raster images) ``data:`` links.
+    """
     if _MARKDOWN is None:  # pragma: no cover
-        return f'<pre style="white-space:pre-wrap">{html.escape(text)}</pre>'
-    rendered: str = _MARKDOWN.render(text)
-    return rendered
+        return html('<pre style="white-space:pre-wrap">{}</pre>', text)
+    return Safe(_MARKDOWN.render(text))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import html
 
 from .._client import GatewayClient
 from .._exceptions import GatewayError
@@ -63,10 +64,8 @@ class JobProgress(w.VBox):
         self.layout.display = None
         self.bar.value = 1.0 if status == "succeeded" else max(0.0, min(1.0, progress))
         self.bar.bar_style = {"succeeded": "success", "failed": "danger"}.get(status, "info")
-        self.label.value = (
-            f'<span style="opacity:.7">Job {html.escape(str(job.get("id", "")))}: '
-            f"{html.escape(status)} ({self.bar.value:.0%})</span>"
-        )
+        self.label.value = html('<span style="opacity:.7">Job {}: {} ({:.0%})</span>',
+                                job.get("id", ""), status, self.bar.value)
 
     def run(self, client: GatewayClient, job: Mapping[str, Any], timeout: float = 900
             ) -> dict[str, Any]:

@@ -15,12 +15,13 @@ click away. The same widget can be driven from code::
 
 from __future__ import annotations
 
-import html
 import time
 import uuid
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import Safe, html, join
 
 from .._catalog import format_cost
 from .._chat import ChatResult
@@ -449,7 +450,7 @@ class Chat(ClassroomWidget):
         if self._edit_target is not None and pending is None:
             turns.append(muted("Editing your message: change it below and press Send. "
                                "The old version stays in Branches."))
-        self.transcript.value = "".join(turns) or muted(
+        self.transcript.value = join(turns) or muted(
             "No messages yet. Type one below and press Send."
         )
         users = [n for n in self.tree.path() if n.role == "user"]
@@ -461,7 +462,7 @@ class Chat(ClassroomWidget):
                                       for i, leaf in enumerate(leaves)]
         self.branch_picker.value = self.tree.leaf if self.tree.leaf in leaves else None
         self.branch_picker.observe(self._branch_picked, names="value")
-        self.tree_view.value = f"<pre style='font-size:85%'>{html.escape(self.tree_text())}</pre>"
+        self.tree_view.value = html("<pre style='font-size:85%'>{}</pre>", self.tree_text())
         tokens = sum((n.prompt_tokens or 0) + (n.completion_tokens or 0) for n in self.tree.path())
         costs = [n.cost_usd for n in self.tree.path() if n.role == "assistant"]
         total = None if any(c is None for c in costs) else sum(c or 0.0 for c in costs)
@@ -492,20 +493,20 @@ def _meta(node: Node, result: ChatResult | None) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _turn_html(node: Node, siblings: tuple[int, int] = (1, 1)) -> str:
+def _turn_html(node: Node, siblings: tuple[int, int] = (1, 1)) -> Safe:
     label = ROLE_LABELS.get(node.role, node.role)
     if siblings[1] > 1:
         label += f" (version {siblings[0]} of {siblings[1]})"
-    body = render_markdown(node.content)
     background = "var(--jp-layout-color2, #f3f3f3)" if node.role == "user" else "transparent"
-    meta = (
-        f'<div class="classroom-meta" style="font-size:85%;opacity:.6">{html.escape(node.meta)}'
-        "</div>" if node.meta else ""
-    )
-    return (
-        f'<div class="classroom-turn classroom-{node.role}" style="margin:6px 0;padding:4px 10px;'
-        f'border-radius:4px;background:{background}">'
-        f'<div style="font-weight:600;font-size:90%;opacity:.75">{label}</div>'
-        f'<div class="jp-RenderedHTMLCommon" style="padding:0">{body}</div>'
-        f"{meta}</div>"
+    meta = html(
+        '<div class="classroom-meta" style="font-size:85%;opacity:.6">{}</div>', node.meta
+    ) if node.meta else ""
+    return html(
+        '<div class="classroom-turn classroom-{role}" style="margin:6px 0;padding:4px 10px;'
+        'border-radius:4px;background:{background}">'
+        '<div style="font-weight:600;font-size:90%;opacity:.75">{label}</div>'
+        '<div class="jp-RenderedHTMLCommon" style="padding:0">{body}</div>'
+        "{meta}</div>",
+        role=node.role, background=background, label=label,
+        body=render_markdown(node.content), meta=meta,
     )

@@ -10,12 +10,13 @@ compared at a glance::
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import html
 
 from .._catalog import format_cost
 from .._client import GatewayClient
@@ -145,7 +146,7 @@ class Compare(ClassroomWidget):
         cards = []
         for r in self.results:
             if r.get("error"):
-                body = f'<div class="classroom-error">{html.escape(r["error"])}</div>'
+                body = html('<div class="classroom-error">{}</div>', r["error"])
                 stats = stat_line(r["error_code"])
             else:
                 body = render_markdown(r["text"])
@@ -154,8 +155,7 @@ class Compare(ClassroomWidget):
                     f"{r['prompt_tokens']} + {r['completion_tokens']} tokens",
                     format_cost(r["cost_usd"]),
                 )
-            cards.append(w.HTML(
+            cards.append(w.HTML(html(
                 '<div class="classroom-result" style="border:1px solid #ccc;border-radius:4px;'
-                f'padding:6px 8px;height:100%"><b>{html.escape(r["model"])}</b>{body}{stats}'
-                "</div>"))
+                'padding:6px 8px;height:100%"><b>{}</b>{}{}</div>', r["model"], body, stats)))
         self.columns.children = cards

@@ -12,11 +12,12 @@ query, lists the texts whose vectors are closest (cosine similarity)::
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import html, join
 
 from .._client import GatewayClient
 from .._mock import substitute
@@ -136,12 +137,12 @@ class Embeddings(ClassroomWidget):
             [query_vector] = self.client.embed([query], model=model)
             found = nearest(query_vector, self.vectors, k)
             self.matches = [(self.texts[i], score) for i, score in found]
-            rows = "".join(
-                f"<tr><td>{rank}</td><td>{html.escape(text)}</td><td>{score:.3f}</td></tr>"
+            rows = join(
+                html("<tr><td>{}</td><td>{}</td><td>{:.3f}</td></tr>", rank, text, score)
                 for rank, (text, score) in enumerate(self.matches, 1))
-            self.neighbours.value = (
+            self.neighbours.value = html(
                 '<table class="classroom-neighbours"><tr><th>#</th><th>text</th>'
-                f"<th>cosine similarity</th></tr>{rows}</table>")
+                "<th>cosine similarity</th></tr>{}</table>", rows)
             self._draw(query)
 
         return work

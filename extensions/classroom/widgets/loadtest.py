@@ -13,11 +13,12 @@ Every action also has a method for lessons and tests: :meth:`~LoadTestWidget.sta
 
 from __future__ import annotations
 
-import html
 import threading
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import Safe, escape, html, join
 
 from .._client import GatewayClient
 from .._exceptions import GatewayError
@@ -36,20 +37,20 @@ rounds:
 """
 
 
-def _figures_text(figures: dict[str, Any] | None, status: str) -> str:
+def _figures_text(figures: dict[str, Any] | None, status: str) -> Safe:
     f = figures or {}
     if not f.get("requests"):
-        return html.escape(status)
+        return escape(status)
     lat = (f.get("latency_ms") or {}).get("p95")
     wait = (f.get("queue_wait_ms") or {}).get("p95")
-    parts = [status, f"ok {f['success_rate']:.0%}"]
+    parts: list[Any] = [status, f"ok {f['success_rate']:.0%}"]
     if lat is not None:
         parts.append(f"p95 {lat:.0f} ms")
     if wait is not None:
         parts.append(f"wait p95 {wait:.0f} ms")
     if f.get("grade"):
-        parts.append(f"grade <b>{f['grade']}</b>")
-    return " · ".join(parts)
+        parts.append(html("grade <b>{}</b>", f["grade"]))
+    return join(parts, " · ")
 
 
 class LoadTestWidget:
@@ -116,7 +117,7 @@ class LoadTestWidget:
             action()
         except GatewayError as error:
             self.last_error = error
-            self.error.value = f'<span style="color:#b00">{html.escape(str(error))}</span>'
+            self.error.value = html('<span style="color:#b00">{}</span>', str(error))
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -128,8 +129,8 @@ class LoadTestWidget:
         checked = self.api.start(self.plan.value, mode=self.mode.value, cost_cap_usd=self._cap(),
                                  dry_run=True)
         e = checked["estimate"]
-        self.message.value = (f"{e['requests']} calls in {e['rounds']} rounds; worst case "
-                              f"${e['worst_case_usd']:.4f}. {html.escape(e['note'])}")
+        self.message.value = html("{} calls in {} rounds; worst case ${:.4f}. {}",
+                                  e["requests"], e["rounds"], e["worst_case_usd"], e["note"])
         return checked
 
     def start(self, plan: str | None = None, *, mode: str | None = None,
@@ -169,7 +170,7 @@ class LoadTestWidget:
                 self._stop.wait(self.poll_interval)  # polling interval; the status decides
         except GatewayError as error:
             self.last_error = error
-            self.error.value = f'<span style="color:#b00">{html.escape(str(error))}</span>'
+            self.error.value = html('<span style="color:#b00">{}</span>', str(error))
         finally:
             self.cancel_button.disabled = True
             self.start_button.disabled = False
@@ -214,9 +215,9 @@ class LoadTestWidget:
                              "stopped_at_cap": "warning"}.get(r["status"], "")
             text.value = _figures_text(r.get("figures"), r["status"])
         self.rounds.children = tuple(bars)
-        self.message.value = (f"Load test {status['id']}: <b>{status['status']}</b>, "
-                              f"{status['requests_done']} of {status['requests_planned']} calls, "
-                              f"${status.get('spent_usd') or 0:.4f}")
+        self.message.value = html("Load test {}: <b>{}</b>, {} of {} calls, ${:.4f}",
+                                  status["id"], status["status"], status["requests_done"],
+                                  status["requests_planned"], status.get("spent_usd") or 0)
 
     def show(self, run_id: int) -> dict[str, Any]:
         """Load a run's report and draw its charts."""

@@ -16,7 +16,6 @@ cURL; "Export" saves the run as JSON, Markdown or CSV::
 from __future__ import annotations
 
 import base64
-import html
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import html
 
 from .._catalog import ALL_PARAMETERS, PRESETS, format_cost, parameters_for, provider_of
 from .._client import GatewayClient
@@ -240,19 +241,19 @@ class Playground(ClassroomWidget):
         cards = []
         for r in self.results:
             if r.get("error"):
-                body = f'<div class="classroom-error">{html.escape(r["error"])}</div>'
+                body = html('<div class="classroom-error">{}</div>', r["error"])
                 stats = stat_line(f"{r['latency_s']:.2f} s", r.get("error_code", ""))
             else:
                 first = r["text"] == reference and r is self._first_ok()
-                body = render_markdown(r["text"]) if first else (
-                    '<div style="white-space:pre-wrap">'
-                    + highlight_differences(reference, r["text"]) + "</div>")
+                body = render_markdown(r["text"]) if first else html(
+                    '<div style="white-space:pre-wrap">{}</div>',
+                    highlight_differences(reference, r["text"]))
                 tokens = f"{r['prompt_tokens']} + {r['completion_tokens']} tokens"
                 stats = stat_line(tokens, f"{r['latency_s']:.2f} s", format_cost(r["cost_usd"]),
                                   "cut short" if r.get("finish_reason") == "length" else "")
-            cards.append(w.HTML(
-                f'<div class="classroom-result" style="border:1px solid #ccc;border-radius:4px;'
-                f'padding:6px 8px;height:100%"><b>#{r["iteration"]}</b>{body}{stats}</div>'))
+            cards.append(w.HTML(html(
+                '<div class="classroom-result" style="border:1px solid #ccc;border-radius:4px;'
+                'padding:6px 8px;height:100%"><b>#{}</b>{}{}</div>', r["iteration"], body, stats)))
         self.results_box.children = cards
         ok = [r for r in self.results if not r.get("error")]
         if ok:
@@ -280,9 +281,9 @@ class Playground(ClassroomWidget):
                         self.parameters)
 
     def _show_code(self) -> None:
-        self.code_view.value = (
+        self.code_view.value = html(
             '<pre class="classroom-code" style="background:var(--jp-layout-color2,#f5f5f5);'
-            f'padding:8px;overflow:auto">{html.escape(self.code(self.language.value))}</pre>')
+            'padding:8px;overflow:auto">{}</pre>', self.code(self.language.value))
 
     def export(self, fmt: str = "json") -> str:
         """The last run as ``json``, ``markdown`` or ``csv`` text."""
@@ -306,7 +307,7 @@ class Playground(ClassroomWidget):
             self.error_box.show(str(error))
             return
         data = base64.b64encode(path.read_bytes()).decode()
-        self.export_link.value = (
-            f'Saved <code>{html.escape(path.name)}</code> next to this notebook · '
-            f'<a download="{html.escape(path.name)}" href="data:{FORMATS[fmt]};base64,{data}">'
-            "download</a>")
+        self.export_link.value = html(
+            'Saved <code>{name}</code> next to this notebook · '
+            '<a download="{name}" href="data:{mime};base64,{data}">download</a>',
+            name=path.name, mime=FORMATS[fmt], data=data)

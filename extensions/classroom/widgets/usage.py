@@ -7,10 +7,11 @@ lists your most recent calls with their model, tokens, cost and outcome.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as w
+
+from gateway.safehtml import html, join
 
 from .._catalog import format_cost
 from .._client import GatewayClient
@@ -102,19 +103,18 @@ class MyUsage(ClassroomWidget):
             f"{format_cost(month['cost_usd'])}",
             source,
         )
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+        rows = join(
+            html("<tr>{}</tr>", join(html("<td>{}</td>", c) for c in (
                 (r.get("queued_at") or "")[:19].replace("T", " "), r.get("model") or "",
                 r.get("source") or "",
                 f"{r.get('prompt_tokens') or 0} + {r.get('completion_tokens') or 0}",
                 format_cost(r.get("cost_usd")), r.get("status") or "",
                 r.get("error_code") or "",
-            )) + "</tr>"
+            )))
             for r in self.usage["recent"][:10]
         )
-        self.recent.value = (
+        self.recent.value = html(
             '<b>Recent calls</b><table class="classroom-recent"><tr><th>when (UTC)</th>'
             "<th>model</th><th>from</th><th>tokens</th><th>cost</th><th>status</th>"
-            f"<th>error</th></tr>{rows}</table>"
-            if rows else stat_line("No calls yet.")
-        )
+            "<th>error</th></tr>{}</table>", rows,
+        ) if rows else stat_line("No calls yet.")

@@ -1,0 +1,61 @@
+"""Teachers' own lessons: publish a lesson notebook to your school, and get new ones.
+
+``classroom.lessons.publish("my_lesson.ipynb")`` (teachers; admins name a
+``tenant``) sends the notebook, outputs cleared, to the gateway (``POST
+/api/lessons/published``, audited). It lands in the school's published folder
+under ``lessons/``; each student of the school finds it in ``~/lessons`` at
+their next lab start, never over a copy they have edited. In a running lab
+``classroom.lessons.update()`` fetches new ones at once.
+``classroom.lessons.withdraw("my_lesson.ipynb")`` takes it back: nobody gets it
+any more, and copies students already have (their work) stay theirs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .publish import Published, _read_notebook
+
+LESSONS_PATH = "/api/lessons/published"
+
+
+def publish(notebook: str | Path, *, name: str | None = None, tenant: str | None = None,
+            client: Any = None) -> Published:
+    """Publish the lesson ``notebook`` to your school (or ``tenant``, for administrators)."""
+    path = Path(notebook).expanduser()
+    body: dict[str, Any] = {"name": name or path.name, "notebook": _read_notebook(path)}
+    if tenant:
+        body["tenant"] = tenant
+    answer = _client(client).post(LESSONS_PATH, json=body)
+    return Published(answer["name"], answer["tenant"], answer.get("title", ""), answer["url"])
+
+
+def withdraw(name: str, *, tenant: str | None = None, client: Any = None) -> None:
+    """Take a published lesson back (students' own copies stay theirs)."""
+    _client(client).request("DELETE", f"{LESSONS_PATH}/{name}",
+                            params={"tenant": tenant} if tenant else None)
+
+
+def published(*, client: Any = None) -> list[dict[str, Any]]:
+    """The lessons published to your school."""
+    return list(_client(client).get(LESSONS_PATH)["items"])
+
+
+def update(home: str | Path | None = None) -> list[str]:
+    """Copy lessons published since your lab started into ``~/lessons``; the files copied."""
+    from hub.homes import LESSONS, PUBLISHED, seed_folder
+
+    home = Path(home or Path.home())
+    copied, warnings = seed_folder(home / PUBLISHED / LESSONS, home, LESSONS)
+    for warning in warnings:
+        print(f"classroom.lessons: {warning}")
+    return [str(p.relative_to(home)) for p in copied]
+
+
+def _client(client: Any) -> Any:
+    if client is None:
+        from ._client import GatewayClient
+
+        client = GatewayClient(source="lesson")
+    return client
