@@ -188,6 +188,10 @@ async def live_activity(
         budget["per_student_usd"] = per_student
         budget["students_this_month"] = len(students)
         budget["limit_usd"] = None if per_student is None else per_student * len(students)
+        if school.budget_usd_per_month is not None and identity.can_teach(school.tenant_id):
+            # The school's own budget (a tenant setting) and its alert: the dashboards'
+            # banner. The same figures as admission reserves against.
+            budget["school"] = await services.admission.school_budget(school.tenant_id)
     report["budget"] = budget
     return report
 

@@ -581,6 +581,27 @@ class Admission:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    @staticmethod
+    def _school_entry(tenant: Tenant, school: SchoolSpend, resets: datetime) -> dict[str, Any]:
+        assert tenant.budget_usd_per_month is not None
+        limit = round(tenant.budget_usd_per_month * 1_000_000)
+        spent, reserved = school.micro_usd, school.reserved_micro_usd
+        return {
+            "spent_usd": spent / 1e6, "reserved_usd": reserved / 1e6, "limit_usd": limit / 1e6,
+            "remaining_usd": max(0, limit - spent - reserved) / 1e6,
+            "resets_at": resets.isoformat(), "alert_percent": tenant.budget_alert_percent,
+            "alert": spent * 100 >= limit * tenant.budget_alert_percent,
+            "exhausted": spent + reserved >= limit,
+        }
+
+    async def school_budget(self, tenant_id: str) -> dict[str, Any] | None:
+        """The school's own monthly budget now (None: it has none), for its teachers."""
+        tenant = self.tenants.get(tenant_id)
+        if tenant is None or tenant.budget_usd_per_month is None:
+            return None
+        school = await self._school_spend(tenant_id)
+        return self._school_entry(tenant, school, _periods(self.clock())[3])
+
     async def status(self, identity: Identity) -> dict[str, Any]:
         """What ``GET /api/me`` shows: for each limit what is used, what calls in flight
         have reserved, what is left, and when it resets."""
@@ -638,11 +659,7 @@ class Admission:
         }
         tenant = self.tenants.get(identity.tenant)
         if tenant is not None and tenant.budget_usd_per_month is not None:
-            limit = round(tenant.budget_usd_per_month * 1_000_000)
-            entry = dollars(school.micro_usd, school.reserved_micro_usd, limit, next_month)
-            entry["alert_percent"] = tenant.budget_alert_percent
-            entry["alert"] = school.micro_usd * 100 >= limit * tenant.budget_alert_percent
-            entry["exhausted"] = school.micro_usd + school.reserved_micro_usd >= limit
+            entry = self._school_entry(tenant, school, next_month)
             if not identity.can_teach(identity.tenant):
                 # A student learns whether the school's budget stops them, not its figures.
                 entry = {"exhausted": entry["exhausted"], "resets_at": entry["resets_at"]}

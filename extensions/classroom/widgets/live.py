@@ -190,13 +190,15 @@ class ClassActivity(_LiveView):
         return bool(self.me) and (self.me or {}).get("role") in ("teacher", "admin")
 
     def _build(self) -> list[w.Widget]:
+        self.alert = w.HTML()
         self.cards = w.HTML()
         self.chart = Chart(height=260)
         self.budget_chart = Chart(height=170)
         self.running = w.HTML()
         self.queue = w.HTML()
         self.errors = w.HTML()
-        children: list[w.Widget] = [self.cards, self.chart.widget, self.budget_chart.widget,
+        children: list[w.Widget] = [self.alert, self.cards, self.chart.widget,
+                                    self.budget_chart.widget,
                                     w.HTML("<b>Running now</b>"), self.running,
                                     w.HTML("<b>Waiting for a key</b>"), self.queue,
                                     w.HTML("<b>Recent errors</b>"), self.errors]
@@ -242,6 +244,14 @@ class ClassActivity(_LiveView):
         last = minutes[-1] if minutes else {"requests": 0, "errors": 0}
         spent, limit = budget.get("spent_usd") or 0.0, budget.get("limit_usd")
         waiting = sum(u.get("waiting", 0) for u in activity["queue"])
+        school = budget.get("school")
+        self.alert.value = "" if not school or not school.get("alert") else html(
+            '<div class="classroom-alert" style="background:#fff3cd;border:1px solid #d39e00;'
+            'padding:6px 10px;border-radius:4px;margin:4px 0"><b>{title}</b> {text}</div>',
+            title="School budget exhausted:" if school.get("exhausted") else "School budget alert:",
+            text=f"{format_cost(school['spent_usd'])} of {format_cost(school['limit_usd'])} spent "
+                 f"this month ({school['alert_percent']:g} % alert level); at 100 % the "
+                 "school's calls are refused until it resets.")
         self.cards.value = join([
             _card("running now", len(activity["running"])),
             _card("active now", len(activity["active_users"]),

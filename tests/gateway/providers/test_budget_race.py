@@ -128,6 +128,14 @@ def test_fifty_calls_racing_through_every_face_never_overshoot(
         audit = httpx.get(f"{gateway.url}/api/audit", headers=admin,
                           params={"action": "budget.alert"}).json()["items"]
         assert [a["target"] for a in audit] == ["school_a"]  # once, however many calls
+        # The teachers' live dashboard shows the alert as a banner.
+        from classroom import GatewayClient
+        from classroom.widgets.live import ClassActivity
+
+        live = ClassActivity(client=GatewayClient(gateway.url, TOKENS["teacher_a"][0]))
+        assert live.last["activity"]["budget"]["school"]["alert"] is True
+        assert "School budget alert:" in live.alert.value and "25 % alert level" in (
+            live.alert.value)
     if case == "model-cap":
         caps = {b["model"]: b for b in me["model_budgets"]}
         claude = caps["claude-*"]
