@@ -1,0 +1,117 @@
+"""The bell rings: more labs are asked for at once than the hub starts in parallel.
+
+A real hub with ``CLASSROOM_PARALLEL_STARTS=2`` and six students asking within
+a moment. Every lab must become ready with no failed spawn, the ones that
+waited must start in the order they asked, never more than two starting at
+once, and the spawn page's progress stream must tell a waiting student their
+place as it moves. Order and limit are read from the outside: when each lab
+process started (``/proc``) and when it began serving (the server file it
+writes), not from the hub's counters; no assertion is about time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.conftest import data_dir_in
+from tests.support.hub import Hub, start_hub
+from tests.support.labs import (
+    ask_in_order,
+    lab_processes,
+    make_class,
+    server_model,
+    serving_since,
+    started_at,
+)
+from tests.support.procs import ARTIFACTS, wait_until
+
+pytestmark = pytest.mark.e2e
+
+PARALLEL = 2
+STUDENTS = 6
+
+
+@pytest.fixture(scope="module")
+def queued_hub(reachable_tmp: Path) -> Iterator[Hub]:
+    hub = start_hub(data_dir_in(reachable_tmp, "queue"), CLASSROOM_PARALLEL_STARTS=str(PARALLEL))
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        artifacts = ARTIFACTS / "logs"
+        artifacts.mkdir(parents=True, exist_ok=True)
+        (artifacts / f"{hub.data_dir.parent.name}-hub.log").write_text(hub.log())
+
+
+def follow_progress(hub: Hub, token: str, name: str, events: list[dict]) -> None:
+    """Read the spawn page's event stream for ``name`` until it says ready or failed."""
+    with requests.get(f"{hub.api}/users/{name}/server/progress", stream=True, timeout=600,
+                      headers={"Authorization": f"token {token}"}) as response:
+        for line in response.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                event = json.loads(line[5:])
+                events.append(event)
+                if event.get("ready") or event.get("failed"):
+                    return
+
+
+def test_more_labs_than_the_limit_all_start_in_order_and_none_fails(
+    queued_hub: Hub, reachable_tmp: Path
+) -> None:
+    hub = queued_hub
+    token = hub.token_for(hub.login(hub.admin_user, hub.admin_password), hub.admin_user)
+    names = make_class(hub, "school_a", STUDENTS, "bell", reachable_tmp)
+
+    threads = ask_in_order(hub, token, names)
+    last: list[dict] = []
+    watcher = threading.Thread(target=follow_progress, args=(hub, token, names[-1], last))
+    watcher.start()
+
+    def all_done() -> bool:
+        servers = [server_model(hub, token, n) for n in names]
+        gone = [n for n, s in zip(names, servers, strict=True) if not s]
+        assert gone == [], f"spawns failed: {gone}\n{hub.log()[-4000:]}"
+        return all(s.get("ready") for s in servers)
+
+    wait_until(all_done, 900, "every lab of the class", hub.process)
+    watcher.join(timeout=120)
+    for thread in threads:
+        thread.join(timeout=120)
+    hub.remember_children()
+
+    # None failed: every student has exactly the one lab process that was started.
+    pids = lab_processes(hub)
+    assert sorted(pids) == sorted(names)
+    assert "Giving up" not in hub.log() and "failed to start" not in hub.log()
+
+    # From the outside: when each lab process started and when it began to serve.
+    started = {n: started_at(pids[n]) for n in names}
+    serving = {n: serving_since(hub.data_dir / "home" / n, pids[n]) for n in names}
+    assert all(serving[n] is not None for n in names), serving
+    for index, name in enumerate(names):
+        # Lab number k (from 0) may start only after k - PARALLEL + 1 earlier labs serve:
+        # true in the order asked, false for anyone who jumped the line.
+        up_before = sum(1 for other in names if serving[other] < started[name])
+        assert up_before >= index - PARALLEL + 1, (name, index, up_before)
+        # Never more than PARALLEL starting at once.
+        starting = [o for o in names if started[o] <= started[name] < serving[o]]
+        assert len(starting) <= PARALLEL, (name, starting)
+
+    # The hub granted the starts in the order they were asked for.
+    queue = requests.get(f"{hub.api}/classroom/start-queue",
+                         headers={"Authorization": f"token {token}"}, timeout=30).json()
+    assert queue["granted"][-STUDENTS:] == names
+    assert queue["failed"] == 0 and queue["waiting"] == [] and queue["parallel"] == PARALLEL
+
+    # The last one asked saw its place in line, moving forward, then its lab ready.
+    places = [e["queue"]["place"] for e in last if e.get("queue", {}).get("place")]
+    assert places and places[0] >= 2, last
+    assert places == sorted(places, reverse=True)
+    assert any("in line" in e["message"] for e in last)
+    assert last[-1].get("ready") is True, last[-1]
