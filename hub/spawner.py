@@ -103,7 +103,8 @@ def is_lab_process(pid: int) -> bool:
             if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
                 return False
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return b"jupyterhub-singleuser" in cmdline.read()
+            command = cmdline.read()
+            return b"jupyterhub-singleuser" in command or b"hub.labstart" in command
     except (OSError, IndexError):
         return False
 
@@ -196,8 +197,9 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
 
     @default("cmd")
     def _default_cmd(self) -> list[str]:
-        # The venv's own entry point, whatever PATH the hub was started with.
-        return [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
+        # jupyterhub-singleuser of the venv, whatever PATH the hub was started with,
+        # without what a lab does not need at start (hub.labstart).
+        return [str(Path(VENV_BIN) / "python"), "-m", "hub.labstart"]
 
     @default("args")
     def _default_args(self) -> list[str]:

@@ -115,3 +115,61 @@ def test_more_labs_than_the_limit_all_start_in_order_and_none_fails(
     assert places == sorted(places, reverse=True)
     assert any("in line" in e["message"] for e in last)
     assert last[-1].get("ready") is True, last[-1]
+
+
+def test_a_teacher_starts_their_class_ahead_from_their_lab_one_lab_after_another(
+    queued_hub: Hub, reachable_tmp: Path
+) -> None:
+    import asyncio
+
+    from tests.support.kernel import RemoteKernel
+
+    hub = queued_hub
+    admin = hub.token_for(hub.login(hub.admin_user, hub.admin_password), hub.admin_user)
+    names = make_class(hub, "school_b", 3, "early", reachable_tmp)
+    for teacher, school in (("teachb", "school_b"), ("teacha", "school_a")):
+        hub.classroom("accounts", "add", "--tenant", school, "--role", "teacher",
+                      "--password", f"{teacher}-pass-e2e-1", teacher)
+    other = hub.token_for(hub.login("teacha", "teacha-pass-e2e-1"), "teacha")
+    student = hub.token_for(hub.login(names[0], f"pw-{names[0]}-long-enough"), names[0])
+
+    def start(token: str, body: dict) -> requests.Response:
+        return requests.post(f"{hub.api}/classroom/class-start", json=body, timeout=120,
+                             headers={"Authorization": f"token {token}"})
+
+    refused = start(other, {"school": "school_b"})  # another school's teacher
+    assert refused.status_code == 403 and "your own school" in refused.json()["message"]
+    assert start(student, {"school": "school_b"}).status_code == 403
+    assert all(not server_model(hub, admin, n) for n in names)  # nothing was started
+
+    # The teacher, from a kernel in their own lab, with the lab's own token.
+    hub.login("teachb", "teachb-pass-e2e-1")
+    hub.start_server(admin, "teachb")
+
+    async def from_the_teachers_lab(code: str) -> dict:
+        kernel = RemoteKernel(f"{hub.url}/user/teachb", admin)
+        await kernel.start()
+        try:
+            return json.loads((await kernel.execute(code)).text)
+        finally:
+            await kernel.shutdown()
+
+    started = asyncio.run(from_the_teachers_lab(
+        "import json, classroom\nprint(json.dumps(classroom.start_class()))"))
+    assert started["school"] == "school_b" and started["queued"] == names
+    assert started["refused"] == {}
+
+    wait_until(lambda: all(server_model(hub, admin, n).get("ready") for n in names), 600,
+               "the class started ahead", hub.process)
+    hub.remember_children()
+    status = asyncio.run(from_the_teachers_lab(
+        "import json, classroom\nprint(json.dumps(classroom.class_status()))"))
+    assert status["counts"] == {"ready": 3}
+    assert [lab["name"] for lab in status["labs"]] == names
+
+    # Staggered: one lab of the class started ahead at a time, seen from /proc.
+    pids = lab_processes(hub)
+    spans = sorted((started_at(pids[n]), serving_since(hub.data_dir / "home" / n, pids[n]))
+                   for n in names)
+    for (_, up), (next_start, _) in zip(spans, spans[1:], strict=False):
+        assert up is not None and up < next_start
