@@ -173,8 +173,15 @@ def labstart(quick: bool) -> None:
         parts.add_column(column)
     for r in result["parts"]:
         parts.add_row(r["part"], fmt(r["cpu_s"], 3), fmt(r["wall_s"], 3))
+    kernels = Table(title="A kernel, as a student's notebook starts it (median)")
+    for column in ("kernel", "CPU s to ready", "wall s to ready", "RSS MiB idle"):
+        kernels.add_column(column)
+    for r in result["kernels"]:
+        kernels.add_row(r["kernel"], fmt(r["cpu_s"], 2), fmt(r["wall_s"], 2),
+                        fmt(r["idle_rss_mib"], 0))
     write_results(
-        "labstart", "One lab's start: before and after, cold and warm, its parts", [labs, parts],
+        "labstart", "One lab's start: before and after, cold and warm, its parts",
+        [labs, parts, kernels],
         "before: `jupyterhub-singleuser` as the spawner ran it; after: the spawner's command now "
         f"(`{' '.join(Path(a).name if a.startswith('/') else a for a in result['command'])}`). "
         "cold: a fresh home; warm: the same home again.",

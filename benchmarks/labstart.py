@@ -38,8 +38,8 @@ from tests.support.labs import cpu_seconds, rss_mib
 PYTHON = str(VENV_BIN / "python")
 HOOK = "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published"
 BEFORE = [str(VENV_BIN / "jupyterhub-singleuser"), HOOK]
-EXTENSIONS = ("jupyter_lsp", "jupyter_server_terminals", "voila.server_extension",
-              "notebook_shim")
+# Each server extension a lab loads, to take its share apart (jupyter_lsp is off now).
+EXTENSIONS = ("jupyter_server_terminals", "voila.server_extension", "notebook_shim")
 
 
 def after_command() -> list[str]:
@@ -181,6 +181,48 @@ def parts(repeat: int) -> list[dict]:
     return rows
 
 
+LESSON_IMPORTS = ("from openai import OpenAI; import anthropic; from google import genai; "
+                  "import ipywidgets; import classroom; classroom.Chat; classroom.client")
+
+
+def kernel(extension: bool, lesson: bool = False) -> dict[str, float]:
+    """One kernel of the venv (as a lab starts it): CPU and wall to ready, idle memory."""
+    from jupyter_client.manager import KernelManager
+
+    manager = KernelManager(kernel_name="python3")
+    extra = [] if extension else ["--InteractiveShellApp.extensions=[]"]
+    began = time.perf_counter()
+    manager.start_kernel(extra_arguments=extra, env={**os.environ, "PATH":
+                                                     f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        wall = time.perf_counter() - began
+        pid = manager.provisioner.process.pid  # type: ignore[union-attr]
+        cpu = cpu_seconds(pid)
+        if lesson:
+            client.execute_interactive(LESSON_IMPORTS, timeout=120)
+        time.sleep(2)  # idle, as a student's kernel between cells
+        return {"cpu_s": cpu, "wall_s": wall, "idle_rss_mib": rss_mib(pid)}
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def kernels(repeat: int) -> list[dict[str, Any]]:
+    rows = []
+    for name, extension, lesson in (
+        ("with the classroom extension (every kernel)", True, False),
+        ("without it", False, False),
+        ("with it, after a lesson's imports (3 SDKs, widgets)", True, True),
+    ):
+        samples = [kernel(extension, lesson) for _ in range(repeat)]
+        rows.append({"kernel": name,
+                     **{k: percentile([s[k] for s in samples], 0.5) for k in samples[0]}})
+    return rows
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """Before/after per lab (cold, warm), each server extension's share, the parts."""
     repeat = 2 if quick else 4
@@ -189,7 +231,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     thread.start()
     hub_port = server.server_address[1]
     after = after_command()
-    variants: list[tuple[str, list[str]]] = [("before", BEFORE), ("after", after)]
+    variants: list[tuple[str, list[str]]] = [
+        ("before", BEFORE),
+        ("after: hub.labstart only", [a for a in after if "jupyter_lsp" not in a]),
+        ("after", after),
+    ]
     if not quick:
         for name in EXTENSIONS:
             variants.append((f"after, without {name}",
@@ -220,4 +266,4 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "rss_mib": percentile([s["rss_mib"] for s in samples], 0.5),
                 "idle_rss_mib": percentile([s["idle_rss_mib"] for s in samples], 0.5),
             })
-    return {"labs": table, "parts": parts(repeat), "command": after}
+    return {"labs": table, "parts": parts(repeat), "kernels": kernels(repeat), "command": after}

@@ -44,9 +44,10 @@ from typing import Any
 
 import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Bool, Float, Unicode, default
+from traitlets import Bool, Float, List, Unicode, default
 
-from . import homes
+from . import homes, memlimit
+from .capacity import MEASURED_CPU_PER_LAB
 from .config import VENV_BIN
 from .homes import copy_missing
 from .startqueue import NOW, LabStarts, StartQueue, Ticket
@@ -165,8 +166,21 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
     def _default_isolated(self) -> bool:
         return os.geteuid() == 0
 
+    disabled_server_extensions = List(
+        ["jupyter_lsp"],
+        config=True,
+        help="""
+        Jupyter server extensions installed in the venv that labs do not load.
+
+        Default: `jupyter_lsp`, the language-server bridge, which looks for a
+        dozen language servers (none is installed) at every start: about 0.1
+        CPU s and 1 s of wall time per lab (benchmarks/RESULTS.md). Empty:
+        every installed extension loads.
+        """,
+    )
+
     lab_start_cpu_seconds = Float(
-        4.0,
+        MEASURED_CPU_PER_LAB,
         config=True,
         help="""
         CPU seconds one lab takes to start on this kind of machine (measured).
@@ -177,6 +191,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         lab's own start takes about this long in wall time, and
         `start_timeout` allows ten times that (at least 120 s) for a machine
         busy with other work. Waiting in the start queue is not timed.
+        Default: `hub.capacity.MEASURED_CPU_PER_LAB`.
         """,
     )
 
@@ -211,6 +226,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         return "/lab"
 
     _account: LabAccount | None = None
+    _cgroup: memlimit.LabCgroup | None = None
     _ticket: Ticket | None = None
     #: Set to ``"ahead"`` before a teacher's pre-start spawns it (hub.classstart).
     start_tier: str = NOW
@@ -317,12 +333,26 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         self._report(report.get("copied", []), report.get("warnings", []))
 
     def prepare_lab(self) -> None:
-        """Everything the lab needs on disk before it starts."""
+        """Everything the lab needs on disk before it starts, and its memory limit."""
         if self.isolated:
             self.fill_home_as_user(self.prepare_account())
         else:
             self.seed_lessons()
             self.link_published()
+        self.prepare_memory_limit()
+
+    def prepare_memory_limit(self) -> None:
+        """A cgroup with ``mem_limit`` for the lab and its kernels, where one can be made."""
+        self._cgroup = None
+        if not self.mem_limit:
+            return
+        self._cgroup = memlimit.lab_cgroup(self.system_username, int(self.mem_limit))
+        if self._cgroup is None:
+            self.log.warning(
+                "The memory limit of %s (%s bytes) is not enforced: that needs the hub to run "
+                "as root on a machine with a memory cgroup (docs/isolation.md).",
+                self.user.name, self.mem_limit,
+            )
 
     # -- the start queue ------------------------------------------------------------------
 
@@ -386,6 +416,8 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
     async def stop(self, now: bool = False) -> None:
         self._leave_queue()
         await super().stop(now=now)
+        if self._cgroup is not None and self._cgroup.remove():
+            self._cgroup = None
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
         """The spawn page's messages: place in line and estimate, updated as the line moves."""
@@ -411,12 +443,22 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
             await queue.changed(timeout=5 if ticket is not None else 0.5)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        cgroup = self._cgroup
         if not self.isolated:
-            return super().make_preexec_fn(name)
+            inner = super().make_preexec_fn(name)
+
+            def shared() -> None:
+                if cgroup is not None:
+                    cgroup.join()
+                inner()
+
+            return shared
         account = self._account or self.prepare_account()
         home = self.home_dir
 
         def preexec() -> None:
+            if cgroup is not None:
+                cgroup.join()  # as root, before giving root up
             # Not jupyterhub's set_user_setuid: it starts in the passwd home,
             # which another classroom on this machine may have set.
             os.setgid(account.gid)
@@ -443,6 +485,8 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         return [
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
+            *(f"--ServerApp.jpserver_extensions={name}=False"
+              for name in self.disabled_server_extensions),
         ]
 
     def gateway_env(self) -> dict[str, str]:
