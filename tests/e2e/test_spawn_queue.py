@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.conftest import data_dir_in
-from tests.support.hub import Hub, start_hub
+from tests.e2e.conftest import running_hub
+from tests.support.hub import Hub
 from tests.support.labs import (
     ask_in_order,
     lab_processes,
@@ -29,7 +29,7 @@ from tests.support.labs import (
     serving_since,
     started_at,
 )
-from tests.support.procs import ARTIFACTS, wait_until
+from tests.support.procs import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +39,8 @@ STUDENTS = 6
 
 @pytest.fixture(scope="module")
 def queued_hub(reachable_tmp: Path) -> Iterator[Hub]:
-    hub = start_hub(data_dir_in(reachable_tmp, "queue"), CLASSROOM_PARALLEL_STARTS=str(PARALLEL))
-    try:
+    with running_hub(reachable_tmp, "queue", CLASSROOM_PARALLEL_STARTS=str(PARALLEL)) as hub:
         yield hub
-    finally:
-        hub.stop()
-        artifacts = ARTIFACTS / "logs"
-        artifacts.mkdir(parents=True, exist_ok=True)
-        (artifacts / f"{hub.data_dir.parent.name}-hub.log").write_text(hub.log())
 
 
 def follow_progress(hub: Hub, token: str, name: str, events: list[dict]) -> None:
