@@ -192,7 +192,10 @@ class ClassStartPageHandler(ClassStartMixin, BaseHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        await self._page(self.school_for(self.get_argument("school", None)))
+        asked = self.get_argument("school", None)
+        if not asked and self.schools_allowed() is None:  # an admin: the first school
+            asked = next((t for t in sorted(self.authenticator.tenants) if t != "default"), None)
+        await self._page(self.school_for(asked))
 
     @web.authenticated
     async def post(self) -> None:

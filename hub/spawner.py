@@ -425,6 +425,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         began = time.monotonic()
         while True:
             ticket = self._ticket
+            seen = queue.version
             if ticket is None:
                 yield {"progress": 5, "message": "Getting your lab ready…"}
             elif ticket.waiting:
@@ -440,7 +441,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
                 }
             if time.monotonic() - began > 24 * 3600:  # pragma: no cover - a stuck spawn
                 return
-            await queue.changed(timeout=5 if ticket is not None else 0.5)
+            await queue.changed(timeout=5 if ticket is not None else 0.5, since=seen)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
         cgroup = self._cgroup

@@ -101,6 +101,7 @@ class StartQueue:
         self._waiting: list[Ticket] = []
         self._starting: list[Ticket] = []
         self._changed = asyncio.Event()
+        self.version = 0  # counts changes, for watchers that were busy when one happened
         self.started_total = 0
         self.failed_total = 0
         # Names in the order their starts were granted (the latest thousand).
@@ -234,11 +235,17 @@ class StartQueue:
     # -- watching ----------------------------------------------------------------------------
 
     def _notify(self) -> None:
+        self.version += 1
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def changed(self, timeout: float) -> bool:
-        """Until the queue changes (True) or ``timeout`` seconds pass (False)."""
+    async def changed(self, timeout: float, since: int | None = None) -> bool:
+        """Until the queue changes (True) or ``timeout`` seconds pass (False).
+
+        ``since``: a :attr:`version` seen before; a change after it returns at once.
+        """
+        if since is not None and since != self.version:
+            return True
         event = self._changed
         try:
             await asyncio.wait_for(event.wait(), timeout)

@@ -137,7 +137,7 @@ def test_a_teacher_starts_their_class_ahead_from_their_lab_one_lab_after_another
     assert all(not server_model(hub, admin, n) for n in names)  # nothing was started
 
     # The teacher, from a kernel in their own lab, with the lab's own token.
-    hub.login("teachb", "teachb-pass-e2e-1")
+    teacher_session = hub.login("teachb", "teachb-pass-e2e-1")
     hub.start_server(admin, "teachb")
 
     async def from_the_teachers_lab(code: str) -> dict:
@@ -160,6 +160,18 @@ def test_a_teacher_starts_their_class_ahead_from_their_lab_one_lab_after_another
         "import json, classroom\nprint(json.dumps(classroom.class_status()))"))
     assert status["counts"] == {"ready": 3}
     assert [lab["name"] for lab in status["labs"]] == names
+
+    # The teacher's page shows the class ready, and the nav bar links to it; a student
+    # has neither.
+    page = teacher_session.get(f"{hub.url}/hub/classroom/class", timeout=30)
+    assert page.status_code == 200
+    for name in names:
+        assert f'data-name="{name}" data-state="ready"' in page.text
+    assert 'href="/hub/classroom/class"' in page.text
+    student_session = hub.login(names[1], f"pw-{names[1]}-long-enough")
+    assert student_session.get(f"{hub.url}/hub/classroom/class", timeout=30).status_code == 403
+    home = student_session.get(f"{hub.url}/hub/home", timeout=30).text
+    assert "classroom/class" not in home
 
     # Staggered: one lab of the class started ahead at a time, seen from /proc.
     pids = lab_processes(hub)
