@@ -108,20 +108,22 @@ def _ask_all(hub: Hub, token: str, names: list[str]) -> tuple[dict[str, float], 
     return asked, answers
 
 
-def _start_hub(students: int, top: Path) -> Hub:
+def _start_hub(students: int, top: Path, **env: str) -> Hub:
     """A fresh hub; tried twice, since a free port can be taken by another program first."""
     for attempt in (1, 2):
         data = Path(tempfile.mkdtemp(prefix=f"bench-class{students}-", dir=top)) / "data"
         try:
-            return start_hub(data, CLASSROOM_IDLE_CULL_SECONDS="0")
+            return start_hub(data, CLASSROOM_IDLE_CULL_SECONDS="0", **env)
         except RuntimeError:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
 
-def one_class(students: int, ahead: bool, top: Path, bound: float) -> dict[str, Any]:
-    hub = _start_hub(students, top)
+def one_class(students: int, ahead: bool, top: Path, bound: float,
+              parallel: int | None = None) -> dict[str, Any]:
+    env = {"CLASSROOM_PARALLEL_STARTS": str(parallel)} if parallel else {}
+    hub = _start_hub(students, top, **env)
     data = hub.data_dir
     try:
         admin = hub.token_for(hub.login(hub.admin_user, hub.admin_password), hub.admin_user)

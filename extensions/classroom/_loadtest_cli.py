@@ -234,7 +234,8 @@ def replay(args: argparse.Namespace, api: LoadTestAPI, console: Console) -> int:
 
 
 def predict_labs(students: int, window_s: float, cores: int | None = None,
-                 parallel: int | None = None, cpu_per_lab: float | None = None) -> Any:
+                 parallel: int | None = None, cpu_per_lab: float | None = None,
+                 cpu_share: float = 1.0) -> Any:
     import os
 
     from hub.capacity import MEASURED_CPU_PER_LAB, predict_class_start
@@ -242,6 +243,7 @@ def predict_labs(students: int, window_s: float, cores: int | None = None,
     return predict_class_start(
         students, cores=cores or os.cpu_count() or 1, parallel=parallel,
         cpu_per_lab=cpu_per_lab or MEASURED_CPU_PER_LAB, window_s=window_s,
+        cpu_share=cpu_share,
     )
 
 
@@ -256,10 +258,11 @@ def lab_start_line(students: int, window_s: float) -> str:
 def class_start(args: argparse.Namespace) -> int:
     from hub.capacity import labs_in_memory
 
-    if args.students < 1:
-        print("error: --students must be at least 1", file=sys.stderr)
+    if args.students < 1 or not 0 < args.cpu_share <= 1:
+        print("error: --students must be at least 1 and --cpu-share in (0, 1]", file=sys.stderr)
         return 2
-    p = predict_labs(args.students, args.window, args.cores, args.parallel, args.cpu_per_lab)
+    p = predict_labs(args.students, args.window, args.cores, args.parallel, args.cpu_per_lab,
+                     args.cpu_share)
     table = Table("students", "cores", "at once", "CPU s/lab", "p50 s", "p95 s", "all ready s",
                   title=f"Class start: {args.students} students asking within {args.window:g} s")
     table.add_row(str(args.students), str(p.cores), str(p.parallel), f"{p.cpu_per_lab:g}",

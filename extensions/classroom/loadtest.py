@@ -225,6 +225,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="labs starting at once (CLASSROOM_PARALLEL_STARTS; default: cores)")
     start.add_argument("--cpu-per-lab", type=float,
                        help="CPU seconds per lab start (default: measured, benchmarks/RESULTS.md)")
+    start.add_argument("--cpu-share", type=float, default=1.0,
+                       help="part of the cores free for the classroom "
+                            "(default 1: nothing else runs)")
     start.add_argument("--memory-gib", type=float,
                        help="the machine's memory, to say how many labs it holds")
     start.add_argument("--json", metavar="JSON", help="write the prediction here")

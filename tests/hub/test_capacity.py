@@ -27,6 +27,14 @@ def test_starting_more_at_once_than_cores_only_shares_them() -> None:
     assert shared.all_ready_s == pytest.approx(queued.all_ready_s)
 
 
+def test_a_machine_busy_with_other_work_starts_the_class_slower() -> None:
+    free = predict_class_start(8, cores=2, cpu_per_lab=1.0, latency_s=0.0)
+    half = predict_class_start(8, cores=2, cpu_per_lab=1.0, latency_s=0.0, cpu_share=0.5)
+    assert half.all_ready_s == pytest.approx(2 * free.all_ready_s)
+    with pytest.raises(ValueError):
+        predict_class_start(8, cores=2, cpu_share=0)
+
+
 def test_students_arriving_over_a_window_barely_wait() -> None:
     p = predict_class_start(10, cores=2, cpu_per_lab=1.0, latency_s=0.5, window_s=60)
     assert p.ready_s == pytest.approx((1.5,) * 10)
