@@ -3,8 +3,8 @@
 ``python -m hub.labstart [jupyterhub-singleuser's arguments]`` is the
 spawner's command. Plain Python, no JupyterHub import before the lab's own.
 
-Measured (benchmarks/RESULTS.md, "one lab's start"), a lab spent about one
-CPU second of its start importing ``rfc3987_syntax``, which compiles a Lark
+Measured (benchmarks/RESULTS.md, "One lab's start"), a lab spent about one
+CPU second of its two importing ``rfc3987_syntax``, which compiles a Lark
 grammar at import: jupyter_server's event logger (jupyter_events) validates
 its events with jsonschema's format checker, and jsonschema loads that module,
 when it is installed, only to check the ``iri`` and ``iri-reference`` formats,

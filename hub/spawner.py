@@ -173,7 +173,7 @@ class ClassroomSpawner(SimpleLocalProcessSpawner):
         Jupyter server extensions installed in the venv that labs do not load.
 
         Default: `jupyter_lsp`, the language-server bridge, which looks for a
-        dozen language servers (none is installed) at every start: about 0.1
+        dozen language servers (none is installed) at every start: up to 0.1
         CPU s and 1 s of wall time per lab (benchmarks/RESULTS.md). Empty:
         every installed extension loads.
         """,

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -29,7 +31,7 @@ from tests.support.labs import (
     serving_since,
     started_at,
 )
-from tests.support.procs import wait_until
+from tests.support.procs import ARTIFACTS, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -55,17 +57,37 @@ def follow_progress(hub: Hub, token: str, name: str, events: list[dict]) -> None
                     return
 
 
+@pytest.mark.browser
 def test_more_labs_than_the_limit_all_start_in_order_and_none_fails(
-    queued_hub: Hub, reachable_tmp: Path
+    queued_hub: Hub, reachable_tmp: Path, browser: Any
 ) -> None:
     hub = queued_hub
     token = hub.token_for(hub.login(hub.admin_user, hub.admin_password), hub.admin_user)
     names = make_class(hub, "school_a", STUDENTS, "bell", reachable_tmp)
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    # Signed in to the hub's home, not the admin's own lab (which would join the line).
+    page.goto(hub.url + "/hub/login?next=%2Fhub%2Fhome", wait_until="domcontentloaded")
+    page.fill("input[name=username]", hub.admin_user)
+    page.fill("input[name=password]", hub.admin_password)
+    page.click("[type=submit]")
+    page.wait_for_url("**/hub/home")
 
     threads = ask_in_order(hub, token, names)
     last: list[dict] = []
     watcher = threading.Thread(target=follow_progress, args=(hub, token, names[-1], last))
     watcher.start()
+    # The spawn page of the last one asked, as a browser shows it while it waits.
+    try:
+        page.goto(f"{hub.url}/hub/spawn-pending/{names[-1]}", wait_until="domcontentloaded")
+        message = page.locator("#progress-message")
+        message.filter(has_text="in line").wait_for(timeout=60_000)
+        shown = message.inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "spawn_queue_waiting.png"))
+    finally:
+        context.close()
+    assert "You are number" in shown and "should be ready in about" in shown
 
     def all_done() -> bool:
         servers = [server_model(hub, token, n) for n in names]
@@ -148,7 +170,12 @@ def test_a_teacher_starts_their_class_ahead_from_their_lab_one_lab_after_another
         finally:
             await kernel.shutdown()
 
-    started = asyncio.run(from_the_teachers_lab(
+    def run(coroutine: Any) -> Any:
+        # Not on this thread: Playwright's sync API (the browser fixture) keeps a loop here.
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    started = run(from_the_teachers_lab(
         "import json, classroom\nprint(json.dumps(classroom.start_class()))"))
     assert started["school"] == "school_b" and started["queued"] == names
     assert started["refused"] == {}
@@ -156,7 +183,7 @@ def test_a_teacher_starts_their_class_ahead_from_their_lab_one_lab_after_another
     wait_until(lambda: all(server_model(hub, admin, n).get("ready") for n in names), 600,
                "the class started ahead", hub.process)
     hub.remember_children()
-    status = asyncio.run(from_the_teachers_lab(
+    status = run(from_the_teachers_lab(
         "import json, classroom\nprint(json.dumps(classroom.class_status()))"))
     assert status["counts"] == {"ready": 3}
     assert [lab["name"] for lab in status["labs"]] == names
