@@ -50,7 +50,7 @@ from . import homes, memlimit
 from .capacity import MEASURED_CPU_PER_LAB
 from .config import VENV_BIN
 from .homes import copy_missing
-from .startqueue import NOW, LabStarts, StartQueue, Ticket
+from .startqueue import NOW, LabStarts, Place, StartQueue, Ticket
 from .users import LabAccount, SystemUserError, ensure_lab_account, school_group, system_username
 
 __all__ = ["ClassroomSpawner", "copy_missing"]
@@ -78,7 +78,7 @@ def about(seconds: float) -> str:
     return f"about {math.ceil(seconds / 60)} min"
 
 
-def waiting_event(place: Any) -> dict[str, Any]:
+def waiting_event(place: Place) -> dict[str, Any]:
     """The progress event of a lab waiting in the start queue."""
     others = place.place - 1
     return {
