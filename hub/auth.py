@@ -154,10 +154,10 @@ class ClassroomAuthenticator(Authenticator):
     # -- Authenticator hooks ----------------------------------------------------
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        """The branded login page and the classroom's pages (:mod:`hub.pages`)."""
-        from .pages import handlers
+        """The branded login page and the classroom's pages (hub.pages, hub.classstart)."""
+        from . import classstart, pages
 
-        return handlers()
+        return pages.handlers() + classstart.handlers()
 
     def validate_username(self, username: str) -> bool:
         return super().validate_username(username) and is_valid_username(username)

@@ -17,6 +17,11 @@ Environment (all optional):
 ``CLASSROOM_HUB_PORT``     hub's internal API port (default: a free port)
 ``CLASSROOM_PROXY_API_PORT`` proxy's API port (default: a free port)
 ``CLASSROOM_GATEWAY_PORT`` gateway service port (default: a free port)
+``CLASSROOM_PARALLEL_STARTS`` labs starting at once; the rest wait in line
+                           (default: the number of CPU cores)
+``CLASSROOM_IDLE_CULL_SECONDS`` stop a lab idle this long (default 3600; 0: never)
+``CLASSROOM_LAB_MEMORY_LIMIT`` memory limit of one lab, e.g. ``2G`` (default:
+                           none; enforced with a cgroup when run as root)
 =========================  =================================================
 
 Every other ``CLASSROOM_*`` variable (DB URL, keys file, master key, ...) is
@@ -43,6 +48,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import socket
 import sys
 from collections.abc import Mapping
@@ -54,7 +60,7 @@ from traitlets.config import Config
 from gateway.network import NETWORK_VARIABLES
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
-from . import homes, hubapi, roles
+from . import culler, homes, hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
 from .branding import UserBranding
 
@@ -90,6 +96,26 @@ def _port(environ: Mapping[str, str], name: str, default: int | None) -> int:
     if not 0 < port < 65536:
         raise SystemExit(f"{name}={port} is outside 1-65535")
     return port
+
+
+def _count(environ: Mapping[str, str], name: str, default: int | None, least: int) -> int | None:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a whole number") from None
+    if value < least:
+        raise SystemExit(f"{name}={value} must be at least {least}")
+    return value
+
+
+def _memory(environ: Mapping[str, str], name: str) -> str:
+    raw = environ.get(name, "").strip().upper().removesuffix("B")
+    if raw and not re.fullmatch(r"\d+(\.\d+)?[KMGT]?", raw):
+        raise SystemExit(f"{name}={raw!r} is not a size (e.g. 2G, 1536M)")
+    return raw
 
 
 def _directory(environ: Mapping[str, str], name: str, default: Path) -> Path:
@@ -132,6 +158,10 @@ class HubSettings:
     supervised: bool = False
     proxy_auth_token: str = ""
     gateway_api_token: str = ""
+    # None: the start queue's default (the number of CPU cores).
+    parallel_starts: int | None = None
+    idle_cull_seconds: int = 3600
+    lab_memory_limit: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
@@ -164,6 +194,9 @@ class HubSettings:
             supervised=environ.get("CLASSROOM_SUPERVISED", "") == "1",
             proxy_auth_token=environ.get("CONFIGPROXY_AUTH_TOKEN", ""),
             gateway_api_token=environ.get("CLASSROOM_GATEWAY_API_TOKEN", ""),
+            parallel_starts=_count(environ, "CLASSROOM_PARALLEL_STARTS", None, 1),
+            idle_cull_seconds=_count(environ, "CLASSROOM_IDLE_CULL_SECONDS", 3600, 0) or 0,
+            lab_memory_limit=_memory(environ, "CLASSROOM_LAB_MEMORY_LIMIT"),
         )
 
     @property
@@ -379,8 +412,18 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
         # API-only: `classroom accounts import` creates users and groups through it.
         hubapi.prepare_service(data, settings.hub_api_url),
     ]
+    if settings.idle_cull_seconds:
+        c.JupyterHub.services.append(culler.service(settings.idle_cull_seconds))
+        c.JupyterHub.load_roles.append(culler.role())
 
     c.JupyterHub.spawner_class = ClassroomSpawner
+    # Labs start a few at a time, the others wait in order (hub.startqueue); the
+    # hub's own limit would refuse them with "try again later" instead.
+    c.JupyterHub.concurrent_spawn_limit = 0
+    if settings.parallel_starts is not None:
+        c.LabStarts.parallel = settings.parallel_starts
+    if settings.lab_memory_limit:
+        c.Spawner.mem_limit = settings.lab_memory_limit
     c.ClassroomSpawner.home_dir_template = str(data / "home" / "{username}")
     c.ClassroomSpawner.lessons_dir = str(settings.repo_dir / "notebooks" / "lessons")
     c.ClassroomSpawner.role_notebooks = {

@@ -22,6 +22,8 @@ from typing import Any
 SCOPE_USE = "custom:gateway:use"
 SCOPE_TEACH = "custom:gateway:teach"
 SCOPE_ADMIN = "custom:gateway:admin"
+# Start a school's student labs ahead of the lesson (hub.classstart).
+SCOPE_START = "custom:classroom:start"
 
 CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     SCOPE_USE: {
@@ -32,6 +34,9 @@ CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     },
     SCOPE_ADMIN: {
         "description": "Manage provider keys, pricing and load tests, and review all usage.",
+    },
+    SCOPE_START: {
+        "description": "Start the labs of a class ahead of the lesson.",
     },
 }
 
@@ -47,6 +52,7 @@ SERVER_TOKEN_SCOPES: list[str] = [
     SCOPE_USE,
     SCOPE_TEACH,
     SCOPE_ADMIN,
+    SCOPE_START,
 ]
 
 
@@ -87,6 +93,7 @@ def teacher_role(tenant_id: str) -> dict[str, Any]:
         "scopes": [
             SCOPE_USE,
             SCOPE_TEACH + only_school,
+            SCOPE_START + only_school,
             # The admin panel, showing only their school: list, start, stop and
             # open their students' servers.
             "admin-ui",
@@ -137,6 +144,7 @@ def load_roles(tenant_ids: Iterable[str], gateway_service: str | None = "gateway
                 SCOPE_ADMIN,
                 SCOPE_TEACH,
                 SCOPE_USE,
+                SCOPE_START,
                 "admin-ui",
                 "admin:users",
                 "admin:servers",

@@ -14,6 +14,12 @@ by :mod:`hub.homes`, run as the student's own user when labs are isolated. The
 lab's environment points every official AI SDK at the gateway with the lab's
 own hub token as API key, so no provider key ever reaches a kernel.
 
+Labs start a few at a time (:mod:`hub.startqueue`): a spawn first waits for a
+place in the hub's start queue (no timeout runs while it waits; the spawn
+page shows the place in line and an estimate), then prepares the home, starts
+the lab and keeps the place until the lab answers HTTP. ``start_timeout``
+therefore covers one lab's own start, which the queue keeps short.
+
 The published folder is read-only for labs: with isolation it is
 ``root:clsg-<tenant>`` mode 2750 (the school's users read it, only the gateway,
 running as root, writes it, on a teacher's request); without isolation its
@@ -27,19 +33,24 @@ import asyncio
 import grp
 import inspect
 import json
+import math
 import os
 import subprocess
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
-from traitlets import Bool, default
+from traitlets import Bool, Float, List, default
 
-from . import homes
+from . import homes, memlimit
+from .capacity import MEASURED_CPU_PER_LAB
 from .config import VENV_BIN
 from .homes import copy_missing
 from .labs import ClassroomLab
+from .startqueue import NOW, LabStarts, Place, StartQueue, Ticket
 from .users import LabAccount, SystemUserError, ensure_lab_account, school_group, system_username
 
 __all__ = ["ClassroomSpawner", "copy_missing"]
@@ -60,6 +71,32 @@ def chown_tree(top: Path, uid: int, gid: int) -> int:
     return count + 1
 
 
+def about(seconds: float) -> str:
+    """An estimate as people say it: rounded up to 5 s, then to the minute."""
+    if seconds < 60:
+        return f"about {max(5, math.ceil(seconds / 5) * 5)} s"
+    return f"about {math.ceil(seconds / 60)} min"
+
+
+def waiting_event(place: Place) -> dict[str, Any]:
+    """The progress event of a lab waiting in the start queue."""
+    others = place.place - 1
+    return {
+        "progress": 10,
+        "message": (
+            f"Many labs are starting at once. You are number {place.place} in line "
+            f"({others} before you, {place.starting} starting now); "
+            f"your lab should be ready in {about(place.ready_s)}. Keep this page open."
+        ),
+        "queue": {
+            "place": place.place,
+            "waiting": place.waiting,
+            "starting": place.starting,
+            "ready_in_s": round(place.ready_s),
+        },
+    }
+
+
 def is_lab_process(pid: int) -> bool:
     """Whether ``pid`` is a live single-user server (not a zombie, not a reused PID)."""
     try:
@@ -67,7 +104,8 @@ def is_lab_process(pid: int) -> bool:
             if stat.read().rsplit(b")", 1)[1].split()[0] == b"Z":
                 return False
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return b"jupyterhub-singleuser" in cmdline.read()
+            command = cmdline.read()
+            return b"jupyterhub-singleuser" in command or b"hub.labstart" in command
     except (OSError, IndexError):
         return False
 
@@ -96,10 +134,55 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
     def _default_isolated(self) -> bool:
         return os.geteuid() == 0
 
+    disabled_server_extensions = List(
+        ["jupyter_lsp"],
+        config=True,
+        help="""
+        Jupyter server extensions installed in the venv that labs do not load.
+
+        Default: `jupyter_lsp`, the language-server bridge, which looks for a
+        dozen language servers (none is installed) at every start: up to 0.1
+        CPU s and 1 s of wall time per lab (benchmarks/RESULTS.md). Empty:
+        every installed extension loads.
+        """,
+    )
+
+    lab_start_cpu_seconds = Float(
+        MEASURED_CPU_PER_LAB,
+        config=True,
+        help="""
+        CPU seconds one lab takes to start on this kind of machine (measured).
+
+        `make bench` measures it (benchmarks/RESULTS.md, "one lab's start").
+        The default timeouts are made from it: with at most
+        `LabStarts.parallel` labs starting at once on the machine's cores, a
+        lab's own start takes about this long in wall time, and
+        `start_timeout` allows ten times that (at least 120 s) for a machine
+        busy with other work. Waiting in the start queue is not timed.
+        Default: `hub.capacity.MEASURED_CPU_PER_LAB`.
+        """,
+    )
+
+    def expected_start_seconds(self) -> float:
+        """Wall time one lab's start should take with the queue's parallel starts."""
+        cores = max(1, os.cpu_count() or 1)
+        parallel = LabStarts.instance(config=self.config).parallel
+        return self.lab_start_cpu_seconds * max(1.0, parallel / cores)
+
+    @default("start_timeout")
+    def _default_start_timeout(self) -> int:
+        return max(120, math.ceil(10 * self.expected_start_seconds()))
+
+    @default("http_timeout")
+    def _default_http_timeout(self) -> int:
+        # start() returns only once the lab answers; this is the hub's own re-check.
+        return max(60, math.ceil(5 * self.expected_start_seconds()))
+
     @default("cmd")
     def _default_cmd(self) -> list[str]:
-        # The venv's own entry point, whatever PATH the hub was started with.
-        return [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
+        # jupyterhub-singleuser of the venv, whatever PATH the hub was started with,
+        # without what a lab does not need at start (hub.labstart).
+        return [str(Path(VENV_BIN) / "python"), "-m", "hub.labstart"]
 
     @default("args")
     def _default_args(self) -> list[str]:
@@ -111,6 +194,10 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         return "/lab"
 
     _account: LabAccount | None = None
+    _cgroup: memlimit.LabCgroup | None = None
+    _ticket: Ticket | None = None
+    #: Set to ``"ahead"`` before a teacher's pre-start spawns it (hub.classstart).
+    start_tier: str = NOW
 
     @property
     def system_username(self) -> str:
@@ -204,27 +291,133 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         self._report(report.get("copied", []), report.get("warnings", []))
 
     def prepare_lab(self) -> None:
-        """Everything the lab needs on disk before it starts."""
+        """Everything the lab needs on disk before it starts, and its memory limit."""
         if self.isolated:
             self.fill_home_as_user(self.prepare_account())
         else:
             self.seed_lessons()
             self.link_published()
+        self.prepare_memory_limit()
+
+    def prepare_memory_limit(self) -> None:
+        """A cgroup with ``mem_limit`` for the lab and its kernels, where one can be made."""
+        self._cgroup = None
+        if not self.mem_limit:
+            return
+        self._cgroup = memlimit.lab_cgroup(self.system_username, int(self.mem_limit))
+        if self._cgroup is None:
+            self.log.warning(
+                "The memory limit of %s (%s bytes) is not enforced: that needs the hub to run "
+                "as root on a machine with a memory cgroup (docs/isolation.md).",
+                self.user.name, self.mem_limit,
+            )
+
+    # -- the start queue ------------------------------------------------------------------
+
+    @property
+    def start_queue(self) -> StartQueue:
+        return LabStarts.instance(config=self.config).queue
 
     async def run_pre_spawn_hook(self) -> None:
-        # useradd, chown and the seeding subprocess must not block the hub's loop.
-        await asyncio.to_thread(self.prepare_lab)
-        result = super().run_pre_spawn_hook()
-        if inspect.isawaitable(result):
-            await result
+        queue = self.start_queue
+        tier, self.start_tier = self.start_tier, NOW
+        self._leave_queue()
+        self._ticket = ticket = queue.join(self.user.name, tier)
+        if ticket.waiting:
+            self.log.info(
+                "Start of %s waits in line (%s): number %d, %d starting",
+                self.user.name, tier, queue.place(ticket).place, len(queue.starting),
+            )
+        await queue.wait(ticket)  # a cancelled spawn gives its place up
+        try:
+            # useradd, chown and the seeding subprocess must not block the hub's loop.
+            await asyncio.to_thread(self.prepare_lab)
+            result = super().run_pre_spawn_hook()
+            if inspect.isawaitable(result):
+                await result
+        except BaseException:
+            self._leave_queue()
+            raise
+
+    def _leave_queue(self, ok: bool = False) -> None:
+        ticket, self._ticket = self._ticket, None
+        if ticket is not None:
+            self.start_queue.leave(ticket, ok=ok)
+
+    async def start(self) -> Any:
+        try:
+            address = await super().start()
+            await self.wait_for_lab(*address)
+        except BaseException:
+            self._leave_queue()
+            raise
+        self._leave_queue(ok=True)
+        return address
+
+    async def wait_for_lab(self, ip: str, port: int) -> None:
+        """Until the lab answers HTTP; fail at once when its process has exited."""
+        url = f"http://{ip or '127.0.0.1'}:{port}{self.user.url}api"
+        delay = 0.05
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            while True:
+                code = self.proc.poll() if self.proc is not None else None
+                if code is not None:
+                    raise RuntimeError(f"the lab of {self.user.name} exited with code {code}")
+                try:
+                    await client.get(url)
+                    return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(delay)  # polling interval; the answer decides
+                delay = min(delay * 1.5, 0.5)
+
+    async def stop(self, now: bool = False) -> None:
+        self._leave_queue()
+        await super().stop(now=now)
+        if self._cgroup is not None and self._cgroup.remove():
+            self._cgroup = None
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The spawn page's messages: place in line and estimate, updated as the line moves."""
+        queue = self.start_queue
+        began = time.monotonic()
+        while True:
+            ticket = self._ticket
+            seen = queue.version
+            if ticket is None:
+                yield {"progress": 5, "message": "Getting your lab ready…"}
+            elif ticket.waiting:
+                queue.promote(ticket)  # someone is watching this spawn: its owner is here
+                yield waiting_event(queue.place(ticket))
+            elif ticket.starting:
+                left = queue.place(ticket).ready_s
+                yield {
+                    "progress": 60,
+                    "message": f"Starting your lab: ready in {about(left)}"
+                    if left > 0 else "Starting your lab: almost ready (taking longer than usual)",
+                    "queue": {"place": 0, "ready_in_s": round(left)},
+                }
+            if time.monotonic() - began > 24 * 3600:  # pragma: no cover - a stuck spawn
+                return
+            await queue.changed(timeout=5 if ticket is not None else 0.5, since=seen)
 
     def make_preexec_fn(self, name: str) -> Callable[[], None]:
+        cgroup = self._cgroup
         if not self.isolated:
-            return super().make_preexec_fn(name)
+            inner = super().make_preexec_fn(name)
+
+            def shared() -> None:
+                if cgroup is not None:
+                    cgroup.join()
+                inner()
+
+            return shared
         account = self._account or self.prepare_account()
         home = self.home_dir
 
         def preexec() -> None:
+            if cgroup is not None:
+                cgroup.join()  # as root, before giving root up
             # Not jupyterhub's set_user_setuid: it starts in the passwd home,
             # which another classroom on this machine may have set.
             os.setgid(account.gid)
@@ -251,6 +444,8 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         return [
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
+            *(f"--ServerApp.jpserver_extensions={name}=False"
+              for name in self.disabled_server_extensions),
         ]
 
     def get_env(self) -> dict[str, str]:

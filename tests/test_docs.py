@@ -25,7 +25,8 @@ def test_every_documented_gateway_variable_exists():
     documented = set(re.findall(r"`(CLASSROOM_[A-Z_]+)`", README))
     hub_side = {"CLASSROOM_PORT", "CLASSROOM_ADMIN_USER", "CLASSROOM_ADMIN_PASSWORD",
                 "CLASSROOM_HUB_PORT", "CLASSROOM_PROXY_API_PORT", "CLASSROOM_GATEWAY_PORT",
-                "CLASSROOM_GATEWAY_URL", "CLASSROOM_API_TOKEN"}
+                "CLASSROOM_GATEWAY_URL", "CLASSROOM_API_TOKEN", "CLASSROOM_PARALLEL_STARTS",
+                "CLASSROOM_IDLE_CULL_SECONDS", "CLASSROOM_LAB_MEMORY_LIMIT"}
     known = {f"CLASSROOM_{name.upper()}" for name in Settings.model_fields} | hub_side
     assert documented - known == set()
 

@@ -20,7 +20,9 @@ Public names:
 - ``explain(error_or_code)``: what an error means and what to do next;
 - ``configure(url, token)``: point this kernel at a gateway;
 - ``GatewayError``: every failure, with ``.code`` and ``.explain()``;
-- ``publish``: publish a notebook as a dashboard (teachers).
+- ``publish``: publish a notebook as a dashboard (teachers);
+- ``start_class()`` / ``class_status()``: start the class's labs before the
+  lesson and watch them become ready (teachers; :mod:`classroom.classstart`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ _LAZY = {
     "Video": ".widgets",
     "Embeddings": ".widgets",
     "MyUsage": ".widgets",
+    "start_class": ".classstart",
+    "class_status": ".classstart",
 }
 #: Submodules reached as attributes (``classroom.widgets.menu()``, ``classroom.publish``).
 _SUBMODULES = {"widgets": ".widgets", "publish": ".publish"}
@@ -145,6 +149,7 @@ __all__ = [
     "Usage",
     "Video",
     "__version__",
+    "class_status",
     "client",
     "configure",
     "explain",
@@ -152,6 +157,7 @@ __all__ = [
     "mock_enabled",
     "mock_switch",
     "publish",
+    "start_class",
     "use_mock",
     "widgets",
 ]

@@ -220,10 +220,67 @@ def replay(args: argparse.Namespace, api: LoadTestAPI, console: Console) -> int:
     print(f"Keys needed for p95 wait ≤ {plan['target_p95_wait_s']:g} s: {needed}"
           + ("" if plan["met"] else " (target not met even then)")
           + f"; predicted p95 wait {plan['predicted']['p95_wait_s']:.2f} s.")
+    print(lab_start_line(args.students, args.window))
     if args.json:
         write_json(args.json, out)
     if "loadtest" in out:
         run_id = int(out["loadtest"]["id"])
         follow(api, run_id, console, 0.5)
         write_report(api, run_id, None, None, console)
+    return 0
+
+
+# -- labs at the bell (no gateway: the hub's start queue, from measured costs) -----------------
+
+
+def predict_labs(students: int, window_s: float, cores: int | None = None,
+                 parallel: int | None = None, cpu_per_lab: float | None = None,
+                 cpu_share: float = 1.0) -> Any:
+    import os
+
+    from hub.capacity import MEASURED_CPU_PER_LAB, predict_class_start
+
+    return predict_class_start(
+        students, cores=cores or os.cpu_count() or 1, parallel=parallel,
+        cpu_per_lab=cpu_per_lab or MEASURED_CPU_PER_LAB, window_s=window_s,
+        cpu_share=cpu_share,
+    )
+
+
+def lab_start_line(students: int, window_s: float) -> str:
+    p = predict_labs(students, window_s)
+    return (f"Labs: {students} students asking within {window_s:g} s get their labs in "
+            f"{p.quantile(0.5):.0f} s (p50), {p.quantile(0.95):.0f} s (p95), all after "
+            f"{p.all_ready_s:.0f} s, on {p.cores} cores starting {p.parallel} at once "
+            f"({p.cpu_per_lab:g} CPU s per lab; `classroom loadtest class-start` for more).")
+
+
+def class_start(args: argparse.Namespace) -> int:
+    from hub.capacity import labs_in_memory
+
+    if args.students < 1 or not 0 < args.cpu_share <= 1:
+        print("error: --students must be at least 1 and --cpu-share in (0, 1]", file=sys.stderr)
+        return 2
+    p = predict_labs(args.students, args.window, args.cores, args.parallel, args.cpu_per_lab,
+                     args.cpu_share)
+    table = Table("students", "cores", "at once", "CPU s/lab", "p50 s", "p95 s", "all ready s",
+                  title=f"Class start: {args.students} students asking within {args.window:g} s")
+    table.add_row(str(args.students), str(p.cores), str(p.parallel), f"{p.cpu_per_lab:g}",
+                  f"{p.quantile(0.5):.1f}", f"{p.quantile(0.95):.1f}", f"{p.all_ready_s:.1f}")
+    _out().print(table)
+    out: dict[str, Any] = {
+        "students": args.students, "window_s": args.window, "cores": p.cores,
+        "parallel": p.parallel, "cpu_per_lab_s": p.cpu_per_lab,
+        "p50_s": p.quantile(0.5), "p95_s": p.quantile(0.95), "all_ready_s": p.all_ready_s,
+        "ready_s": list(p.ready_s),
+    }
+    print("Started ahead by the teacher (/hub/classroom/class) it is ready when they arrive, "
+          f"if started {p.all_ready_s:.0f} s or more before the bell.")
+    if args.memory_gib:
+        fits = labs_in_memory(args.memory_gib)
+        out["labs_in_memory"] = fits
+        print(f"{args.memory_gib:g} GiB hold about {fits} labs with a kernel each "
+              "(2 GiB kept for the hub, the gateway and the system).")
+    if args.json:
+        write_json(args.json, out)
     return 0

@@ -8,6 +8,7 @@ default ``CLASSROOM_GATEWAY_URL``; ``--token``, default ``CLASSROOM_API_TOKEN``)
     classroom loadtest run plan.yaml --mode real --cost-cap 2.50   # shows the cost first
     classroom loadtest lesson-save 03 --user teach_a --since 2026-11-21T09:00 --until ...
     classroom loadtest replay --lesson 03 --students 40 --window 60s --target 5s
+    classroom loadtest class-start --students 40 [--window 0s] [--cores 2]   # labs, no gateway
     classroom loadtest list | status ID | cancel ID | report ID --report out.html
 
 :class:`LoadTestAPI` is the same API from Python (the admin widget uses it).
@@ -213,6 +214,24 @@ def _parser() -> argparse.ArgumentParser:
                         help="also run the replay live (mock) and print its report")
     replay.add_argument("--json", metavar="JSON", help="write the prediction here")
 
+    start = sub.add_parser("class-start",
+                           help="predict how long N students wait for their labs (no gateway)")
+    start.add_argument("--students", type=int, required=True)
+    start.add_argument("--window", type=parse_duration, default=0.0,
+                       help="students ask evenly within it (default 0s: all at the bell)")
+    start.add_argument("--cores", type=int,
+                       help="CPU cores of the hub's machine (default: this one's)")
+    start.add_argument("--parallel", type=int,
+                       help="labs starting at once (CLASSROOM_PARALLEL_STARTS; default: cores)")
+    start.add_argument("--cpu-per-lab", type=float,
+                       help="CPU seconds per lab start (default: measured, benchmarks/RESULTS.md)")
+    start.add_argument("--cpu-share", type=float, default=1.0,
+                       help="part of the cores free for the classroom "
+                            "(default 1: nothing else runs)")
+    start.add_argument("--memory-gib", type=float,
+                       help="the machine's memory, to say how many labs it holds")
+    start.add_argument("--json", metavar="JSON", help="write the prediction here")
+
     save = sub.add_parser("lesson-save", help="save a lesson recording under a name")
     save.add_argument("name")
     save.add_argument("--user")
@@ -242,6 +261,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
 
     from . import _loadtest_cli as cli
+
+    if args.command == "class-start":
+        return cli.class_start(args)
 
     console = Console(stderr=True)
     api = LoadTestAPI(base_url=args.gateway, token=args.token)

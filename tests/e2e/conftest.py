@@ -4,6 +4,8 @@
   Under root each lab runs as its own OS user and must reach its home in the
   data dir; pytest's own temp dirs are private, and every pytest run starting
   on the machine makes ``/tmp/pytest-of-root`` private again.
+- ``running_hub(top, name, **env)``: a context manager for a hub of one's own
+  (extra ``CLASSROOM_*`` settings), stopped like ``hub``.
 - ``hub``: ``classroom run`` (JupyterHub + configurable-http-proxy + gateway service)
   on free loopback ports in a temp data dir under ``reachable_tmp``, for the whole
   module; stopped by PID afterwards, with every process it started.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +52,10 @@ def data_dir_in(top: Path, name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=name, dir=top)) / "data"
 
 
-@pytest.fixture(scope="module")
-def hub(reachable_tmp: Path) -> Iterator[Hub]:
-    started = start_hub(data_dir_in(reachable_tmp, "classroom"))
+@contextmanager
+def running_hub(top: Path, name: str, **env: str) -> Iterator[Hub]:
+    """A hub in a fresh data dir under ``top``; stopped by PID, its log kept in test-artifacts."""
+    started = start_hub(data_dir_in(top, name), **env)
     try:
         yield started
     finally:
@@ -59,6 +63,12 @@ def hub(reachable_tmp: Path) -> Iterator[Hub]:
         artifacts = ARTIFACTS / "logs"
         artifacts.mkdir(parents=True, exist_ok=True)
         (artifacts / f"{started.data_dir.parent.name}-hub.log").write_text(started.log())
+
+
+@pytest.fixture(scope="module")
+def hub(reachable_tmp: Path) -> Iterator[Hub]:
+    with running_hub(reachable_tmp, "classroom") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

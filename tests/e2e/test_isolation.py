@@ -155,7 +155,7 @@ def test_each_lab_runs_as_its_own_os_user_in_a_private_home(classroom: Classroom
     assert school_group("school_b") not in seen["groups"]
     assert seen["home"] == str(home) and Path(seen["cwd"]) == home
     assert seen["runtime"].startswith(str(home) + "/")
-    assert any("jupyterhub-singleuser" in part for part in seen["lab"])
+    assert seen["lab"][1:3] == ["-m", "hub.labstart"]  # jupyterhub-singleuser, via hub.labstart
     assert "--allow-root" not in seen["lab"]
     info = home.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (account.pw_uid, 0o700)

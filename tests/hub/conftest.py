@@ -5,10 +5,14 @@
 - ``tenant_ids``: the ids of the repository's tenant files.
 - ``data_dir``: an empty ``CLASSROOM_DATA_DIR`` under ``tmp_path``.
 - ``store``: an ``AccountStore`` in ``data_dir`` that knows the real tenants.
+- ``fresh_start_queue`` (autouse): every test gets its own hub start queue
+  (``LabStarts`` is one per hub process), so places taken by one test's
+  spawners never make another test's wait.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,9 +20,17 @@ from argon2 import PasswordHasher
 
 from gateway.tenants import load_tenants
 from hub.accounts import ACCOUNTS_FILE, AccountStore
+from hub.startqueue import LabStarts
 from tests.support.procs import REPO
 
 TENANTS_DIR = REPO / "tenants"
+
+
+@pytest.fixture(autouse=True)
+def fresh_start_queue() -> Iterator[None]:
+    LabStarts.clear_instance()
+    yield
+    LabStarts.clear_instance()
 
 
 @pytest.fixture(scope="session")

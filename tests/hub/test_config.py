@@ -39,8 +39,9 @@ def test_gateway_service_gets_command_and_environment(
     c = Config()
     settings = configure(c, environ)
 
-    service, admin_service = c.JupyterHub.services
+    service, admin_service, culler_service = c.JupyterHub.services
     assert admin_service["name"] == "classroom-admin"
+    assert culler_service["name"] == "idle-culler"
     port = settings.gateway_port
     assert service["name"] == "gateway"
     assert service["url"] == f"http://127.0.0.1:{port}"
@@ -133,6 +134,10 @@ def test_default_port_is_8000(data_dir: Path) -> None:
         ("CLASSROOM_PORT", "eighty", "is not a port number"),
         ("CLASSROOM_HUB_PORT", "70000", "outside 1-65535"),
         ("CLASSROOM_ADMIN_USER", "Big Boss", "not a valid username"),
+        ("CLASSROOM_PARALLEL_STARTS", "0", "at least 1"),
+        ("CLASSROOM_PARALLEL_STARTS", "two", "not a whole number"),
+        ("CLASSROOM_IDLE_CULL_SECONDS", "-5", "at least 0"),
+        ("CLASSROOM_LAB_MEMORY_LIMIT", "lots", "not a size"),
     ],
 )
 def test_bad_settings_stop_with_a_message(
@@ -179,3 +184,21 @@ def test_repository_config_file_calls_configure(
     assert config.JupyterHub.bind_url == "http://127.0.0.1:18123"
     assert config.JupyterHub.services[0]["name"] == "gateway"
     assert config.ClassroomAuthenticator.data_dir == str(data_dir.resolve())
+
+
+def test_class_start_settings_from_the_environment(environ: dict[str, str]) -> None:
+    c = Config()
+    configure(c, {**environ, "CLASSROOM_PARALLEL_STARTS": "3",
+                  "CLASSROOM_IDLE_CULL_SECONDS": "1200", "CLASSROOM_LAB_MEMORY_LIMIT": "2g"})
+    assert c.LabStarts.parallel == 3
+    assert c.JupyterHub.concurrent_spawn_limit == 0  # the queue waits; the hub would refuse
+    assert c.Spawner.mem_limit == "2G"
+    culler = next(s for s in c.JupyterHub.services if s["name"] == "idle-culler")
+    assert "--timeout=1200" in culler["command"] and "--cull-every=120" in culler["command"]
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "classroom-idle-culler")
+    assert role["services"] == ["idle-culler"] and "delete:servers" in role["scopes"]
+
+    off = Config()
+    configure(off, {**environ, "CLASSROOM_IDLE_CULL_SECONDS": "0"})
+    assert [s["name"] for s in off.JupyterHub.services] == ["gateway", "classroom-admin"]
+    assert "parallel" not in off.LabStarts

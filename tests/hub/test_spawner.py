@@ -126,7 +126,8 @@ def test_no_provider_key_of_the_hub_reaches_the_lab(
 def test_defaults_run_the_venv_singleuser_in_lab(tmp_path: Path) -> None:
     spawner = make_spawner(tmp_path)
 
-    assert spawner.cmd == [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
+    # jupyterhub-singleuser of the venv, started through hub.labstart
+    assert spawner.cmd == [str(Path(VENV_BIN) / "python"), "-m", "hub.labstart"]
     assert Path(spawner.cmd[0]).is_file()
     assert spawner.default_url == "/lab"
     # Shared-user labs: --allow-root only when the hub (and so the lab) runs as root.
