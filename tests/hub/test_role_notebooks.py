@@ -47,6 +47,13 @@ def spawner_for(tmp_path: Path, notebooks: Path, name: str, role: str | None,
     )
 
 
+async def seed(spawner: ClassroomSpawner) -> None:
+    """The home prepared before a start; then the start queue's place given back, as when
+    the lab answers (otherwise a third spawner would wait for a free place for ever)."""
+    await spawner.run_pre_spawn_hook()
+    spawner._leave_queue(ok=True)
+
+
 def folders_in(home: Path) -> set[str]:
     return {p.name for p in home.iterdir() if p.is_dir()}
 
@@ -56,7 +63,7 @@ def test_each_role_finds_its_own_folders_and_students_neither(
 ) -> None:
     for name, role, admin in [("stu", "student", False), ("tea", "teacher", False),
                               ("adm", "admin", False), ("root-admin", None, True)]:
-        asyncio.run(spawner_for(tmp_path, notebooks, name, role, admin).run_pre_spawn_hook())
+        asyncio.run(seed(spawner_for(tmp_path, notebooks, name, role, admin)))
     home = tmp_path / "home"
     assert folders_in(home / "stu") == {"lessons"}
     assert folders_in(home / "tea") == {"lessons", "dashboards"}
@@ -68,12 +75,12 @@ def test_each_role_finds_its_own_folders_and_students_neither(
 
 def test_an_edited_dashboard_is_kept_and_a_new_one_arrives(tmp_path: Path, notebooks: Path) -> None:
     spawner = spawner_for(tmp_path, notebooks, "tea", "teacher")
-    asyncio.run(spawner.run_pre_spawn_hook())
+    asyncio.run(seed(spawner))
     mine = tmp_path / "home" / "tea" / "dashboards" / "class_activity.ipynb"
     mine.write_text('{"edited": true}')
     (notebooks / "dashboards" / "new_view.ipynb").write_text("{}")
 
-    asyncio.run(spawner.run_pre_spawn_hook())
+    asyncio.run(seed(spawner))
 
     assert mine.read_text() == '{"edited": true}'
     assert (mine.parent / "new_view.ipynb").is_file()
@@ -119,7 +126,7 @@ def test_lessons_a_teacher_published_arrive_at_the_next_lab_start(
     spawner = spawner_for(tmp_path, notebooks, "stu", "student")
     spawner.published_root = str(published)
 
-    asyncio.run(spawner.run_pre_spawn_hook())
+    asyncio.run(seed(spawner))
 
     lessons = tmp_path / "home" / "stu" / "lessons"
     assert sorted(p.name for p in lessons.iterdir()) == ["01.ipynb", "prompt_patterns.ipynb"]
