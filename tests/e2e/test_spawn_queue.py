@@ -23,6 +23,7 @@ import requests
 
 from tests.e2e.conftest import running_hub
 from tests.support.hub import Hub
+from tests.support.lab_ui import sign_in
 from tests.support.labs import (
     ask_in_order,
     lab_processes,
@@ -67,10 +68,7 @@ def test_more_labs_than_the_limit_all_start_in_order_and_none_fails(
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     page = context.new_page()
     # Signed in to the hub's home, not the admin's own lab (which would join the line).
-    page.goto(hub.url + "/hub/login?next=%2Fhub%2Fhome", wait_until="domcontentloaded")
-    page.fill("input[name=username]", hub.admin_user)
-    page.fill("input[name=password]", hub.admin_password)
-    page.click("[type=submit]")
+    sign_in(page, hub, hub.admin_user, hub.admin_password, "/hub/home")
     page.wait_for_url("**/hub/home")
 
     threads = ask_in_order(hub, token, names)

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from tests.support.lab_ui import sign_in
 from tests.support.procs import ARTIFACTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -20,10 +21,7 @@ PLAYGROUND = 'from classroom import Playground\nPlayground(model="mock/lorem", '
 def page(hub, student, browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(hub.url + "/hub/login", wait_until="domcontentloaded")
-    page.fill("input[name=username]", student.name)
-    page.fill("input[name=password]", student.password)
-    page.click("[type=submit]")
+    sign_in(page, hub, student.name, student.password)
     page.wait_for_url(f"**/user/{student.name}/lab**", timeout=90_000)
     try:
         yield page
