@@ -26,7 +26,8 @@ def test_every_documented_gateway_variable_exists():
     hub_side = {"CLASSROOM_PORT", "CLASSROOM_ADMIN_USER", "CLASSROOM_ADMIN_PASSWORD",
                 "CLASSROOM_HUB_PORT", "CLASSROOM_PROXY_API_PORT", "CLASSROOM_GATEWAY_PORT",
                 "CLASSROOM_GATEWAY_URL", "CLASSROOM_API_TOKEN", "CLASSROOM_PARALLEL_STARTS",
-                "CLASSROOM_IDLE_CULL_SECONDS", "CLASSROOM_LAB_MEMORY_LIMIT"}
+                "CLASSROOM_IDLE_CULL_SECONDS", "CLASSROOM_LAB_MEMORY_LIMIT",
+                "CLASSROOM_BIND_ADDRESS", "CLASSROOM_PUBLIC_URL", "CLASSROOM_HUB_DB_URL"}
     known = {f"CLASSROOM_{name.upper()}" for name in Settings.model_fields} | hub_side
     assert documented - known == set()
 
