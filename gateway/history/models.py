@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -78,6 +79,7 @@ provider_keys = Table(
     Column("source", String(16), nullable=False, default="file"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    UniqueConstraint("provider", "name", name="uq_provider_keys_provider_name"),
 )
 
 audit_log = Table(
@@ -92,6 +94,7 @@ audit_log = Table(
     Column("target", String(200)),
     Column("details", Text),
 )
+Index("ix_audit_log_tenant_id", audit_log.c.tenant, audit_log.c.id)
 
 # How far an import from a file has read (migration 0005), updated in the transaction that
 # writes the rows it read, so that a line is imported exactly once even when that
@@ -116,6 +119,7 @@ conversations = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+Index("ix_conversations_user", conversations.c.user, conversations.c.updated_at)
 
 messages = Table(
     "messages",
@@ -133,6 +137,7 @@ messages = Table(
     Column("cost_micro_usd", Integer),
     Column("created_at", Float, nullable=False),
 )
+Index("ix_messages_conversation", messages.c.conversation_id, messages.c.created_at)
 
 quota_overrides = Table(
     "quota_overrides",
@@ -157,6 +162,7 @@ pauses = Table(
     Column("reason", Text),
     Column("created_at", Float, nullable=False),
 )
+Index("ix_pauses_tenant", pauses.c.tenant, pauses.c.user)
 
 # -- media: artifacts, asynchronous jobs, non-token units (migration 0003) -----------------
 

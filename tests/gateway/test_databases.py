@@ -69,3 +69,29 @@ def test_three_gateways_starting_at_the_same_moment_migrate_once(
     assert {"runs", "audit_log", "provider_keys", "conversations"} <= tables
     store = HistoryStore.open(url)  # and a fourth, later, finds nothing to do
     store.close()
+
+
+def test_the_migrations_build_the_schema_the_code_declares(database: str,
+                                                           database_url: str | None,
+                                                           tmp_path: Path) -> None:
+    """``models.py`` (what the queries are written against) and the migrations (what
+    makes the tables) describe the same schema: columns, types, nullability, indexes and
+    unique constraints, on both databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from gateway.history.models import metadata
+    from gateway.history.store import upgrade
+
+    engine = create_engine(url_of(database, database_url, tmp_path))
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            differences = compare_metadata(context, metadata)
+    finally:
+        engine.dispose()
+    ignored = {"alembic_version"}
+    real = [d for d in differences
+            if not (d[0] == "remove_table" and d[1].name in ignored)]
+    assert real == [], "\n".join(map(str, real))

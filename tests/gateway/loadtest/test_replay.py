@@ -46,7 +46,9 @@ def test_replay_prediction_matches_running_it(gw: Any) -> None:
     assert response.status_code == 200, response.text
     out = response.json()
     assert [s["model"] for s in out["steps"]] == ["mock/echo", "mock/echo"]
-    assert all(s["service_s"] == pytest.approx(SERVICE_S, abs=0.05) for s in out["steps"])
+    # the mock waits SERVICE_S before its first token: a floor, not a timing to match
+    # (a loaded machine only adds to it, and tests never assert on wall time)
+    assert all(s["service_s"] >= SERVICE_S * 0.95 for s in out["steps"]), out["steps"]
     assert out["keys_now"] == {"mock": 1}
     predicted = out["predicted"]["steps"]
     # limits matter here: without them the class would be done much sooner
