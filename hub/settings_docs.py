@@ -20,6 +20,8 @@ from pydantic.fields import FieldInfo
 from gateway.network import NETWORK_VARIABLES
 from gateway.settings import REPO_ROOT, Settings
 
+from .tenant_docs import replace_between, rewrite
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 HUB_MARKERS = ("<!-- hub-settings:start -->", "<!-- hub-settings:end -->")
 GATEWAY_MARKERS = ("<!-- gateway-settings:start -->", "<!-- gateway-settings:end -->")
@@ -110,25 +112,14 @@ def gateway_table() -> str:
     return "\n".join(lines)
 
 
-def _replace(document: str, markers: tuple[str, str], table: str) -> str:
-    start, end = markers
-    head, found, rest = document.partition(start)
-    if not found:
-        raise ValueError(f"{start} is not in the document")
-    _, _, tail = rest.partition(end)
-    return f"{head}{start}\n{table}\n{end}{tail}"
-
-
 def render(document: str) -> str:
     """``document`` with both tables between their markers replaced by the current ones."""
-    return _replace(_replace(document, HUB_MARKERS, hub_table()), GATEWAY_MARKERS,
-                    gateway_table())
+    return replace_between(replace_between(document, *HUB_MARKERS, hub_table()),
+                           *GATEWAY_MARKERS, gateway_table())
 
 
 def main() -> int:  # pragma: no cover - maintenance command
-    README.write_text(render(README.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"rewrote the settings tables of {README}")
-    return 0
+    return rewrite(README, render, "settings tables")
 
 
 if __name__ == "__main__":  # pragma: no cover
