@@ -4,8 +4,11 @@ python -m benchmarks              # all
 python -m benchmarks pool         # one
 python -m benchmarks --quick      # shorter runs
 
-The class-start benchmarks (``labstart``, ``classstart``) also write their
-tables into benchmarks/RESULTS.md, each in its own section.
+Every benchmark also writes its tables into benchmarks/RESULTS.md, each in its own
+section (replaced by the next run of that benchmark), headed by the machine (CPU,
+cores, memory), the versions that matter (Python and the libraries on the path
+measured) and the commit measured, so that anyone can check the README's claims
+and compare a run of theirs with the same header.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import platform
 import re
+import subprocess
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from rich.console import Console
@@ -28,18 +34,64 @@ NOISE = (
 )
 
 
-def write_results(section: str, title: str, tables: list[Table], notes: str) -> None:
+# The libraries on the measured paths (the gateway's edge and store, the hub's start).
+VERSIONS = ("fastapi", "uvicorn", "httptools", "orjson", "sqlalchemy", "jupyterhub",
+            "jupyter_server")
+
+
+def machine() -> str:
+    """CPU model, cores and memory of this machine, in one line."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        memory = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
+                      .splitlines() if line.startswith("MemTotal:"))
+        ram = f", {memory / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        ram = ""
+    return f"{model}, {os.cpu_count()} cores{ram}, {platform.system()} {platform.release()}"
+
+
+def versions(extra: tuple[str, ...] = ()) -> str:
+    found = [f"Python {platform.python_version()}"]
+    for name in (*VERSIONS, *extra):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def commit() -> str:
+    """The commit measured (``+ changes`` when the work tree differs from it)."""
+    here = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(here), "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+    return f"commit {head}{' + changes' if dirty else ''}"
+
+
+def write_results(section: str, title: str, tables: list[Table], notes: str,
+                  extra_versions: tuple[str, ...] = ()) -> None:
     """Print ``tables`` and put them into RESULTS.md under ``title`` (replacing that section)."""
     recorder = Console(width=160, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
     for table in tables:
         console.print(table)
         recorder.print(table)
     body = recorder.export_text()
-    cores = os.cpu_count()
     block = (
         f"<!-- bench:{section} -->\n## {title}\n\n"
         f"`python -m benchmarks {section}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{cores} cores. {notes} {NOISE}\n\n```\n{body.rstrip()}\n```\n<!-- /bench:{section} -->\n"
+        f"{commit()}.\nMachine: {machine()}.\nVersions: {versions(extra_versions)}.\n\n"
+        f"{notes} {NOISE}\n\n```\n{body.rstrip()}\n```\n<!-- /bench:{section} -->\n"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     pattern = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->\n", re.S)
@@ -87,7 +139,11 @@ def pool(quick: bool) -> None:
             fmt(r["wait_p99_s"], 2),
             str(r["errors"]),
         )
-    console.print(table)
+    write_results(
+        "pool", "Key pool: efficiency and fairness through the whole gateway", [table],
+        "Limit violations are reconstructed from the history (a pooled run's started_at and "
+        "finished_at are its lease's grant and release), never from the pool's own counters.",
+    )
 
 
 def overhead(quick: bool) -> None:
@@ -126,7 +182,6 @@ def overhead(quick: bool) -> None:
             str(r["errors"]),
             f"{fmt(r['rss_mib'], 0)} ({fmt(r['idle_rss_mib'], 0)})",
         )
-    console.print(table)
     ratios = Table(title="Targets (ours vs LiteLLM, same run)")
     for column in (
         "mode",
@@ -153,7 +208,13 @@ def overhead(quick: bool) -> None:
             fmt(ours_added, 2),
             fmt(r["rss_mib"] / ll["rss_mib"], 2),
         )
-    console.print(ratios)
+    write_results(
+        "overhead", "Gateway overhead over a fake OpenAI upstream, beside LiteLLM's proxy",
+        [table, ratios],
+        "The same fake upstream called directly, through the gateway and through LiteLLM's "
+        f"proxy {bench.litellm_version()} (installed for the benchmark only, in `.bench/`), "
+        "interleaved.",
+    )
 
 
 def jitter(quick: bool) -> None:
@@ -166,7 +227,11 @@ def jitter(quick: bool) -> None:
     for r in dispatch_jitter.measure(1 if quick else 3):
         table.add_row(r["scenario"], str(r["calls"]), str(r["missing"]), fmt(r["p50_ms"], 2),
                       fmt(r["p99_ms"], 2), fmt(r["max_ms"], 2), fmt(r["spread_ms"], 2))
-    console.print(table)
+    write_results(
+        "jitter", "Dispatch jitter: from a lease's grant to the vendor's receipt", [table],
+        "Arrivals recorded by the tests' fake OpenAI server, idle, in bursts and under steady "
+        "load; the pool's CLASSROOM_RATE_LIMIT_MARGIN_MS must exceed the spread.",
+    )
 
 
 def tokens(quick: bool) -> None:
@@ -179,7 +244,11 @@ def tokens(quick: bool) -> None:
         table.add_column(column)
     for r in rows:
         table.add_row(r["prompt"], r["model"], fmt(r["us"]), str(r["tokens"]))
-    console.print(table)
+    write_results(
+        "tokens", "What a reservation's token bound costs per call", [table],
+        "A short prompt, a 20-message Korean conversation and an image, per vendor family "
+        "(`benchmarks/tokens_bench.py`).", ("tiktoken",),
+    )
 
 
 def labstart(quick: bool) -> None:

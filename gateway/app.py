@@ -1,7 +1,8 @@
 """The gateway application: ``create_app(settings)`` builds it; nothing global.
 
-Routers are thin; the services they use are built in the lifespan from the
-settings and kept on ``app.state.services``.
+Routers are thin; the services they use are built in the lifespan by the
+composition root (:func:`gateway.composition.build_services`) and kept on
+``app.state.services``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from gateway.api import (
     pool,
     usage,
 )
-from gateway.api.deps import Services
 from gateway.asgi import (
     ASGIApp,
     Message,
@@ -45,55 +45,18 @@ from gateway.asgi import (
     face_of_path,
     unexpected_error,
 )
-from gateway.auth import HubTokens, StaticTokens, TokenResolver
-from gateway.configfiles import ConfigFileError
+from gateway.composition import Services, build_services
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.fastpath import FastChat
-from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
-from gateway.keypool.pool import WINDOW
-from gateway.keypool.setup import build_pool
-from gateway.network import Network, NetworkConfigError
-from gateway.policy.admission import Admission
-from gateway.pricing import Catalog, load_prices_file
 from gateway.pricing.tokens import warm
-from gateway.providers import MockProvider, ProviderRegistry
-from gateway.providers.http import Upstream
-from gateway.providers.wire import Limits
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
 from gateway.settings import Settings
-from gateway.tenants import load_tenants
 
 log = logging.getLogger("gateway")
-
-
-def build_resolver(settings: Settings) -> TokenResolver:
-    if settings.auth_tokens_file is not None:
-        return StaticTokens(settings.auth_tokens_file)
-    if settings.hub_api_url:
-        return HubTokens(settings.hub_api_url, settings.identity_cache_seconds)
-    raise SystemExit(
-        "The gateway needs a way to check tokens: run it as a JupyterHub service "
-        "(JUPYTERHUB_API_URL) or set CLASSROOM_AUTH_TOKENS_FILE."
-    )
-
-
-def upstream(settings: Settings) -> Upstream:
-    """The connections to the vendors: the environment's proxies and CA, the settings' limits."""
-    try:
-        network = Network.from_environ()
-    except NetworkConfigError as error:
-        raise SystemExit(f"Cannot start: {error}") from None
-    limits = Limits(
-        connections=settings.upstream_connections,
-        slot_wait=settings.upstream_slot_wait_seconds,
-        connect_timeout=settings.upstream_connect_timeout_seconds,
-        max_answer_bytes=settings.upstream_max_answer_bytes,
-    )
-    return Upstream(network, limits, settings.download_deadline_seconds)
 
 
 async def database_problem(engine: Engine, timeout: float = 3.0) -> str | None:
@@ -109,31 +72,6 @@ async def database_problem(engine: Engine, timeout: float = 3.0) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means not ready
         return type(exc).__name__
     return None
-
-
-def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
-    """Every service of one gateway; ``window``: the pool's RPM/TPM window (see
-    :func:`build_pool`)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tenants = load_tenants(settings.tenants_dir)
-    catalog = Catalog.load()
-    if settings.prices_file is not None:
-        try:
-            catalog.set_local(load_prices_file(settings.prices_file, catalog))
-        except ConfigFileError as error:
-            raise SystemExit(f"prices not loaded: {error}") from error
-    providers = ProviderRegistry.build(catalog, MockProvider(
-        settings.mock_ttft_ms, settings.mock_tokens_per_second, settings.mock_media_ms,
-        settings.mock_job_seconds,
-    ), upstream(settings))
-    history = HistoryStore.open(settings.database_url)
-    key_pool, keystore = build_pool(settings, history.engine, window=window)
-    admission = Admission(history, tenants, global_concurrency=settings.global_concurrency,
-                          queue_max_wait=settings.queue_max_wait_s)
-    return Services(
-        settings, build_resolver(settings), history, tenants, providers, key_pool, keystore,
-        admission,
-    )
 
 
 def _persist_health(services: Services) -> Callable[[ProviderKey, bool, str | None], None]:

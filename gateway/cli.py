@@ -8,17 +8,23 @@ import sys
 from gateway.settings import get_settings
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="classroom gateway", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def parser() -> argparse.ArgumentParser:
+    """The command's parser (also the source of its section of docs/cli.md)."""
+    top = argparse.ArgumentParser(prog="classroom gateway",
+                                  description="Run the gateway alone, or as the hub's service.")
+    commands = top.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve the gateway with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8010)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8010, help="port to listen on")
     serve.add_argument(
         "--workers", type=int, default=None, help="must be 1 (pool state is per process)"
     )
-    serve.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
+    serve.add_argument("--log-level", default="info", help="uvicorn's and the gateway's level")
+    return top
+
+
+def main(argv: list[str]) -> int:
+    args = parser().parse_args(argv)
 
     settings = get_settings()
     workers = args.workers or settings.workers

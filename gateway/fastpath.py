@@ -28,6 +28,7 @@ from gateway.asgi import (
     unexpected_error,
 )
 from gateway.auth import identify
+from gateway.contract import SOURCE_HEADER, TOKEN_HEADERS
 from gateway.errors import ClassroomError
 
 log = logging.getLogger("gateway")
@@ -37,9 +38,10 @@ ROUTE = "/v1/chat/completions"
 SSE_START = [(b"content-type", b"text/event-stream; charset=utf-8")] + [
     (name.lower().encode(), value.encode()) for name, value in SSE_HEADERS.items()
 ]
+_SOURCE = SOURCE_HEADER.lower()
 # Only these request headers are read (ASGI header names are lower-case already).
 WANTED = frozenset({
-    b"authorization", b"x-api-key", b"x-goog-api-key", b"content-type", b"x-classroom-source",
+    b"authorization", *(name.encode() for name in TOKEN_HEADERS), b"content-type", _SOURCE.encode(),
 })
 
 
@@ -73,7 +75,7 @@ class FastChat:
             if raw is None:
                 return  # the caller left before sending the whole body
             prepared = await services.chat.prepare(
-                identity, raw, source=source_of(headers.get("x-classroom-source")),
+                identity, raw, source=source_of(headers.get(_SOURCE)),
                 content_type=headers.get("content-type"),
             )
             if prepared.stream:

@@ -30,11 +30,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-PUBLISHED_DIR = "published"  # inside CLASSROOM_DATA_DIR
-LESSONS_DIR = "lessons"  # inside a school's folder: lessons its teachers published
+from gateway.contract import LESSONS_DIR, PUBLISHED_DIR, TENANT_ID
+
 MAX_NOTEBOOK_BYTES = 5 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,99}\.ipynb$")
-_TENANT = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_TENANT = TENANT_ID
 # Writers open a school's folder for a moment; one writer at a time keeps it closed after.
 _writing = threading.Lock()
 

@@ -26,8 +26,9 @@ class Settings(BaseSettings):
     )
     db_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the history database; default: SQLite file "
-        "gateway.sqlite in the data dir.",
+        description="SQLAlchemy URL of the history database, e.g. "
+        "postgresql+psycopg://user:pw@host/classroom; unset: the SQLite file gateway.sqlite in "
+        "the data dir. Gateways starting at once on one database migrate it once.",
     )
     tenants_dir: Path = Field(
         default=REPO_ROOT / "tenants", description="Directory of tenant (school) JSON files."
@@ -40,7 +41,8 @@ class Settings(BaseSettings):
     hub_api_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("CLASSROOM_HUB_API_URL", "JUPYTERHUB_API_URL"),
-        description="The hub's REST API, used to resolve callers' tokens.",
+        description="The hub's REST API, used to resolve callers' tokens (set by the hub for "
+        "its service).",
     )
     hub_api_token: str | None = Field(
         default=None,

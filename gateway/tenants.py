@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.configfiles import ConfigFileError, Problem, json_line
+from gateway.contract import ROLES, TENANT_ID  # noqa: F401 - re-exported
 
-ROLES = ("student", "teacher", "admin", "viewer")
 Role = Literal["student", "teacher", "admin", "viewer"]
 FEATURES = (
     "chat",
@@ -30,7 +29,6 @@ FEATURES = (
     "embeddings",
     "usage",
 )
-TENANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class TenantFileError(ConfigFileError):

@@ -148,7 +148,7 @@ class AccountsHandler(BaseHandler):
     # -- actions -----------------------------------------------------------------------
 
     async def _import(self, manager: Manager, _: str) -> dict[str, Any]:
-        from .cli import generate_password
+        from .passwords import generate_password
 
         files = self.request.files.get("roster") or []
         if not files or not files[0]["body"]:
@@ -190,7 +190,7 @@ class AccountsHandler(BaseHandler):
             raise RosterError(problems)
 
     async def _add(self, manager: Manager, _: str) -> dict[str, Any]:
-        from .cli import generate_password
+        from .passwords import generate_password
 
         username = self.get_body_argument("username", "", strip=True).lower()
         tenant = self.get_body_argument("tenant", "", strip=True) or (manager.school or "")
@@ -220,7 +220,7 @@ class AccountsHandler(BaseHandler):
         return account
 
     async def _one(self, manager: Manager, action: str) -> dict[str, Any]:
-        from .cli import generate_password
+        from .passwords import generate_password
 
         account = self._target(manager)
         store, name = self.store, account.username

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.contract import ROLE_GROUP_PREFIX
 from gateway.tenants import Tenant
 
 from .roles import tenant_group
@@ -56,8 +57,8 @@ def user_role(user: Any) -> str | None:
         return None
     for group in getattr(user, "groups", []) or []:
         name = str(getattr(group, "name", group))
-        if name.startswith("role-"):
-            return name.removeprefix("role-")
+        if name.startswith(ROLE_GROUP_PREFIX):
+            return name.removeprefix(ROLE_GROUP_PREFIX)
     return "admin" if getattr(user, "admin", False) else None
 
 

@@ -36,6 +36,8 @@ from jupyterhub.handlers import BaseHandler
 from jupyterhub.scopes import Scope
 from tornado import web
 
+from gateway.contract import tenants_in
+
 from .roles import SCOPE_START, role_group, tenant_group
 from .startqueue import AHEAD, LabStarts
 
@@ -53,7 +55,7 @@ class ClassStartMixin:
         if sub == Scope.ALL:
             return None
         groups = sub.get("group", set()) if isinstance(sub, dict) else set()
-        return {g.removeprefix("tenant-") for g in groups if g.startswith("tenant-")}
+        return set(tenants_in(groups))
 
     def school_for(self: Any, asked: str | None) -> str:
         """The school named (or the caller's only one); 403/404/400 otherwise."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import sys
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from gateway.tenants import ROLES, TenantFileError, load_tenants
 
 from .accounts import ACCOUNTS_FILE, Account, AccountError, AccountStore
 from .config import HubSettings, resolve_data_dir, resolve_tenants_dir
+from .passwords import generate_password
 from .supervisor import PID_FILE, Supervisor, run_environment
 
 ADMIN_CREDENTIALS_FILE = "admin_credentials.txt"
@@ -32,7 +32,6 @@ Fine for trying it out alone; on a machine students use, run it as root
 (sudo make run) so that each lab runs as its own OS user.
 """
 # No 0/o, 1/l/i: passwords are read aloud and copied from a projector.
-_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 T = TypeVar("T")
 
 
@@ -42,14 +41,6 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int = 1) -> None:
         super().__init__(message)
         self.code = code
-
-
-def generate_password(groups: int = 4, group_size: int = 4) -> str:
-    """A random password like ``k7dx-mq2p-...`` (16 symbols, about 79 bits)."""
-    return "-".join(
-        "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(group_size))
-        for _ in range(groups)
-    )
 
 
 def open_store() -> AccountStore:

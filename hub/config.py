@@ -57,16 +57,16 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from gateway.contract import PUBLISHED_DIR
 from gateway.network import NETWORK_VARIABLES
 from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from . import culler, homes, hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username
 from .branding import UserBranding
+from .labs import VENV_BIN
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-# The venv this code runs from: its jupyterhub, jupyterhub-singleuser and classroom.
-VENV_BIN = str(Path(sys.prefix) / "bin")
 GATEWAY_SERVICE = "gateway"
 DEFAULT_PORT = 8000
 # Set by `classroom run` for the hub it supervises; never handed to the gateway as such.
@@ -431,7 +431,7 @@ def configure(c: Config, environ: Mapping[str, str] | None = None) -> HubSetting
         for role, folders in homes.ROLE_FOLDERS.items()
     }
     c.ClassroomSpawner.gateway_url = settings.gateway_public_url
-    c.ClassroomSpawner.published_root = str(data / "published")
+    c.ClassroomSpawner.published_root = str(data / PUBLISHED_DIR)
     c.Spawner.default_url = "/lab"
     # A link to a published dashboard starts the viewer's own server when it is stopped.
     c.JupyterHub.implicit_spawn_seconds = 2

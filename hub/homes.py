@@ -26,8 +26,9 @@ import shutil
 import sys
 from pathlib import Path
 
-LESSONS = "lessons"
-PUBLISHED = "published"
+from gateway.contract import LESSONS_DIR as LESSONS
+from gateway.contract import PUBLISHED_DIR as PUBLISHED
+
 ROLE_FOLDERS: dict[str, tuple[str, ...]] = {
     "teacher": ("dashboards",),
     "admin": ("admin", "dashboards"),

@@ -9,7 +9,7 @@ from typing import Any
 
 from tornado import web
 
-PUBLISHED = "published"
+from gateway.contract import PUBLISHED_DIR as PUBLISHED
 
 
 def refuse_save_in_published(model: Any = None, path: str = "", **_: Any) -> None:

@@ -29,7 +29,12 @@ from typing import Any
 from traitlets import Dict, List, Unicode
 from traitlets.config import Configurable
 
+from gateway.contract import API_TOKEN_VAR, GATEWAY_URL_VAR, TENANT_GROUP_PREFIX
+
 from .branding import user_role
+
+# The venv this code runs from: its jupyterhub, jupyterhub-singleuser and classroom.
+VENV_BIN = str(Path(sys.prefix) / "bin")
 
 
 class ClassroomLab(Configurable):
@@ -97,8 +102,8 @@ class ClassroomLab(Configurable):
     def user_tenant(self) -> str | None:
         for group in getattr(self.user, "groups", []) or []:
             name = str(getattr(group, "name", group))
-            if name.startswith("tenant-"):
-                return name.removeprefix("tenant-")
+            if name.startswith(TENANT_GROUP_PREFIX):
+                return name.removeprefix(TENANT_GROUP_PREFIX)
         return None
 
     def user_role(self) -> str | None:
@@ -136,8 +141,8 @@ class ClassroomLab(Configurable):
         url = self.gateway_url.rstrip("/")
         token = self.api_token
         return {
-            "CLASSROOM_GATEWAY_URL": url,
-            "CLASSROOM_API_TOKEN": token,
+            GATEWAY_URL_VAR: url,
+            API_TOKEN_VAR: token,
             "OPENAI_BASE_URL": f"{url}/v1",
             "OPENAI_API_KEY": token,
             "ANTHROPIC_BASE_URL": f"{url}/anthropic",

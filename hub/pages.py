@@ -162,7 +162,7 @@ class PasswordHandler(BaseHandler):
         await self._page(message="Your password has been changed.")
 
     async def _reset(self) -> None:
-        from .cli import generate_password
+        from .passwords import generate_password
 
         user = self.current_user
         if not user.admin:

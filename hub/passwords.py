@@ -13,6 +13,8 @@ actually pick first, not a determined attacker; the lockout does the rest.
 
 from __future__ import annotations
 
+import secrets
+
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
@@ -53,3 +55,15 @@ def password_problem(password: object, username: str | None = None) -> str | Non
     if len(set(folded)) < 3:
         return "The password must use more than two different characters."
     return None
+
+
+# No 0/o, 1/l/i: passwords are read aloud and copied from a projector.
+_PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def generate_password(groups: int = 4, group_size: int = 4) -> str:
+    """A random password like ``k7dx-mq2p-...`` (16 symbols, about 79 bits)."""
+    return "-".join(
+        "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(group_size))
+        for _ in range(groups)
+    )

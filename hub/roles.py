@@ -19,11 +19,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-SCOPE_USE = "custom:gateway:use"
-SCOPE_TEACH = "custom:gateway:teach"
-SCOPE_ADMIN = "custom:gateway:admin"
-# Start a school's student labs ahead of the lesson (hub.classstart).
-SCOPE_START = "custom:classroom:start"
+from gateway.contract import (  # noqa: F401 - re-exported: the hub's names for the contract
+    GROUP_PREFIXES,
+    SCOPE_ADMIN,
+    SCOPE_START,
+    SCOPE_TEACH,
+    SCOPE_USE,
+    groups_for,
+    role_group,
+    teachers_group,
+    tenant_group,
+)
 
 CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     SCOPE_USE: {
@@ -57,27 +63,7 @@ SERVER_TOKEN_SCOPES: list[str] = [
 
 
 # Every group the classroom manages starts with one of these; others are left alone.
-CLASSROOM_GROUP_PREFIXES = ("tenant-", "role-", "teachers-")
-
-
-def tenant_group(tenant_id: str) -> str:
-    return f"tenant-{tenant_id}"
-
-
-def role_group(role: str) -> str:
-    return f"role-{role}"
-
-
-def teachers_group(tenant_id: str) -> str:
-    return f"teachers-{tenant_id}"
-
-
-def groups_for(tenant_id: str, role: str) -> list[str]:
-    """The hub groups of a person with this school and role."""
-    groups = [tenant_group(tenant_id), role_group(role)]
-    if role == "teacher":
-        groups.append(teachers_group(tenant_id))
-    return groups
+CLASSROOM_GROUP_PREFIXES = GROUP_PREFIXES
 
 
 def custom_scopes() -> dict[str, dict[str, str]]:

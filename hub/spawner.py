@@ -47,9 +47,8 @@ from traitlets import Bool, Float, List, default
 
 from . import homes, memlimit
 from .capacity import MEASURED_CPU_PER_LAB
-from .config import VENV_BIN
 from .homes import copy_missing
-from .labs import ClassroomLab
+from .labs import VENV_BIN, ClassroomLab
 from .startqueue import NOW, LabStarts, Place, StartQueue, Ticket
 from .users import LabAccount, SystemUserError, ensure_lab_account, school_group, system_username
 

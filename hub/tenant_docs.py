@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -69,17 +69,29 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def replace_between(document: str, start: str, end: str, table: str) -> str:
+    """``document`` with what is between the ``start`` and ``end`` markers replaced."""
+    head, found, rest = document.partition(start)
+    if not found:
+        raise ValueError(f"{start} is not in the document")
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{table}\n{end}{tail}"
+
+
+def rewrite(path: Path, render: Callable[[str], str], what: str) -> int:
+    """Write ``render(path's text)`` back to ``path`` (the maintenance commands' main)."""
+    path.write_text(render(path.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"rewrote the {what} of {path}")
+    return 0
+
+
 def render(document: str) -> str:
     """``document`` with the table between the markers replaced by the current one."""
-    head, _, rest = document.partition(START)
-    _, _, tail = rest.partition(END)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    return replace_between(document, START, END, table())
 
 
 def main() -> int:  # pragma: no cover - maintenance command
-    DOC.write_text(render(DOC.read_text(encoding="utf-8")), encoding="utf-8")
-    print(f"rewrote the field table of {DOC}")
-    return 0
+    return rewrite(DOC, render, "field table")
 
 
 if __name__ == "__main__":  # pragma: no cover

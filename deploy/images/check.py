@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 MODULES = {
-    "hub": ["hub.config", "hub.auth", "hub.kube", "hub.labs", "hub.roles", "kubespawner"],
-    "lab": ["classroom", "classroom.widgets", "hub.labhooks", "hub.homes",
+    "hub": ["gateway.contract", "hub.config", "hub.auth", "hub.kube", "hub.labs", "hub.roles",
+            "kubespawner"],
+    "lab": ["gateway.contract", "classroom", "classroom.widgets", "hub.labhooks", "hub.homes",
             "jupyterhub.singleuser", "ipykernel"],
     "gateway": ["gateway.app", "gateway.asgi", "gateway.network", "gateway.history",
                 "uvicorn"],

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from gateway.contract import API_TOKEN_VAR, GATEWAY_URL_VAR, SOURCE_HEADER
+
 from ._chat import (
     AsyncChatStream,
     ChatResult,
@@ -111,12 +113,12 @@ class GatewayClient(ResourcesMixin):
         env_url, env_token = gateway_settings()
         base, token = self._base_url or env_url, self._token or env_token
         if base is None or token is None:
-            missing = "CLASSROOM_GATEWAY_URL" if base is None else "CLASSROOM_API_TOKEN"
+            missing = GATEWAY_URL_VAR if base is None else API_TOKEN_VAR
             raise GatewayError(f"{missing} is not set.", code="not_configured")
         url = path if path.startswith(("http://", "https://")) else f"{base}/{path.lstrip('/')}"
         headers = {
             "Authorization": f"Bearer {token}",
-            "X-Classroom-Source": self.source,
+            SOURCE_HEADER: self.source,
             "User-Agent": _USER_AGENT,
         }
         return base, url, headers

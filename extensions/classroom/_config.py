@@ -18,8 +18,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-GATEWAY_URL_VAR = "CLASSROOM_GATEWAY_URL"
-API_TOKEN_VAR = "CLASSROOM_API_TOKEN"
+from gateway.contract import API_TOKEN_VAR, GATEWAY_URL_VAR  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._catalog import Catalog
 from ._exceptions import GatewayError
+from ._usage import normalize_usage
 
 if TYPE_CHECKING:
     import httpx
@@ -65,6 +66,8 @@ class ResourcesMixin:
         def get(self, path: str, *, params: Mapping[str, Any] | None = None, **kw: Any
                 ) -> Any: ...
         def post(self, path: str, json: Any = None, **kw: Any) -> Any: ...
+        def history(self, *, limit: int = ..., offset: int = ..., model: str | None = ...,
+                    status: str | None = ...) -> dict[str, Any]: ...
 
     # -- models ------------------------------------------------------------------------
 
@@ -214,9 +217,10 @@ class ResourcesMixin:
 
     def my_usage(self) -> dict[str, Any]:
         """Your requests, tokens and cost today and this month, with your limits."""
-        from ._usage import my_usage
-
-        return my_usage(self)  # type: ignore[arg-type]
+        usage = normalize_usage(self.get("/api/usage/me"))
+        if not usage["recent"]:
+            usage["recent"] = self.history(limit=10)["items"]
+        return usage
 
     # -- conversations -------------------------------------------------------------------
 

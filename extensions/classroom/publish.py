@@ -104,8 +104,8 @@ def publish_locally(notebook: Path, data_dir: Path, tenant: str, name: str | Non
     return Published(dashboard.name, tenant, dashboard.title, url)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``classroom publish NOTEBOOK [--name NAME] [--tenant ID] [--data-dir DIR]``."""
+def parser() -> argparse.ArgumentParser:
+    """The command's parser (also the source of its section of docs/cli.md)."""
     parser = argparse.ArgumentParser(
         prog="classroom publish",
         description="Publish a dashboard notebook to your school (teachers and admins). "
@@ -119,8 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data-dir",
         help="without a gateway: publish straight into this CLASSROOM_DATA_DIR (needs --tenant)",
     )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``classroom publish NOTEBOOK [--name NAME] [--tenant ID] [--data-dir DIR]``."""
     try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        args = parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
     url, token = gateway_settings()

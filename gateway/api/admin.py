@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CurrentUser, Offset, ServicesDep
+from gateway.api.deps import CurrentUser, HousekeepingAdmin, Offset, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
@@ -39,10 +39,6 @@ from gateway.published import LESSONS_DIR, PublishError, list_dashboards, publis
 
 router = APIRouter(prefix="/api", tags=["Audit, housekeeping and dashboards"])
 
-
-def require_admin(identity: Identity) -> None:
-    if not identity.is_admin:
-        raise Forbidden("Only administrators can do housekeeping.")
 
 
 # -- audit ------------------------------------------------------------------------------
@@ -85,8 +81,7 @@ async def audit(
 @router.post("/admin/reload", summary="Read the tenant files and the keys file again (admins); "
              "a mistake in any keeps the running configuration and is answered as "
              "config_invalid naming the file, line and field")
-async def reload_config(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def reload_config(identity: HousekeepingAdmin, services: ServicesDep) -> dict[str, Any]:
     result = await services.config.reload(identity)
     return result.public()
 
@@ -113,8 +108,7 @@ class PurgeTextIn(BaseModel):
 
 
 @router.get("/admin/retention", summary="Retention setting and what it would remove (admins)")
-async def retention(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def retention(identity: HousekeepingAdmin, services: ServicesDep) -> dict[str, Any]:
     settings = RetentionSettings.load(services.settings.data_dir)
     result: dict[str, Any] = settings.public()
     if settings.text_days is not None:
@@ -125,9 +119,8 @@ async def retention(identity: CurrentUser, services: ServicesDep) -> dict[str, A
 
 @router.put("/admin/retention", summary="Set how long prompt and response text is kept (admins)")
 async def set_retention(
-    body: RetentionIn, identity: CurrentUser, services: ServicesDep
+    body: RetentionIn, identity: HousekeepingAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    require_admin(identity)
     data_dir = services.settings.data_dir
     settings = RetentionSettings.load(data_dir)
     before = settings.text_days
@@ -142,9 +135,8 @@ async def set_retention(
 
 @router.post("/admin/retention/purge", summary="Remove old prompt and response text now (admins)")
 async def purge_text_now(
-    body: PurgeTextIn, identity: CurrentUser, services: ServicesDep
+    body: PurgeTextIn, identity: HousekeepingAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    require_admin(identity)
     data_dir = services.settings.data_dir
     days = body.older_than_days
     if days is None:
@@ -174,8 +166,7 @@ class PurgeIn(BaseModel):
 
 
 @router.get("/admin/tables", summary="Row counts of every history table (admins)")
-async def tables(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def tables(identity: HousekeepingAdmin, services: ServicesDep) -> dict[str, Any]:
     counts = await services.history.read(table_counts)
     return {
         "tables": [
@@ -187,9 +178,8 @@ async def tables(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]
 
 @router.post("/admin/purge/{table}", summary="Delete old rows of one table (admins)")
 async def purge(
-    table: str, body: PurgeIn, identity: CurrentUser, services: ServicesDep
+    table: str, body: PurgeIn, identity: HousekeepingAdmin, services: ServicesDep
 ) -> dict[str, Any]:
-    require_admin(identity)
     if table not in PURGEABLE:
         raise InvalidRequest(
             f"{table!r} cannot be purged; one of: {', '.join(sorted(PURGEABLE))}.", param="table"

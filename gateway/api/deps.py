@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
 from gateway.asgi import source_of
-from gateway.auth import Identity, TokenResolver, identify
-from gateway.calls import Calls
-from gateway.faces import NativeFaces
-from gateway.history import HistoryStore
-from gateway.history.jobs import JobStore
-from gateway.history.media import ArtifactStore
-from gateway.jobs import JobService
-from gateway.keypool import KeyPool
-from gateway.keypool.store import KeyStore
-from gateway.loadtest.manager import LoadTests
-from gateway.media import MediaService
-from gateway.pipeline import ChatService
-from gateway.policy.admission import Admission
-from gateway.providers import ProviderRegistry
-from gateway.providers.retry import Attempts, RetryPolicy
-from gateway.reload import ConfigReloader
-from gateway.settings import Settings
-from gateway.tenants import Tenant
+from gateway.auth import Identity, identify
+from gateway.composition import Services
+from gateway.contract import SOURCE_HEADER
+from gateway.errors import Forbidden
 
 # Whole numbers that reach the database must fit its signed 64-bit integers.
 DB_INT_MAX = 2**63 - 1
@@ -34,47 +21,6 @@ Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 
 def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
-
-
-class Services:
-    """Everything a request handler may use; built once per app in the lifespan."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        resolver: TokenResolver,
-        history: HistoryStore,
-        tenants: dict[str, Tenant],
-        providers: ProviderRegistry,
-        pool: KeyPool | None = None,
-        keystore: KeyStore | None = None,
-        admission: Admission | None = None,
-    ) -> None:
-        self.settings = settings
-        self.resolver = resolver
-        self.history = history
-        self.tenants = tenants
-        self.providers = providers
-        self.pool = pool or KeyPool()
-        self.keystore = keystore
-        self.admission = admission or Admission(history, tenants)
-        policy = RetryPolicy(settings.retry_attempts, settings.retry_base_seconds,
-                             total_wait=settings.retry_max_seconds)
-        self.calls = Calls(providers, tenants, history, self.pool, self.admission,
-                           Attempts(self.pool, policy))
-        self.chat = ChatService(self.calls, settings.chat_timeout_seconds,
-                                settings.stream_keepalive_seconds)
-        self.artifacts = ArtifactStore(history, settings.artifacts_dir)
-        self.faces = NativeFaces(self.chat, self.artifacts)
-        self.loadtests = LoadTests(
-            self.chat, history, providers.lookup, self.pool.available, tenants,
-            settings={"mock_ttft_ms": settings.mock_ttft_ms,
-                      "mock_tokens_per_second": settings.mock_tokens_per_second},
-        )
-        self.media = MediaService(self.calls, self.artifacts, settings)
-        self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
-        self.config = ConfigReloader(settings, tenants, self.pool, keystore, history,
-                                     providers.catalog)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -87,6 +33,49 @@ async def current_identity(request: Request, services: ServicesDep) -> Identity:
 CurrentUser = Annotated[Identity, Depends(current_identity)]
 
 
+class RoleCheck:
+    """A route dependency that lets a caller in only with a role, saying what was refused.
+
+    ``Annotated[Identity, Depends(RoleCheck(...))]`` is the caller, checked before the
+    handler runs: one implementation of each role check, named where a router uses it.
+    """
+
+    def __init__(self, allowed: Callable[[Identity], bool], refusal: str) -> None:
+        self.allowed = allowed
+        self.refusal = refusal
+
+    async def __call__(self, identity: CurrentUser) -> Identity:
+        self.check(identity)
+        return identity
+
+    def check(self, identity: Identity) -> None:
+        """The same check, for a handler that needs it only on one branch."""
+        if not self.allowed(identity):
+            raise Forbidden(self.refusal)
+
+
+def admins_only(doing: str) -> RoleCheck:
+    """Administrators only; ``doing`` ends "Only administrators can ..."."""
+    return RoleCheck(lambda identity: identity.is_admin, f"Only administrators can {doing}.")
+
+
+def teachers_of_their_school(doing: str) -> RoleCheck:
+    """Teachers of the caller's own school, and administrators."""
+    return RoleCheck(lambda identity: identity.can_teach(identity.tenant),
+                     f"Only teachers and administrators can {doing}.")
+
+
+# The role checks, each named once; a router picks the one whose refusal fits its resource.
+POOL_ADMIN = admins_only("see or change the key pool and quota overrides")
+HOUSEKEEPING_ADMIN = admins_only("do housekeeping")
+LOADTEST_ADMIN = admins_only("run and read load tests")
+PAUSES_TEACHER = teachers_of_their_school("see pauses")
+PoolAdmin = Annotated[Identity, Depends(POOL_ADMIN)]
+HousekeepingAdmin = Annotated[Identity, Depends(HOUSEKEEPING_ADMIN)]
+LoadTestAdmin = Annotated[Identity, Depends(LOADTEST_ADMIN)]
+TeacherOfSchool = Annotated[Identity, Depends(PAUSES_TEACHER)]
+
+
 def call_source(request: Request) -> str:
     """Where a call came from: widgets say so in a header; everything else is the SDK path."""
-    return source_of(request.headers.get("x-classroom-source"))
+    return source_of(request.headers.get(SOURCE_HEADER))

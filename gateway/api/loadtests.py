@@ -16,7 +16,15 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api.deps import CurrentUser, Offset, RowId, Services, ServicesDep
+from gateway.api.deps import (
+    LOADTEST_ADMIN,
+    CurrentUser,
+    LoadTestAdmin,
+    Offset,
+    RowId,
+    Services,
+    ServicesDep,
+)
 from gateway.auth import Identity
 from gateway.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
@@ -43,10 +51,6 @@ async def get_loadtests(services: ServicesDep) -> LoadTests:
 
 LoadTestsDep = Annotated[LoadTests, Depends(get_loadtests)]
 
-
-def require_admin(identity: Identity) -> None:
-    if not identity.is_admin:
-        raise Forbidden("Only administrators can run and read load tests.")
 
 
 def plan_error(error: PlanError) -> InvalidRequest:
@@ -103,18 +107,16 @@ async def _start(plan: LoadPlan, dry_run: bool, identity: Identity, services: Se
 
 
 @router.post("", summary="Start a load test, or estimate it (admins)", status_code=201)
-async def start(body: StartBody, identity: CurrentUser, services: ServicesDep,
+async def start(body: StartBody, identity: LoadTestAdmin, services: ServicesDep,
                 loadtests: LoadTestsDep) -> dict[str, Any]:
-    require_admin(identity)
     return await _start(_plan_of(body), body.dry_run, identity, services, loadtests)
 
 
 @router.get("", summary="Load tests, newest first (admins)")
 async def list_loadtests(
-    identity: CurrentUser, loadtests: LoadTestsDep,
+    identity: LoadTestAdmin, loadtests: LoadTestsDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
 ) -> dict[str, Any]:
-    require_admin(identity)
     items, total = await loadtests.listing(limit=limit, offset=offset)
     return {"items": items, "total": total}
 
@@ -230,7 +232,7 @@ async def replay(body: ReplayBody, identity: CurrentUser, services: ServicesDep,
     out["lesson"] = {"name": body.lesson, "tenant": tenant,
                      **(selector.public() if selector else {"explicit_steps": True})}
     if body.run:
-        require_admin(identity)
+        LOADTEST_ADMIN.check(identity)
         data: dict[str, Any] = {
             "name": f"replay of lesson {body.lesson or ''}".strip(), "mode": body.mode,
             "tenant": tenant,
@@ -259,16 +261,14 @@ async def _run_or_404(loadtests: LoadTests, run_id: int) -> dict[str, Any]:
 
 
 @router.get("/{run_id:int}", summary="Status, per-round progress and running figures (admins)")
-async def get_loadtest(run_id: RowId, identity: CurrentUser,
+async def get_loadtest(run_id: RowId, identity: LoadTestAdmin,
                        loadtests: LoadTestsDep) -> dict[str, Any]:
-    require_admin(identity)
     return await _run_or_404(loadtests, run_id)
 
 
 @router.post("/{run_id:int}/cancel", summary="Cancel a running load test; what ran is kept")
-async def cancel(run_id: RowId, identity: CurrentUser, services: ServicesDep,
+async def cancel(run_id: RowId, identity: LoadTestAdmin, services: ServicesDep,
                  loadtests: LoadTestsDep) -> dict[str, Any]:
-    require_admin(identity)
     found = await _run_or_404(loadtests, run_id)
     if not await loadtests.cancel(run_id):
         raise Conflict(f"Load test {run_id} is not running (it is {found['status']}).")
@@ -279,12 +279,11 @@ async def cancel(run_id: RowId, identity: CurrentUser, services: ServicesDep,
 
 @router.get("/{run_id:int}/samples", summary="The samples of a load test (admins)")
 async def samples(
-    run_id: RowId, identity: CurrentUser, loadtests: LoadTestsDep,
+    run_id: RowId, identity: LoadTestAdmin, loadtests: LoadTestsDep,
     round_idx: Annotated[int | None, Query(alias="round", ge=0, le=10_000)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    require_admin(identity)
     await _run_or_404(loadtests, run_id)
     items, total = await loadtests.samples(run_id, round_idx=round_idx, limit=limit,
                                            offset=offset)
@@ -294,10 +293,9 @@ async def samples(
 @router.get("/{run_id:int}/report", summary="Figures, grades and charts; or the HTML report",
             response_model=None)
 async def report(
-    run_id: RowId, identity: CurrentUser, loadtests: LoadTestsDep,
+    run_id: RowId, identity: LoadTestAdmin, loadtests: LoadTestsDep,
     format: Annotated[Literal["json", "html"], Query()] = "json",
 ) -> dict[str, Any] | HTMLResponse:
-    require_admin(identity)
     run = await _run_or_404(loadtests, run_id)
     items, _ = await loadtests.samples(run_id)
     figures = build_report(run, run["rounds"], items)

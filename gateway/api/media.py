@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.contract import ARTIFACT_ID_HEADER, RUN_ID_HEADER
 from gateway.errors import InvalidRequest
 from gateway.formdata import parse_form
 from gateway.schemas import (
@@ -73,8 +74,8 @@ async def speech(request: Request, identity: CurrentUser, services: ServicesDep)
     body = await _json(request, services, identity, "speech")
     audio, mime, ids = await services.media.speech(identity, body, source=call_source(request))
     return Response(audio, media_type=mime, headers={
-        "X-Classroom-Run-Id": str(ids["run_id"]),
-        "X-Classroom-Artifact-Id": str(ids["artifact_id"] or ""),
+        RUN_ID_HEADER: str(ids["run_id"]),
+        ARTIFACT_ID_HEADER: str(ids["artifact_id"] or ""),
     })
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from gateway.api.deps import DB_INT_MAX, CurrentUser, RowId, ServicesDep
+from gateway.api.deps import DB_INT_MAX, CurrentUser, PoolAdmin, RowId, ServicesDep, TeacherOfSchool
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
@@ -23,14 +23,9 @@ from gateway.logging import mask_secrets
 router = APIRouter(prefix="/api", tags=["Key pool and controls"])
 
 
-def require_admin(identity: Identity) -> None:
-    if not identity.is_admin:
-        raise Forbidden("Only administrators can see or change the key pool and quota overrides.")
-
 
 @router.get("/pool", summary="Live pool state: per key and per user (admins)")
-async def pool_state(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def pool_state(identity: PoolAdmin, services: ServicesDep) -> dict[str, Any]:
     snapshot = services.pool.snapshot()
     stored = await asyncio.to_thread(services.keystore.listing) if services.keystore else []
     live = {(k["provider"], k["name"]) for k in snapshot["keys"]}
@@ -39,8 +34,7 @@ async def pool_state(identity: CurrentUser, services: ServicesDep) -> dict[str, 
 
 
 @router.get("/keys", summary="Every stored key, without secrets (admins)")
-async def list_keys(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def list_keys(identity: PoolAdmin, services: ServicesDep) -> dict[str, Any]:
     return {"keys": await asyncio.to_thread(services.keystore.listing) if services.keystore else []}
 
 
@@ -61,8 +55,7 @@ class NewKey(BaseModel):
 
 
 @router.post("/keys", summary="Add or replace a key (admins)", status_code=201)
-async def add_key(body: NewKey, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def add_key(body: NewKey, identity: PoolAdmin, services: ServicesDep) -> dict[str, Any]:
     if body.provider not in PROVIDERS:
         raise InvalidRequest(
             f"Unknown provider '{body.provider}'; use one of {list(PROVIDERS)}.", param="provider"
@@ -97,7 +90,6 @@ async def add_key(body: NewKey, identity: CurrentUser, services: ServicesDep) ->
 async def _set_key(
     services: Any, identity: Identity, provider: str, name: str, active: bool
 ) -> dict[str, Any]:
-    require_admin(identity)
     store = services.keystore
     if store is None:
         raise NotFound(f"There is no {provider} key named '{name}'.")
@@ -127,14 +119,14 @@ async def _set_key(
 
 @router.post("/keys/{provider}/{name}/disable", summary="Take a key out of rotation (admins)")
 async def disable_key(
-    provider: str, name: str, identity: CurrentUser, services: ServicesDep
+    provider: str, name: str, identity: PoolAdmin, services: ServicesDep
 ) -> dict[str, Any]:
     return await _set_key(services, identity, provider, name, False)
 
 
 @router.post("/keys/{provider}/{name}/enable", summary="Put a key back, healthy (admins)")
 async def enable_key(
-    provider: str, name: str, identity: CurrentUser, services: ServicesDep
+    provider: str, name: str, identity: PoolAdmin, services: ServicesDep
 ) -> dict[str, Any]:
     return await _set_key(services, identity, provider, name, True)
 
@@ -155,11 +147,9 @@ class PauseRequest(BaseModel):
 
 
 @router.get("/pauses", summary="Current pauses of your school (teachers) or all (admins)")
-async def list_pauses(identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
+async def list_pauses(identity: TeacherOfSchool, services: ServicesDep) -> dict[str, Any]:
     if identity.is_admin:
         return {"pauses": services.admission.pauses_of(None)}
-    if not identity.can_teach(identity.tenant):
-        raise Forbidden("Only teachers and administrators can see pauses.")
     return {"pauses": services.admission.pauses_of(identity.tenant)}
 
 
@@ -215,22 +205,20 @@ class Override(BaseModel):
 
 @router.get("/overrides", summary="Per-user quota overrides (admins)")
 async def list_overrides(
-    identity: CurrentUser,
+    identity: PoolAdmin,
     services: ServicesDep,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    require_admin(identity)
     return {"overrides": services.admission.overrides_of(tenant)}
 
 
 @router.put("/overrides/{user}", summary="Set a user's own limits (admins)")
 async def set_override(
     user: str,
-    identity: CurrentUser,
+    identity: PoolAdmin,
     services: ServicesDep,
     body: Annotated[Override, Body()],
 ) -> dict[str, Any]:
-    require_admin(identity)
     if body.tenant not in services.tenants:
         raise InvalidRequest(f"There is no school '{body.tenant}'.", param="tenant")
     values = body.model_dump(exclude={"tenant"})
@@ -247,8 +235,7 @@ async def set_override(
 
 
 @router.delete("/overrides/{user}", summary="Back to the school's limits (admins)")
-async def clear_override(user: str, identity: CurrentUser, services: ServicesDep) -> dict[str, Any]:
-    require_admin(identity)
+async def clear_override(user: str, identity: PoolAdmin, services: ServicesDep) -> dict[str, Any]:
     if not await services.admission.clear_override(user):
         raise NotFound(f"{user} has no override.")
     await record_audit(services.history, identity, "quota.clear", target=user)

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.api.deps import CurrentUser, ServicesDep
 from gateway.auth import Identity
+from gateway.contract import SCOPE_TEACH
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.review import student_work
 from gateway.history.usage import (
@@ -207,7 +208,7 @@ async def student(
         tenants: set[str] | None = None
     elif user == identity.name:
         tenants = None
-    elif identity.has_scope("custom:gateway:teach"):
+    elif identity.has_scope(SCOPE_TEACH):
         tenants = {t for t in services.tenants if identity.can_teach(t)}
     else:
         raise Forbidden("Students can only see their own work.")

@@ -22,18 +22,23 @@ from typing import Protocol
 
 import httpx
 
+from gateway.contract import (
+    ROLE_RANK,  # noqa: F401 - re-exported
+    ROLE_SCOPES,  # noqa: F401 - re-exported
+    SCOPE_ADMIN,
+    SCOPE_TEACH,
+    SCOPE_USE,
+    TOKEN_HEADERS,
+    role_group,
+    tenant_group,
+    tenants_in,
+    top_role,
+)
 from gateway.errors import Forbidden, InvalidToken
 
 log = logging.getLogger("gateway.auth")
 
-USE, TEACH, ADMIN = "custom:gateway:use", "custom:gateway:teach", "custom:gateway:admin"
-ROLE_SCOPES = {
-    "student": (USE,),
-    "viewer": (USE,),
-    "teacher": (USE, TEACH),
-    "admin": (USE, TEACH, ADMIN),
-}
-ROLE_RANK = {"viewer": 0, "student": 1, "teacher": 2, "admin": 3}
+USE, TEACH, ADMIN = SCOPE_USE, SCOPE_TEACH, SCOPE_ADMIN
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ class Identity:
             return False
         if filters == []:
             return tenant == self.tenant
-        return f"group=tenant-{tenant}" in filters
+        return f"group={tenant_group(tenant)}" in filters
 
     @property
     def is_admin(self) -> bool:
@@ -80,10 +85,8 @@ class Identity:
 def identity_from_groups(
     name: str, groups: list[str], scopes: list[str], kind: str = "user"
 ) -> Identity:
-    tenants = sorted(g.removeprefix("tenant-") for g in groups if g.startswith("tenant-"))
-    roles = [g.removeprefix("role-") for g in groups if g.startswith("role-")]
-    roles = [r for r in roles if r in ROLE_RANK]
-    role = max(roles, key=ROLE_RANK.__getitem__) if roles else "viewer"
+    tenants = tenants_in(groups)
+    role = top_role(groups)
     return Identity(
         name=name,
         tenant=tenants[0] if tenants else "default",
@@ -100,7 +103,7 @@ def token_from_headers(headers: Mapping[str, str]) -> str | None:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() in {"bearer", "token"} and value.strip():
             return value.strip()
-    for name in ("x-api-key", "x-goog-api-key"):
+    for name in TOKEN_HEADERS:
         key = headers.get(name)
         if key and key.strip():
             return key.strip()
@@ -139,8 +142,8 @@ class StaticTokens:
                     role=str(entry.get("role", "student")),
                     scopes=frozenset(ROLE_SCOPES.get(str(entry.get("role", "student")), (USE,))),
                     groups=(
-                        f"tenant-{entry.get('tenant', 'default')}",
-                        f"role-{entry.get('role', 'student')}",
+                        tenant_group(str(entry.get("tenant", "default"))),
+                        role_group(str(entry.get("role", "student"))),
                     ),
                     kind=str(entry.get("kind", "user")),
                 )

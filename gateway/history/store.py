@@ -404,14 +404,23 @@ class HistoryStore:
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction on the writer thread, with the other writes of its
-        batch (group commit).
+        batch (group commit), and return what it returned.
 
-        ``fn`` may run more than once: when another write of its batch fails, the batch is
-        rolled back and ``fn`` runs again. So it must do nothing but database work in
-        ``connection`` (no file, no in-memory state, no position kept elsewhere: see the
-        hub-audit import), and it should not raise for a caller's mistake: check what a
-        request may do before the write (a read), and let ``fn`` return what it found
-        (e.g. ``None`` for a row that went away meanwhile)."""
+        The write contract (every caller keeps it; the group commit relies on it):
+
+        1. ``fn`` may run twice. When another write of its batch raises, the transaction is
+           rolled back and the others run again together without it; when the commit
+           itself fails, each runs again alone. Nothing it did the first time is kept.
+        2. ``fn`` touches only the database, through ``connection``: no file, no in-memory
+           state, no counter or position kept elsewhere (the hub-audit import keeps its
+           position in a table for this reason). Side effects belong after the ``await``.
+        3. The checks that answer a caller 4xx (not found, forbidden, conflict, invalid)
+           happen before the write, in a :meth:`read` or in plain Python. ``fn`` does not
+           raise for a caller's mistake; it returns what it found (e.g. ``None`` for a row
+           that went away meanwhile) and the caller turns that into the error. An exception
+           from ``fn`` is a failure of the database or of the code: it fails that write
+           alone (raised here) and makes the rest of its batch run again.
+        """
         return await self._write(fn)
 
     async def read(self, fn: Callable[[Connection], T]) -> T:

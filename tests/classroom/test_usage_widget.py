@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import httpx
+import pytest
 from classroom import GatewayClient, MyUsage
-from classroom._usage import normalize_usage, usage_from_history
+from classroom._exceptions import GatewayError
+from classroom._usage import normalize_usage
 
 
 def test_my_usage_counts_my_calls_against_my_limits(make_client):
@@ -35,30 +35,17 @@ def test_the_widget_loads_by_itself(make_client):
     assert usage.wait(30) and usage.usage is not None and usage.last_error is None
 
 
-def test_usage_from_history_adds_up_today_and_this_month():
-    now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    runs = [
-        {"queued_at": "2026-11-21T09:00:00+00:00", "prompt_tokens": 10, "completion_tokens": 5,
-         "cost_usd": 0.001},
-        {"queued_at": "2026-11-03T09:00:00+00:00", "prompt_tokens": 1, "completion_tokens": 1,
-         "cost_usd": 0.5},
-        {"queued_at": "2026-10-30T09:00:00+00:00", "prompt_tokens": 99, "completion_tokens": 99,
-         "cost_usd": 9.0},
-    ]
+def test_my_usage_asks_the_gateways_usage_report_and_nothing_else():
+    asked: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/history":
-            return httpx.Response(200, json={"items": runs, "total": 3})
-        return httpx.Response(200, json={"quota": {"requests_today": {"limit": 7},
-                                                   "tokens_today": {"limit": None},
-                                                   "budget_month": {"limit_usd": 5.0}}})
+        asked.append(request.url.path)
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
 
     client = GatewayClient("http://g.test", "t", transport=httpx.MockTransport(handler))
-    usage = usage_from_history(client, now)
-    assert usage["today"] == {"requests": 1, "tokens": 15, "cost_usd": 0.001}
-    assert usage["month"]["requests"] == 2 and usage["month"]["cost_usd"] == 0.501
-    assert usage["limits"] == {"requests_per_day": 7, "tokens_per_day": None,
-                               "usd_per_month": 5.0}
+    with pytest.raises(GatewayError) as raised:
+        client.my_usage()
+    assert raised.value.code == "not_found" and asked == ["/api/usage/me"]
 
 
 def test_a_usage_report_is_read_whatever_its_exact_shape():

@@ -20,7 +20,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from gateway.app import build_services, create_asgi
+from gateway.app import create_asgi
+from gateway.composition import build_services
 from gateway.settings import Settings
 from tests.gateway.providers.conftest import Fakes
 
