@@ -29,6 +29,7 @@ FEATURES = (
     "video",
     "embeddings",
     "usage",
+    "music",
 )
 TENANT_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 

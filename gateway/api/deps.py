@@ -24,6 +24,7 @@ from gateway.providers import ProviderRegistry
 from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.reload import ConfigReloader
 from gateway.settings import Settings
+from gateway.suno import SunoAccounts
 from gateway.tenants import Tenant
 
 # Whole numbers that reach the database must fit its signed 64-bit integers.
@@ -73,6 +74,7 @@ class Services:
         )
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
+        self.suno = SunoAccounts(history, settings)
         self.config = ConfigReloader(settings, tenants, self.pool, keystore, history,
                                      providers.catalog)
 
