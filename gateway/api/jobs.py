@@ -1,6 +1,6 @@
 """Asynchronous media jobs: video (kling-*, mock/video), Midjourney-style images
-(midjourney, mock/midjourney) and music (mock/music). Create, then poll for status and progress; the results
-are artifacts."""
+(midjourney, mock/midjourney) and music (mock/music). Create, then poll for status and
+progress; the results are artifacts."""
 
 from __future__ import annotations
 

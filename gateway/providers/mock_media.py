@@ -152,6 +152,17 @@ def aspect_size(aspect: str | None, long_side: int) -> tuple[int, int]:
 RATE = 8000
 
 
+def _wav_file(samples: array.array[int]) -> bytes:
+    """16-bit mono samples at ``RATE`` as a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
 def wav(text: str, voice: str = "mock") -> bytes:
     """One short tone per word (pitch from the word and the voice), as long as the text."""
     words = WORD.findall(text.lower()) or ["..."]
@@ -169,13 +180,7 @@ def wav(text: str, voice: str = "mock") -> bytes:
             tone[-1 - i] = tone[-1 - i] * i // fade
         samples.extend(tone)
         samples.extend([0] * (RATE // 25))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
+    return _wav_file(samples)
 
 
 # -- music (the mock's "Suno") ------------------------------------------------------------------
@@ -206,13 +211,7 @@ def music_wav(prompt: str, seconds: int, *, style: str = "", instrumental: bool 
             value = (6000 * envelope * math.sin(2 * math.pi * melody * t * (1 + wobble))
                      + 2500 * math.sin(2 * math.pi * bass * (start + i) / RATE))
             samples[start + i] = int(value)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
+    return _wav_file(samples)
 
 
 # -- animated GIF (the mock's "video") -----------------------------------------------------------

@@ -80,4 +80,4 @@ def menu(client: GatewayClient | None = None) -> Any:
 
 
 __all__ = ["Chat", "Compare", "Embeddings", "Images", "MyUsage", "Playground", "Speech",
-           "Video", "available", "menu"]
+           "Suno", "Video", "available", "menu"]
