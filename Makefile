@@ -10,13 +10,15 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 CHP := .node/node_modules/.bin/configurable-http-proxy
 KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
+# Jupyter AI (when installed) talks to the gateway: see that file.
+SERVER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
 
 .PHONY: run test bench soak install install-test lint clean postgres
 
 run: install
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
 
-install: $(VENV)/.stamp-install $(CHP) $(KERNEL_CONFIG)
+install: $(VENV)/.stamp-install $(CHP) $(KERNEL_CONFIG) $(SERVER_CONFIG)
 
 $(VENV)/bin/python:
 	$(BASE_PYTHON) -m venv $(VENV)
@@ -30,6 +32,10 @@ $(VENV)/.stamp-test: pyproject.toml $(VENV)/.stamp-install
 	touch $@
 
 $(KERNEL_CONFIG): extensions/classroom/ipython_kernel_config.py | $(VENV)/bin/python
+	mkdir -p $(dir $@)
+	cp $< $@
+
+$(SERVER_CONFIG): extensions/classroom/jupyter_server_config.py | $(VENV)/bin/python
 	mkdir -p $(dir $@)
 	cp $< $@
 

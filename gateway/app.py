@@ -33,6 +33,7 @@ from gateway.api import (
     media,
     openai_compat,
     pool,
+    suno,
     usage,
 )
 from gateway.asgi import (
@@ -181,6 +182,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             log.warning("%d run(s) left running by a previous gateway marked interrupted",
                         interrupted)
         await built.jobs.start()
+        await built.suno.start()
         app.state.services = built
         app.state.started = time.time()
         data_dir = built.settings.data_dir
@@ -218,7 +220,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests,
+        artifacts, usage, admin, pool, loadtests, suno,
     ):
         app.include_router(module.router)
 

@@ -44,6 +44,7 @@ T = TypeVar("T")
 KIND_WORDS = {
     "chat": "chats", "embedding": "makes embeddings", "image": "makes images",
     "speech": "speaks", "video": "makes videos", "midjourney": "runs Midjourney-style jobs",
+    "music": "makes music",
 }
 
 

@@ -39,6 +39,7 @@ from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.providers.wire import Limits
 from gateway.reload import ConfigReloader
 from gateway.settings import Settings
+from gateway.suno import SunoAccounts
 from gateway.tenants import Tenant, load_tenants
 
 
@@ -61,6 +62,7 @@ class Services:
     loadtests: LoadTests
     media: MediaService
     jobs: JobService
+    suno: SunoAccounts
     config: ConfigReloader
 
 
@@ -147,5 +149,6 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         loadtests=loadtests,
         media=MediaService(calls, artifacts, settings),
         jobs=JobService(calls, artifacts, JobStore(history), settings),
+        suno=SunoAccounts(history, settings),
         config=ConfigReloader(settings, tenants, pool, keystore, history, providers.catalog),
     )

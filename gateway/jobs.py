@@ -1,4 +1,5 @@
-"""Asynchronous media jobs: video (Kling, mock) and Midjourney-style images (LegNext, mock).
+"""Asynchronous media jobs: video (Kling, mock), Midjourney-style images (LegNext, mock) and
+music (mock; no Suno API with a documented wire format exists, see docs/providers.md).
 
 ``create`` checks the call like any other, writes the job and its history run,
 and returns at once; a background task then holds the admission ticket and the
@@ -38,7 +39,9 @@ from gateway.schemas import JobRequest, validate
 from gateway.settings import Settings
 
 log = logging.getLogger("gateway.jobs")
-HISTORY_KIND = {"video": "video", "midjourney": "image"}
+HISTORY_KIND = {"video": "video", "midjourney": "image", "music": "music"}
+MUSIC_SECONDS = (5, 30)
+ARTIFACT_KIND = {"video": "video", "midjourney": "image", "music": "audio"}
 
 
 def check_params(request: JobRequest) -> dict[str, Any]:
@@ -52,11 +55,36 @@ def check_params(request: JobRequest) -> dict[str, Any]:
         if params.setdefault("mode", "std") not in ("std", "pro"):
             raise InvalidRequest("The parameter 'mode' must be 'std' or 'pro'.",
                                  param="params.mode")
+    if request.kind == "music":
+        return check_music_params(params)
     aspect = params.get("aspect_ratio")
     if aspect is not None and (not isinstance(aspect, str) or ":" not in aspect):
         raise InvalidRequest("The parameter 'aspect_ratio' looks like '16:9'.",
                              param="params.aspect_ratio")
     return params
+
+
+def check_music_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Suno's knobs, as its web app names them: a style, a title, instrumental or not,
+    and (the mock's) length in seconds."""
+    unknown = sorted(set(params) - {"duration", "style", "title", "instrumental"})
+    if unknown:
+        raise InvalidRequest(f"Music jobs do not take {unknown}; they take duration, style, "
+                             "title and instrumental.", param="params")
+    duration = params.get("duration", 8)
+    low, high = MUSIC_SECONDS
+    if not isinstance(duration, int) or isinstance(duration, bool) or not low <= duration <= high:
+        raise InvalidRequest(f"The parameter 'duration' must be a whole number of seconds from "
+                             f"{low} to {high}.", param="params.duration")
+    for name in ("style", "title"):
+        value = params.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise InvalidRequest(f"The parameter '{name}' is a short text (200 characters at "
+                                 "most).", param=f"params.{name}")
+    if not isinstance(params.get("instrumental", False), bool):
+        raise InvalidRequest("The parameter 'instrumental' is true or false.",
+                             param="params.instrumental")
+    return {**params, "duration": duration}
 
 
 def estimated_progress(state: TaskState, elapsed: float, spec: JobSpec) -> float:
@@ -154,6 +182,11 @@ class JobService:
             return Metered(video_cost(spec.model, seconds=seconds, mode=spec.params.get("mode")),
                            text=f"[{seconds:g} s video]", units={"seconds": seconds},
                            priced_as=spec.model.priced_as)
+        if spec.kind == "music":
+            seconds = float(state.seconds or spec.params.get("duration") or 8)
+            return Metered(task_cost(spec.model), text=f"[{seconds:g} s of music]",
+                           units={"tasks": 1, "seconds": seconds},
+                           priced_as=spec.model.priced_as)
         return Metered(task_cost(spec.model), text=f"[Midjourney grid and {files - 1} images]",
                        units={"tasks": 1, "images": files}, priced_as=spec.model.priced_as)
 
@@ -184,7 +217,7 @@ class JobService:
                             spec.model.id, spec.prompt, run_id, job_id,
                             meta={"index": files, "params": spec.params, "source_url": url
                                   if not url.startswith("mock://") else None},
-                            kind="video" if spec.kind == "video" else "image",
+                            kind=ARTIFACT_KIND.get(spec.kind, "image"),
                         ))
                         files += 1
                     if not files:

@@ -282,7 +282,7 @@ class SpeechRequest(BaseModel):
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["video", "midjourney"]
+    kind: Literal["video", "midjourney", "music"]
     model: str = Field(min_length=1, max_length=200)
     prompt: str = Field(min_length=1, max_length=4000)
     params: dict[str, Any] = Field(default_factory=dict)

@@ -83,6 +83,17 @@ class Settings(BaseSettings):
         default=None, repr=False,
         description="Provider key pool as JSON (the seed platform's shape); instead of keys_file.",
     )
+    suno_accounts_json: str | None = Field(
+        default=None, repr=False,
+        description="Suno accounts as JSON, the seed platform's shape: a list of {id, email, "
+        "password, memo}; id 0 (or an empty email) is the seed's 'no assignment' row. Stored "
+        "encrypted; admins hand them to people (PUT /api/suno/assignments/{user}).",
+    )
+    suno_accounts_file: Path | None = Field(
+        default=None,
+        description="Suno accounts in a file instead: TOML ([[suno]] tables of id, email, "
+        "password, memo) or JSON (the same list as suno_accounts_json).",
+    )
     master_key: str | None = Field(
         default=None, repr=False,
         description="Encrypts provider keys at rest: 32 bytes, URL-safe base64. Generated into the "

@@ -28,6 +28,7 @@ FEATURES = (
     "video",
     "embeddings",
     "usage",
+    "music",
 )
 
 

@@ -8,7 +8,10 @@ only (never another school's, never a teacher or an admin). On the page:
   applied; generated passwords are offered once, as a CSV download made in the
   page (never stored, never sent again);
 - add one account (a generated password is shown once when none is typed);
-- disable, enable, unlock, reset a password; change a role or a school (admins).
+- disable, enable, unlock, reset a password; change a role or a school (admins);
+- assign a Suno account to a person (admins): the gateway keeps the accounts and the
+  assignments (``/api/suno/*``, audited there); the page asks it with a short-lived
+  token of the signed-in admin, so the gateway's own check decides.
 
 It uses the same accounts store and the same audit spool as the ``classroom
 accounts`` command (:mod:`hub.accounts`, :mod:`hub.audit`), so both agree. Hub
@@ -24,6 +27,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from jupyterhub.handlers import BaseHandler
 from tornado import web
 
@@ -39,6 +43,7 @@ from .roster import (
 )
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+GATEWAY_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -89,8 +94,49 @@ class AccountsHandler(BaseHandler):
         return self._store
 
     def assignments(self, account: Account) -> list[str]:
-        """Per-user assignments shown next to an account (none yet; the tools use this hook)."""
-        return []
+        """Per-user assignments shown next to an account (the Suno account, for admins)."""
+        found = getattr(self, "_suno", {}).get(account.username)
+        return [f"Suno: {found['email']}" + (f" ({found['memo']})" if found.get("memo") else "")
+                ] if found else []
+
+    # -- the gateway's Suno accounts (admins only) -------------------------------------
+
+    async def _gateway(self, method: str, path: str, **kw: Any) -> Any:
+        """Call the gateway as the signed-in admin (a token that expires in two minutes)."""
+        base = (getattr(self.current_user.spawner, "gateway_url", "") or "").rstrip("/")
+        if not base:
+            raise AccountError("The gateway's address is not configured.")
+        token = self.current_user.new_api_token(
+            note="classroom accounts page (Suno assignments)", expires_in=120)
+        async with httpx.AsyncClient(timeout=GATEWAY_TIMEOUT) as client:
+            try:
+                answer = await client.request(method, base + path, **kw,
+                                              headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as exc:
+                raise AccountError(f"The gateway did not answer ({type(exc).__name__}).") \
+                    from None
+        if answer.status_code >= 400:
+            try:
+                message = answer.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = f"HTTP {answer.status_code}"
+            raise AccountError(f"The gateway refused: {message}")
+        return answer.json()
+
+    async def _load_suno(self, manager: Manager) -> list[dict[str, Any]]:
+        """The Suno accounts (and who has which) for an admin; none for a teacher."""
+        self._suno: dict[str, dict[str, Any]] = {}
+        if not manager.is_admin:
+            return []
+        try:
+            accounts = (await self._gateway("GET", "/api/suno/accounts"))["items"]
+        except AccountError as exc:
+            self.log.warning("Suno accounts not shown: %s", exc)
+            return []
+        for item in accounts:
+            for who in item.get("assigned_to") or []:
+                self._suno[who["user"]] = item
+        return [a for a in accounts if a.get("active")]
 
     async def _page(self, manager: Manager, **ns: Any) -> None:
         store = self.store
@@ -99,6 +145,7 @@ class AccountsHandler(BaseHandler):
             role=None if manager.is_admin else "student",
         )
         tenants = self.authenticator.tenants
+        suno_accounts = await self._load_suno(manager)
         html = await self.render_template(
             "classroom_accounts.html",
             manager=manager,
@@ -110,6 +157,8 @@ class AccountsHandler(BaseHandler):
             roles=["student", "teacher", "viewer", "admin"] if manager.is_admin else ["student"],
             notice=ns.get("notice"), problems=ns.get("problems") or [],
             generated=ns.get("generated") or [], download=ns.get("download"),
+            suno_accounts=suno_accounts,
+            suno_of={u: a["id"] for u, a in self._suno.items()},
         )
         self.finish(html)
 
@@ -123,7 +172,7 @@ class AccountsHandler(BaseHandler):
         action = self.get_body_argument("action", "")
         act = {"import": self._import, "add": self._add, "disable": self._one,
                "enable": self._one, "unlock": self._one, "reset": self._one,
-               "change": self._change}.get(action)
+               "change": self._change, "suno": self._assign_suno}.get(action)
         if act is None:
             raise web.HTTPError(400, f"Unknown action {action!r}.")
         try:
@@ -247,3 +296,19 @@ class AccountsHandler(BaseHandler):
         self._audit(manager, "account.change", account.username, tenant=tenant, role=role)
         return {"notice": f"{account.username} is now {role} at {tenant} "
                           "(from their next sign-in)."}
+
+    async def _assign_suno(self, manager: Manager, _: str) -> dict[str, Any]:
+        if not manager.is_admin:
+            raise web.HTTPError(403, "Only administrators assign Suno accounts.")
+        account = self._target(manager)
+        chosen = self.get_body_argument("suno_account", "", strip=True)
+        if chosen and not chosen.isdigit():
+            raise AccountError("Choose a Suno account from the list.")
+        name = account.username
+        if chosen and chosen != "0":
+            await self._gateway("PUT", f"/api/suno/assignments/{name}",
+                                json={"account_id": int(chosen), "tenant": account.tenant})
+            return {"notice": f"{name} now has Suno account {chosen}."}
+        await self._gateway("DELETE", f"/api/suno/assignments/{name}",
+                            params={"tenant": account.tenant})
+        return {"notice": f"{name} has no Suno account now."}

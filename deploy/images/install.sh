@@ -37,6 +37,9 @@ case "$role" in
     prefix=$("$python" -c 'import sys; print(sys.prefix)')
     mkdir -p "$prefix/etc/ipython"
     cp "$src/extensions/classroom/ipython_kernel_config.py" "$prefix/etc/ipython/"
+    # Jupyter AI's panel (when the image installs it) on the gateway, with the user's token.
+    mkdir -p "$prefix/etc/jupyter"
+    cp "$src/extensions/classroom/jupyter_server_config.py" "$prefix/etc/jupyter/"
     mkdir -p "$share/notebooks"
     for part in lessons dashboards admin; do
       rm -rf "$share/notebooks/$part"

@@ -6,6 +6,10 @@ ARG SINGLEUSER_IMAGE=quay.io/jupyter/minimal-notebook:python-3.11
 FROM ${SINGLEUSER_IMAGE}
 USER root
 COPY . /tmp/classroom-src
-RUN sh /tmp/classroom-src/deploy/images/install.sh lab /tmp/classroom-src \
+# Jupyter AI's panel, on the gateway (extensions/classroom/jupyter_server_config.py):
+# build with --build-arg EXTRA_PACKAGES="jupyter-ai[jupyternaut]>=3.2,<4".
+ARG EXTRA_PACKAGES=""
+RUN CLASSROOM_EXTRA_PACKAGES="${EXTRA_PACKAGES}" \
+    sh /tmp/classroom-src/deploy/images/install.sh lab /tmp/classroom-src \
  && rm -rf /tmp/classroom-src
 USER ${NB_UID}

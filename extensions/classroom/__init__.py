@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         MyUsage,
         Playground,
         Speech,
+        Suno,
         Video,
     )
 
@@ -80,6 +81,7 @@ _LAZY = {
     "Video": ".widgets",
     "Embeddings": ".widgets",
     "MyUsage": ".widgets",
+    "Suno": ".widgets",
     "start_class": ".classstart",
     "class_status": ".classstart",
 }
@@ -146,6 +148,7 @@ __all__ = [
     "MyUsage",
     "Playground",
     "Speech",
+    "Suno",
     "Usage",
     "Video",
     "__version__",

@@ -26,6 +26,7 @@ MOCK_MODELS: dict[str, str] = {
     "speech": "mock/speech",
     "video": "mock/video",
     "midjourney": "mock/midjourney",
+    "music": "mock/music",
 }
 
 

@@ -1,6 +1,6 @@
-"""Asynchronous media jobs: video (kling-*, mock/video) and Midjourney-style images
-(midjourney, mock/midjourney). Create, then poll for status and progress; the results
-are artifacts."""
+"""Asynchronous media jobs: video (kling-*, mock/video), Midjourney-style images
+(midjourney, mock/midjourney) and music (mock/music). Create, then poll for status and
+progress; the results are artifacts."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def create_job(request: Request, identity: CurrentUser,
 @router.get("", summary="Your jobs, newest first")
 async def list_jobs(
     request: Request, identity: CurrentUser, services: ServicesDep,
-    kind: Literal["video", "midjourney"] | None = None,
+    kind: Literal["video", "midjourney", "music"] | None = None,
     status: Literal["queued", "running", "succeeded", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,

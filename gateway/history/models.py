@@ -196,7 +196,7 @@ jobs = Table(
     Column("tenant", String(64), nullable=False),
     Column("role", String(16), nullable=False),
     Column("source", String(16), nullable=False),
-    Column("kind", String(16), nullable=False),  # video, midjourney
+    Column("kind", String(16), nullable=False),  # video, midjourney, music
     Column("provider", String(32), nullable=False),
     Column("model", String(200), nullable=False),
     Column("prompt", Text),
@@ -314,3 +314,26 @@ loadtest_lessons = Table(
 
 Index("uq_loadtest_lessons_tenant_name", loadtest_lessons.c.tenant, loadtest_lessons.c.name,
       unique=True)
+
+# Suno accounts (the seed platform's SUNO_ACCOUNTS_JSON), declared in the configuration and
+# synced here; the password is sealed like a provider key. One assignment per person.
+suno_accounts = Table(
+    "suno_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # the declared id
+    Column("email", String(320), nullable=False),
+    Column("password_enc", Text, nullable=False),
+    Column("memo", Text, nullable=False, default=""),
+    Column("is_active", Boolean, nullable=False, default=True),
+    Column("updated_at", Float, nullable=False),
+)
+
+suno_assignments = Table(
+    "suno_assignments",
+    metadata,
+    Column("user", String(128), primary_key=True),
+    Column("tenant", String(64)),
+    Column("account_id", Integer, ForeignKey("suno_accounts.id"), nullable=False),
+    Column("assigned_by", String(128), nullable=False),
+    Column("assigned_at", Float, nullable=False),
+)

@@ -33,7 +33,7 @@ from typing import Any
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 MILLION = Decimal(1_000_000)
 TOKEN_PRICES = ("input_per_mtok", "output_per_mtok")
-KINDS = ("chat", "embedding", "image", "speech", "video", "midjourney")
+KINDS = ("chat", "embedding", "image", "speech", "video", "midjourney", "music")
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,17 @@ def aspect_size(aspect: str | None, long_side: int) -> tuple[int, int]:
 RATE = 8000
 
 
+def _wav_file(samples: array.array[int]) -> bytes:
+    """16-bit mono samples at ``RATE`` as a WAV file."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(samples.tobytes())
+    return buffer.getvalue()
+
+
 def wav(text: str, voice: str = "mock") -> bytes:
     """One short tone per word (pitch from the word and the voice), as long as the text."""
     words = WORD.findall(text.lower()) or ["..."]
@@ -169,13 +180,38 @@ def wav(text: str, voice: str = "mock") -> bytes:
             tone[-1 - i] = tone[-1 - i] * i // fade
         samples.extend(tone)
         samples.extend([0] * (RATE // 25))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(samples.tobytes())
-    return buffer.getvalue()
+    return _wav_file(samples)
+
+
+# -- music (the mock's "Suno") ------------------------------------------------------------------
+
+PENTATONIC = (0, 2, 4, 7, 9, 12, 14, 16)
+
+
+def music_wav(prompt: str, seconds: int, *, style: str = "", instrumental: bool = True) -> bytes:
+    """A short tune from the prompt: a pentatonic melody over a bass note per bar, 8 kHz mono.
+    The same prompt and style make the same tune; a sung (not instrumental) one gets a
+    vibrato, the mock's idea of a voice."""
+    digest = _digest("music", prompt, style)
+    tempo = 96 + digest[0] % 48  # beats per minute
+    beat = int(RATE * 60 / tempo)
+    root = 196 + digest[1] % 96  # Hz
+    total = RATE * seconds
+    samples = array.array("h", bytes(2 * total))
+    for start in range(0, total, beat):
+        index = start // beat
+        step = PENTATONIC[digest[2 + index % 30] % len(PENTATONIC)]
+        melody = root * 2 ** (step / 12)
+        bass = root / 2 * 2 ** (PENTATONIC[digest[(index // 4) % 32] % 4] / 12)
+        length = min(beat, total - start)
+        for i in range(length):
+            t = i / RATE
+            envelope = min(1.0, i / 80) * (1 - i / length) ** 1.5
+            wobble = 0 if instrumental else 0.004 * math.sin(2 * math.pi * 5.5 * t)
+            value = (6000 * envelope * math.sin(2 * math.pi * melody * t * (1 + wobble))
+                     + 2500 * math.sin(2 * math.pi * bass * (start + i) / RATE))
+            samples[start + i] = int(value)
+    return _wav_file(samples)
 
 
 # -- animated GIF (the mock's "video") -----------------------------------------------------------
@@ -220,7 +256,8 @@ class _Task:
 
 
 class MockJobs:
-    """Video and Midjourney-style jobs that take ``seconds`` and make real (small) files."""
+    """Video, Midjourney-style and music jobs that take ``seconds`` and make real (small)
+    files."""
 
     id = "mock"
 
@@ -247,6 +284,9 @@ class MockJobs:
         if spec.kind == "midjourney":
             urls = [f"mock://{task_id}/grid"] + [f"mock://{task_id}/{i}" for i in range(4)]
             return TaskState("succeeded", 1.0, urls)
+        if spec.kind == "music":
+            return TaskState("succeeded", 1.0, [f"mock://{task_id}/music"],
+                             seconds=float(spec.params.get("duration") or 8))
         return TaskState("succeeded", 1.0, [f"mock://{task_id}/video"],
                          seconds=float(spec.params.get("duration") or 5))
 
@@ -262,6 +302,13 @@ class MockJobs:
             w, h = aspect_size(str(spec.params.get("aspect_ratio") or "1:1"), 256)
             grid, tiles = await loop.run_in_executor(None, grid_png, spec.prompt, w, h)
             return (grid if part == "grid" else tiles[int(part)]), "image/png"
+        if spec.kind == "music":
+            p = spec.params
+            data = await loop.run_in_executor(
+                None, lambda: music_wav(spec.prompt, int(p.get("duration") or 8),
+                                        style=str(p.get("style") or ""),
+                                        instrumental=bool(p.get("instrumental", True))))
+            return data, "audio/wav"
         w, h = aspect_size(str(spec.params.get("aspect_ratio") or "16:9"), 160)
         return await loop.run_in_executor(None, gif, spec.prompt, w, h), "image/gif"
 

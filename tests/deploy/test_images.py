@@ -72,6 +72,9 @@ def test_the_image_install_script_installs_and_checks_each_role(role, source, tm
         kernel_config = venv / "etc" / "ipython" / "ipython_kernel_config.py"
         assert kernel_config.read_text() == (
             REPO / "extensions" / "classroom" / "ipython_kernel_config.py").read_text()
+        server_config = venv / "etc" / "jupyter" / "jupyter_server_config.py"
+        assert server_config.read_text() == (
+            REPO / "extensions" / "classroom" / "jupyter_server_config.py").read_text()
     else:
         assert sorted(p.name for p in (share / "tenants").glob("*.json")) == sorted(
             p.name for p in (REPO / "tenants").glob("*.json"))

@@ -33,6 +33,7 @@ FEATURE_TITLES = {
     "video": "Video",
     "embeddings": "Embeddings",
     "usage": "My usage",
+    "music": "Suno",
 }
 
 
