@@ -2,7 +2,8 @@
 
     ClassroomError                      500 internal_error
     ├── InvalidRequest                  400 invalid_request       (names the field)
-    │   └── ContextLengthExceeded       400 context_length_exceeded
+    │   ├── ContextLengthExceeded       400 context_length_exceeded
+    │   └── InvalidToolSchema           400 invalid_tool_schema   (names the tool and field)
     ├── InvalidToken                    401 invalid_token
     ├── Forbidden                       403 forbidden
     │   ├── ModelNotAllowed             403 model_not_allowed
@@ -117,6 +118,10 @@ class InvalidRequest(ClassroomError):
 
 class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
+
+
+class InvalidToolSchema(InvalidRequest):
+    code = "invalid_tool_schema"
 
 
 class InvalidToken(ClassroomError):
