@@ -15,7 +15,7 @@ from gateway.history.jobs import JobStore
 from gateway.history.media import ArtifactStore
 from gateway.jobs import JobService
 from gateway.keypool import KeyPool
-from gateway.keypool.store import KeyStore
+from gateway.keypool.store import KeyStore, SecretBox, load_master_key
 from gateway.loadtest.manager import LoadTests
 from gateway.media import MediaService
 from gateway.pipeline import ChatService
@@ -25,6 +25,7 @@ from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.reload import ConfigReloader
 from gateway.settings import Settings
 from gateway.tenants import Tenant
+from gateway.tooluse import ConnectionStore, McpClient, ToolTurns
 
 # Whole numbers that reach the database must fit its signed 64-bit integers.
 DB_INT_MAX = 2**63 - 1
@@ -73,6 +74,11 @@ class Services:
         )
         self.media = MediaService(self.calls, self.artifacts, settings)
         self.jobs = JobService(self.calls, self.artifacts, JobStore(history), settings)
+        self.mcp = ConnectionStore(
+            history, keystore.box if keystore is not None else SecretBox(load_master_key(
+                settings.master_key, settings.data_dir, embedded=settings.db_url is None)),
+            settings.mcp_server_url, tuple(settings.mcp_allowed))
+        self.tool_turns = ToolTurns(self.chat, self.mcp, McpClient(settings.mcp_timeout_seconds))
         self.config = ConfigReloader(settings, tenants, self.pool, keystore, history,
                                      providers.catalog)
 

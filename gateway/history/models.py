@@ -308,3 +308,5 @@ loadtest_lessons = Table(
 
 Index("uq_loadtest_lessons_tenant_name", loadtest_lessons.c.tenant, loadtest_lessons.c.name,
       unique=True)
+
+from gateway.history import mcp_tables as _mcp_tables  # noqa: E402,F401  (MCP tables, same metadata)

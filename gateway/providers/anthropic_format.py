@@ -293,7 +293,7 @@ def request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
             "parameters": t.get("input_schema") or {}}} for t in body["tools"]]
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
-        kind = choice.get("type")
+        kind = str(choice.get("type"))
         out["tool_choice"] = {"any": "required", "auto": "auto", "none": "none"}.get(
             kind, {"type": "function", "function": {"name": choice.get("name")}})
         if choice.get("disable_parallel_tool_use"):

@@ -14,7 +14,8 @@ When a request offers ``tools`` (and ``tool_choice`` is not ``"none"``):
    ``name=value`` or ``name: value`` in the prompt (a value in quotes may hold spaces);
    else an ``enum`` value the prompt mentions; else, for a number or integer, the next
    number in the prompt; else, for the first required string, the first text in quotes,
-   or everything after the tool's name (after a colon, if one follows it). A required
+   or what follows the tool's name (after a colon, if one follows it) up to the name of
+   another offered tool, without trailing punctuation or "then"/"and". A required
    property with nothing to go on gets the schema's default, or its enum's first value,
    or an empty value of its type. Nothing is invented beyond that.
 
@@ -90,8 +91,13 @@ def _mentions(prompt: str, name: str) -> int | None:
     return None
 
 
-def arguments_for(prompt: str, tool: str, schema: dict[str, Any] | None) -> dict[str, Any]:
-    """The arguments the mock gives ``tool`` for this prompt (the rule in the docstring)."""
+TRAILING = re.compile(r"(?:[\s,;.?!]|\b(?:then|and|also)\b)+$", re.IGNORECASE)
+
+
+def arguments_for(prompt: str, tool: str, schema: dict[str, Any] | None,
+                  others: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The arguments the mock gives ``tool`` for this prompt (the rule in the docstring);
+    ``others``: the other tools offered, whose names end this one's text."""
     schema = schema or {}
     properties: dict[str, Any] = schema.get("properties") or {}
     required = [r for r in schema.get("required") or [] if isinstance(r, str)]
@@ -125,7 +131,9 @@ def arguments_for(prompt: str, tool: str, schema: dict[str, Any] | None) -> dict
             where = _mentions(prompt, tool)
             rest = prompt[where + len(tool):] if where is not None else prompt
             rest = rest.split(":", 1)[1] if rest.lstrip().startswith(":") else rest
-            arguments[name] = rest.strip(" \t\n.?!")
+            ends = [at for other in others if (at := _mentions(rest, other)) is not None]
+            rest = rest[:min(ends)] if ends else rest
+            arguments[name] = TRAILING.sub("", rest).strip()
             continue
         if name in required:
             if "default" in spec:
@@ -150,7 +158,7 @@ def tool_results_answer(request: ChatCompletionRequest) -> str | None:
     for message in request.messages:
         for call in (message.model_extra or {}).get("tool_calls") or []:
             names[str(call.get("id"))] = (call.get("function") or {}).get("name", "tool")
-    trailing = []
+    trailing: list[Any] = []
     for message in reversed(request.messages):
         if message.role not in ("tool", "function"):
             break
@@ -189,7 +197,8 @@ def planned_calls(request: ChatCompletionRequest) -> list[MockCall]:
     calls = []
     for index, tool in enumerate(chosen):
         name = str(tool.get("name"))
-        arguments = arguments_for(prompt, name, tool.get("parameters"))
+        others = tuple(str(t.get("name")) for t in tools if t is not tool)
+        arguments = arguments_for(prompt, name, tool.get("parameters"), others)
         calls.append(MockCall(f"call_mock{index}{seed[:18]}", name,
                               json.dumps(arguments, ensure_ascii=False)))
     return calls
