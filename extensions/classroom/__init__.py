@@ -13,7 +13,7 @@ Public names:
   ``client.embed(...)``, ``client.generate_image(...)``, ``client.speech(...)``,
   ``client.start_job(...)``, ``client.my_usage()``, ``client.history()``, ...);
 - the widgets: ``Chat``, ``Playground``, ``Compare``, ``Images``, ``Speech``,
-  ``Video``, ``Embeddings``, ``MyUsage`` (display one in a cell), and
+  ``Video``, ``Embeddings``, ``MyUsage``, ``Tools`` (display one in a cell), and
   ``widgets.menu()`` with the ones your school has switched on;
 - ``use_mock(True)`` / ``mock_switch()``: send every widget to the free
   practice models;
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         MyUsage,
         Playground,
         Speech,
+        Tools,
         Video,
     )
 
@@ -80,6 +81,7 @@ _LAZY = {
     "Video": ".widgets",
     "Embeddings": ".widgets",
     "MyUsage": ".widgets",
+    "Tools": ".widgets",
     "start_class": ".classstart",
     "class_status": ".classstart",
 }
@@ -146,6 +148,7 @@ __all__ = [
     "MyUsage",
     "Playground",
     "Speech",
+    "Tools",
     "Usage",
     "Video",
     "__version__",

@@ -1,7 +1,7 @@
 """The classroom's notebook widgets (ipywidgets 8), one module each.
 
 ``Chat``, ``Playground``, ``Compare``, ``Images``, ``Speech``, ``Video``,
-``Embeddings`` and ``MyUsage``. A widget whose feature your school has not
+``Embeddings``, ``MyUsage`` and ``Tools``. A widget whose feature your school has not
 switched on shows why instead of its controls; :func:`available` lists the
 ones you can use, and :func:`menu` shows buttons for them.
 """
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .images import Images
     from .playground import Playground
     from .speech import Speech
+    from .tools import Tools
     from .usage import MyUsage
     from .video import Video
 
@@ -32,6 +33,7 @@ WIDGETS = {
     "Video": (".video", "video"),
     "Embeddings": (".embeddings", "embeddings"),
     "MyUsage": (".usage", "usage"),
+    "Tools": (".tools", "chat"),
 }
 
 
@@ -78,4 +80,4 @@ def menu(client: GatewayClient | None = None) -> Any:
 
 
 __all__ = ["Chat", "Compare", "Embeddings", "Images", "MyUsage", "Playground", "Speech",
-           "Video", "available", "menu"]
+           "Tools", "Video", "available", "menu"]
