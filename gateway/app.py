@@ -30,6 +30,7 @@ from gateway.api import (
     google_native,
     jobs,
     loadtests,
+    mcp_connections,
     media,
     openai_compat,
     pool,
@@ -220,7 +221,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests, suno,
+        artifacts, usage, admin, pool, loadtests, suno, mcp_connections,
     ):
         app.include_router(module.router)
 

@@ -26,7 +26,7 @@ from gateway.jobs import JobService
 from gateway.keypool import KeyPool
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
-from gateway.keypool.store import KeyStore
+from gateway.keypool.store import KeyStore, SecretBox, load_master_key
 from gateway.loadtest.manager import LoadTests
 from gateway.media import MediaService
 from gateway.network import Network, NetworkConfigError
@@ -41,6 +41,7 @@ from gateway.reload import ConfigReloader
 from gateway.settings import Settings
 from gateway.suno import SunoAccounts
 from gateway.tenants import Tenant, load_tenants
+from gateway.tooluse import ConnectionStore, McpClient, ToolTurns
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Services:
     media: MediaService
     jobs: JobService
     suno: SunoAccounts
+    mcp: ConnectionStore
+    tool_turns: ToolTurns
     config: ConfigReloader
 
 
@@ -133,6 +136,10 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         settings={"mock_ttft_ms": settings.mock_ttft_ms,
                   "mock_tokens_per_second": settings.mock_tokens_per_second},
     )
+    mcp = ConnectionStore(
+        history, keystore.box if keystore is not None else SecretBox(load_master_key(
+            settings.master_key, settings.data_dir, embedded=settings.db_url is None)),
+        settings.mcp_server_url, tuple(settings.mcp_allowed))
     return Services(
         settings=settings,
         resolver=build_resolver(settings),
@@ -150,5 +157,7 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         media=MediaService(calls, artifacts, settings),
         jobs=JobService(calls, artifacts, JobStore(history), settings),
         suno=SunoAccounts(history, settings),
+        mcp=mcp,
+        tool_turns=ToolTurns(chat, mcp, McpClient(settings.mcp_timeout_seconds)),
         config=ConfigReloader(settings, tenants, pool, keystore, history, providers.catalog),
     )

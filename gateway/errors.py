@@ -2,13 +2,15 @@
 
     ClassroomError                      500 internal_error
     ├── InvalidRequest                  400 invalid_request       (names the field)
-    │   └── ContextLengthExceeded       400 context_length_exceeded
+    │   ├── ContextLengthExceeded       400 context_length_exceeded
+    │   └── InvalidToolSchema           400 invalid_tool_schema   (names the tool and field)
     ├── InvalidToken                    401 invalid_token
     ├── Forbidden                       403 forbidden
     │   ├── ModelNotAllowed             403 model_not_allowed
     │   ├── FeatureDisabled             403 feature_disabled
     │   ├── ModelUnpriced               403 model_unpriced        (a budget needs a price)
-    │   └── PausedByTeacher             403 paused_by_teacher
+    │   ├── PausedByTeacher             403 paused_by_teacher
+    │   └── ServerNotAllowed            403 mcp_server_not_allowed (allow-list, SSRF guard)
     ├── NotFound                        404 not_found
     │   └── ModelNotFound               404 model_not_found
     ├── Conflict                        409 conflict
@@ -25,7 +27,9 @@
         ├── ProviderUnavailable         503 provider_unavailable      (retried)
         │   └── NoKeyAvailable          503 no_key_available
         ├── ProviderTimeout             504 provider_timeout          (retried)
-        └── ContentBlocked              400 content_blocked           (reason in words)
+        ├── ContentBlocked              400 content_blocked           (reason in words)
+        └── McpServerError              502 mcp_server_error          (an MCP server failed)
+            └── McpTimeout              504 mcp_timeout
 
 ``code`` is stable: programs and the classroom's error explainer test it.
 ``message`` is written for a student. Neither ever contains a secret.
@@ -119,12 +123,20 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class InvalidToolSchema(InvalidRequest):
+    code = "invalid_tool_schema"
+
+
 class InvalidToken(ClassroomError):
     status, code, type = 401, "invalid_token", "authentication_error"
 
 
 class Forbidden(ClassroomError):
     status, code, type = 403, "forbidden", "permission_error"
+
+
+class ServerNotAllowed(Forbidden):
+    code = "mcp_server_not_allowed"
 
 
 class ModelNotAllowed(Forbidden):
@@ -226,3 +238,11 @@ def all_error_classes() -> list[type[ClassroomError]]:
         seen.append(cls)
         stack.extend(cls.__subclasses__())
     return seen
+
+
+class McpServerError(ProviderError):
+    code = "mcp_server_error"
+
+
+class McpTimeout(McpServerError):
+    status, code = 504, "mcp_timeout"

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+from gateway import tools
 from gateway.auth import Identity
 from gateway.calls import Caller
 from gateway.errors import ClassroomError, InvalidRequest
@@ -149,6 +150,7 @@ class NativeFaces:
             body = load_object(raw, content_type)
             request_text = _last_user_text(body.get("messages"), "role", "user", "content")
             validate(body, AnthropicMessagesRequest)
+            tools.check_anthropic(body)
             model = self.calls.resolve(caller, body["model"], ("chat",))
             request = None
             if model.provider != "anthropic":
@@ -211,6 +213,7 @@ class NativeFaces:
                 raise InvalidRequest("The field 'contents' is required: a list of "
                                      "{role, parts} objects.", param="contents")
             validate(body, GeminiRequest)
+            tools.check_gemini(body)
             # The SDKs' shorthands; Gemini's REST API itself wants Content objects.
             if isinstance(contents, str):
                 body["contents"] = [{"role": "user", "parts": [{"text": contents}]}]

@@ -44,10 +44,12 @@ import base64
 import ipaddress
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
+
+import httpcore
 
 # Everything this module reads; the hub passes these on to the gateway service.
 NETWORK_VARIABLES = (
@@ -262,3 +264,259 @@ async def open_tunnel(
     if transport is None:  # the proxy closed the tunnel during the handshake
         raise ProxyError("the proxy closed the tunnel")
     return transport, protocol
+
+
+# -- calls to addresses a user gives (MCP servers): the server-side request forgery guard ------
+#
+# A user may make the gateway call a URL of their choosing (an MCP server). Unchecked,
+# that would let a student reach what only the gateway can: its own ports, the hub's
+# API, a cloud's metadata service (169.254.169.254), the school's private network. So:
+#
+# - a URL must be ``http(s)://host[:port]/...`` without credentials in it, and must be on
+#   the school's allow-list (:class:`AllowList`, an admin setting);
+# - every address a host name resolves to is checked when the connection is opened, and
+#   the connection goes to that checked address (:class:`GuardedBackend`): resolving
+#   once to check and again to connect would let a name that answers a public address
+#   first and ``127.0.0.1`` next (DNS rebinding) through;
+# - an address that is not public (loopback, private, link-local, shared, reserved,
+#   multicast, unspecified; IPv4 inside IPv6 judged as the IPv4) is refused unless an
+#   admin listed that very host, URL or network: ``*`` on the list (any public server)
+#   never opens a private one;
+# - a redirect is a new request and passes the same checks.
+#
+# Numbers written oddly (``2130706433``, ``0177.0.0.1``, ``0x7f.1``, ``[::ffff:7f00:1]``)
+# are judged by the address they resolve to, so they gain nothing. These calls never go
+# through the environment's HTTP proxy: behind one, the gateway could not see where a
+# call really lands.
+
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+class DestinationRefused(ValueError):
+    """A URL or address the gateway will not call for a user (the reason in words)."""
+
+
+def non_public(address: str) -> str | None:
+    """Why an IP address is not a public one (None: it is)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            inner = non_public(str(embedded))
+            if inner:
+                return inner
+    for test, words in ((ip.is_loopback, "a loopback address (this machine)"),
+                        (ip.is_link_local, "a link-local address"),
+                        (ip.is_private, "a private network address"),
+                        (ip.is_multicast, "a multicast address"),
+                        (ip.is_unspecified, "an unspecified address"),
+                        (ip.is_reserved, "a reserved address")):
+        if test:
+            return words
+    if not ip.is_global:
+        return "not a public internet address"
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # lower case, no brackets, no trailing dot
+    port: int
+    path: str
+
+    @property
+    def origin(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def parse_target(url: str) -> Target:
+    """A URL a user gave, checked for its shape (not yet for where it points)."""
+    if not isinstance(url, str) or len(url) > 2000 or any(c in url for c in "\r\n\t "):
+        raise DestinationRefused("The URL must be one line of text without spaces.")
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+    except ValueError:
+        raise DestinationRefused("The URL cannot be read (a bracket too many or too few?).") \
+            from None
+    if parts.scheme not in ("http", "https"):
+        raise DestinationRefused("The URL must start with http:// or https://.")
+    if parts.username is not None or parts.password is not None:
+        raise DestinationRefused(
+            "The URL must not carry a user name or password; put a token in a header instead.")
+    host = (hostname or "").rstrip(".").lower()
+    if not host:
+        raise DestinationRefused("The URL names no host.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise DestinationRefused("The URL's port is not a number from 1 to 65535.") from None
+    if not 0 < port < 65536:
+        raise DestinationRefused("The URL's port is not a number from 1 to 65535.")
+    return Target(parts.scheme, host, port, parts.path or "/")
+
+
+@dataclass(frozen=True)
+class AllowEntry:
+    """One line of an allow-list: ``*``, a URL (its origin and path prefix), a host or
+    ``*.domain`` (optionally ``:port``), or an IP network (``10.0.0.0/8``)."""
+
+    text: str
+    target: Target | None = None
+    host: str | None = None
+    port: int | None = None
+    domain: bool = False
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AllowEntry:
+        item = text.strip()
+        if item == "*":
+            return cls(item)
+        if "://" in item:
+            return cls(item, target=parse_target(item))
+        try:
+            return cls(item, network=ipaddress.ip_network(item.strip("[]"), strict=False))
+        except ValueError:
+            pass
+        host, sep, port = item.rpartition(":")
+        if not sep or "]" in port or not port.isdigit():
+            host, port = item, ""
+        host = host.strip("[]").rstrip(".").lower()
+        domain = host.startswith("*.")
+        host = host.removeprefix("*.")
+        if not host or any(c in host for c in "/?#@ "):
+            raise DestinationRefused(f"{text!r} is not a URL, host, *.domain or IP network.")
+        return cls(item, host=host, port=int(port) if port else None, domain=domain)
+
+    @property
+    def everything_public(self) -> bool:
+        return self.text == "*"
+
+    def covers(self, target: Target) -> bool:
+        """The URL is one this entry lists (``*`` covers every URL, public ones only)."""
+        if self.everything_public:
+            return True
+        if self.target is not None:
+            mine = self.target
+            prefix = mine.path.rstrip("/")
+            return (mine.origin == target.origin
+                    and (target.path == mine.path or target.path.startswith(prefix + "/")
+                         or not prefix))
+        if self.network is not None:
+            try:
+                return ipaddress.ip_address(target.host) in self.network
+            except ValueError:
+                return False
+        assert self.host is not None
+        if self.port is not None and self.port != target.port:
+            return False
+        return target.host == self.host or (self.domain and target.host.endswith(
+            "." + self.host))
+
+    def opens(self, host: str, port: int, address: str) -> bool:
+        """This entry names the host (or the address) explicitly, so a non-public
+        address is allowed for it."""
+        if self.everything_public:
+            return False
+        if self.network is not None:
+            return ipaddress.ip_address(address.split("%", 1)[0]) in self.network
+        target = Target("http", host, port, "/")
+        if self.target is not None:
+            return self.target.host == host and self.target.port == port
+        return self.covers(target)
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """Which servers users may make the gateway call (a school's setting plus the
+    classroom's own, which is always on it)."""
+
+    entries: tuple[AllowEntry, ...] = ()
+
+    @classmethod
+    def parse(cls, items: list[str] | tuple[str, ...]) -> AllowList:
+        return cls(tuple(AllowEntry.parse(item) for item in items if item.strip()))
+
+    def check_url(self, url: str) -> Target:
+        """The URL's target, when the list allows it (its addresses are checked on connect)."""
+        target = parse_target(url)
+        if target.host in LOCAL_NAMES or target.host.endswith(".localhost"):
+            if not any(e.opens(target.host, target.port, "127.0.0.1") for e in self.entries):
+                raise DestinationRefused(
+                    f"{target.host} is this machine; the gateway does not call it for a user.")
+        if not any(entry.covers(target) for entry in self.entries):
+            raise DestinationRefused(
+                f"{target.origin} is not on your school's list of MCP servers; ask an admin "
+                "to add it.")
+        return target
+
+    def check_address(self, host: str, port: int, address: str) -> None:
+        reason = non_public(address)
+        if reason and not any(e.opens(host, port, address) for e in self.entries):
+            raise DestinationRefused(
+                f"{host} resolves to {address}, {reason}; the gateway calls such addresses "
+                "only when an admin has listed that server.")
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address of a host, as the system resolver gives them (literals included)."""
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(host, port, type=1)  # SOCK_STREAM
+    addresses: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in found:
+        if sockaddr[0] not in addresses:
+            addresses.append(str(sockaddr[0]))
+    return addresses
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with the guard in it: a host is resolved once, each of
+    its addresses checked, and the connection opened to a checked address (TLS still
+    checks the certificate against the host name). ``refused`` keeps the last refusal,
+    in words, for a client library that turns exceptions into its own."""
+
+    def __init__(self, allow: AllowList,
+                 resolver: Callable[[str, int], Awaitable[list[str]]] = resolve,
+                 inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+        self.allow = allow
+        self.resolver = resolver
+        self.inner = inner or httpcore.AnyIOBackend()
+        self.refused: DestinationRefused | None = None
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        name = host.strip("[]").rstrip(".").lower()
+        try:
+            addresses = await self.resolver(name, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"{name} cannot be resolved ({exc})") from None
+        try:
+            if not addresses:
+                raise DestinationRefused(f"{name} resolves to no address.")
+            for address in addresses:
+                self.allow.check_address(name, port, address)
+        except DestinationRefused as refusal:
+            self.refused = refusal
+            raise httpcore.ConnectError(str(refusal)) from None
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout, local_address,
+                                                    socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("Unix sockets are never called for a user.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)

@@ -34,6 +34,7 @@ from gateway.providers.base import ChatCall, ChatResult, Piece
 from gateway.providers.http import LABELS
 from gateway.providers.mock import count_tokens
 from gateway.schemas import ChatCompletionRequest, last_user_text, load_object, validate
+from gateway.tools import check_openai as check_openai_tools
 
 log = logging.getLogger("gateway.pipeline")
 
@@ -123,6 +124,7 @@ class ChatService:
         try:
             body = load_object(raw, content_type)  # parsed once; validation copies what it uses
             request = validate(body, ChatCompletionRequest)
+            check_openai_tools(body)
             request_text = last_user_text(request.messages)
             model = self.calls.resolve(caller, request.model, ("chat",))
         except ClassroomError as error:

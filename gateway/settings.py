@@ -194,6 +194,23 @@ class Settings(BaseSettings):
         description="Largest answer accepted from a vendor, in bytes after decompression "
         "(a video download included); a larger one is dropped with provider_error (502).",
     )
+    mcp_server_url: str | None = Field(
+        default=None,
+        description="The classroom's own MCP server (streamable HTTP), e.g. "
+        "http://127.0.0.1:8765/mcp: allowed for every school and offered to every user as "
+        "the built-in connection 'classroom'. `classroom run` starts it and sets this.",
+    )
+    mcp_allowed: list[str] = Field(
+        default_factory=list,
+        description="MCP servers every school's users may add, besides each school's own "
+        "allow-list (JSON list of URLs, hosts, *.domains, IP networks, or \"*\" for any public "
+        "server). Private and loopback addresses are reachable only when listed explicitly.",
+    )
+    mcp_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300,
+        description="Longest wait for an MCP server: to connect and list its tools, or for "
+        "one tool call (then the call is recorded as a timeout and the model told so).",
+    )
     workers: int = Field(
         default=1, ge=1,
         description="Worker processes. Pool state lives in one process, so only 1 is accepted.",

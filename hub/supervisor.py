@@ -40,16 +40,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import VENV_BIN, HubSettings
+from .config import VENV_BIN, HubSettings, free_port
 
 PID_FILE = "classroom-run.pid"  # inside CLASSROOM_DATA_DIR
 PROXY_PID_FILE = "jupyterhub-proxy.pid"
 GATEWAY_PID_FILE = "gateway.pid"
+MCP_PID_FILE = "classroom-mcp.pid"
 HUB_PID_FILE = "jupyterhub.pid"  # written by the hub itself
 # What each pid file's process runs, so that a reused PID is never signalled.
 LEFTOVERS = {
     PROXY_PID_FILE: b"configurable-http-proxy",
     GATEWAY_PID_FILE: b"gateway\0serve",
+    MCP_PID_FILE: b"gateway.mcpserver",
     HUB_PID_FILE: b"jupyterhub\0-f",
 }
 RESTART_WINDOW = 300.0
@@ -181,6 +183,20 @@ def define_parts(settings: HubSettings, config_file: Path, env: dict[str, str],
     return proxy, gateway, Part("hub", [program, "-f", str(config_file)], hub_env)
 
 
+def mcp_part(gateway: Part, env: Mapping[str, str]) -> Part:
+    """The classroom's MCP server (``gateway.mcpserver``) on a loopback port
+    (``CLASSROOM_MCP_PORT``, default a free one); the gateway is told its URL, which it
+    allows for every school, unless ``CLASSROOM_MCP_SERVER_URL`` already names another."""
+    raw = env.get("CLASSROOM_MCP_PORT", "").strip()
+    port = int(raw) if raw.isdigit() else free_port()
+    gateway.env.setdefault("CLASSROOM_MCP_SERVER_URL", f"http://127.0.0.1:{port}/mcp")
+    base = {k: v for k, v in env.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+    python = str(Path(VENV_BIN) / "python")
+    return Part("MCP server", [python if Path(python).exists() else sys.executable, "-m",
+                               "gateway.mcpserver", "--host", "127.0.0.1", "--port",
+                               str(port)], base)
+
+
 class Supervisor:
     """Start the parts, keep them running, stop them all in order."""
 
@@ -189,7 +205,8 @@ class Supervisor:
         self.data_dir = settings.data_dir
         self.proxy, self.gateway, self.hub = define_parts(
             settings, config_file, env, secrets.token_hex(32), secrets.token_hex(32))
-        self.parts = (self.proxy, self.gateway, self.hub)
+        self.mcp = mcp_part(self.gateway, env)
+        self.parts = (self.proxy, self.mcp, self.gateway, self.hub)
         self.request: str | None = None
         self.hub_came_up = False
 
@@ -205,6 +222,8 @@ class Supervisor:
             self._write(PROXY_PID_FILE, part.process.pid)
         elif part is self.gateway:
             self._write(GATEWAY_PID_FILE, part.process.pid)
+        elif part is self.mcp:
+            self._write(MCP_PID_FILE, part.process.pid)
 
     def reap(self) -> list[Part]:
         """Collect every exited child; return our parts among them."""
@@ -306,6 +325,7 @@ class Supervisor:
                 say("the proxy did not start")
                 return 1
             time.sleep(0.1)
+        self.start(self.mcp)
         self.start(self.gateway)
         self.start(self.hub)
         while self.request != "stop":
@@ -332,9 +352,10 @@ class Supervisor:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)
         self.stop(self.hub)
-        keep = {p for p in (self.gateway.pid, self.proxy.pid) if p is not None}
+        keep = {p for p in (self.gateway.pid, self.proxy.pid, self.mcp.pid) if p is not None}
         self.terminate(descendants(os.getpid()) - keep, timeout=20)
         self.stop(self.gateway, timeout=20)
+        self.stop(self.mcp, timeout=10)
         self.stop(self.proxy, timeout=10)
         self.terminate(descendants(os.getpid()), timeout=5)
         self.reap()

@@ -11,7 +11,8 @@
 - ``gateway_client``: a ``TestClient`` on the in-process gateway (lifespan run).
 - ``start_gateway``: factory that serves a real gateway with uvicorn on a free
   loopback port (``classroom gateway serve``) and stops it by PID afterwards.
-- ``gateway_server``: one such gateway shared by the whole session.
+- ``classroom_mcp_url``: the classroom MCP server (``gateway.mcpserver``) for the session.
+- ``gateway_server``: one such gateway shared by the whole session (knowing that server).
 
 Secrets (``tests/support/secrets.py``): provider keys and master keys that a gateway
 loads (in-process, or started here) are remembered, with the passwords and hub
@@ -204,8 +205,33 @@ def start_gateway(
 
 
 @pytest.fixture(scope="session")
-def gateway_server(start_gateway: Callable[..., GatewayServer]) -> GatewayServer:
-    return start_gateway()
+def classroom_mcp_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The classroom MCP server (``python -m gateway.mcpserver``), stopped by PID."""
+    import socket
+    import sys
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("mcp") / "mcp.log"
+
+    def listening() -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "gateway.mcpserver", "--port",
+                                    str(port)], cwd=str(REPO), stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_until(listening, 30, "classroom MCP server", process)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def gateway_server(start_gateway: Callable[..., GatewayServer],
+                   classroom_mcp_url: str) -> GatewayServer:
+    return start_gateway(CLASSROOM_MCP_SERVER_URL=classroom_mcp_url)
 
 
 # -- secrets never reach a log ----------------------------------------------------------------

@@ -13,7 +13,7 @@ Public names:
   ``client.embed(...)``, ``client.generate_image(...)``, ``client.speech(...)``,
   ``client.start_job(...)``, ``client.my_usage()``, ``client.history()``, ...);
 - the widgets: ``Chat``, ``Playground``, ``Compare``, ``Images``, ``Speech``,
-  ``Video``, ``Embeddings``, ``MyUsage`` (display one in a cell), and
+  ``Video``, ``Embeddings``, ``MyUsage``, ``Tools`` (display one in a cell), and
   ``widgets.menu()`` with the ones your school has switched on;
 - ``use_mock(True)`` / ``mock_switch()``: send every widget to the free
   practice models;
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         Playground,
         Speech,
         Suno,
+        Tools,
         Video,
     )
 
@@ -82,6 +83,7 @@ _LAZY = {
     "Embeddings": ".widgets",
     "MyUsage": ".widgets",
     "Suno": ".widgets",
+    "Tools": ".widgets",
     "start_class": ".classstart",
     "class_status": ".classstart",
 }
@@ -149,6 +151,7 @@ __all__ = [
     "Playground",
     "Speech",
     "Suno",
+    "Tools",
     "Usage",
     "Video",
     "__version__",

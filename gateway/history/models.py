@@ -337,3 +337,4 @@ suno_assignments = Table(
     Column("assigned_by", String(128), nullable=False),
     Column("assigned_at", Float, nullable=False),
 )
+from gateway.history import mcp_tables as _mcp_tables  # noqa: E402,F401  (MCP tables, same metadata)

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from gateway.errors import InvalidToolSchema
 from gateway.pricing import Usage
 from gateway.providers.base import Piece, usage_to_openai
 from gateway.schemas import ChatCompletionRequest, content_text
@@ -136,7 +137,8 @@ def request_to_anthropic(request: ChatCompletionRequest, vendor_model: str,
     if tools:
         body["tools"] = [
             {"name": t["function"]["name"], "description": t["function"].get("description", ""),
-             "input_schema": t["function"].get("parameters") or {"type": "object"}}
+             "input_schema": t["function"].get("parameters") or {"type": "object",
+                                                                 "properties": {}}}
             for t in tools if t.get("type") == "function"
         ]
     choice = extra.get("tool_choice")
@@ -146,6 +148,9 @@ def request_to_anthropic(request: ChatCompletionRequest, vendor_model: str,
         body["tool_choice"] = {"type": choice}
     elif isinstance(choice, dict) and choice.get("function"):
         body["tool_choice"] = {"type": "tool", "name": choice["function"].get("name")}
+    if extra.get("parallel_tool_calls") is False and tools and choice != "none":
+        body["tool_choice"] = {**body.get("tool_choice", {"type": "auto"}),
+                               "disable_parallel_tool_use": True}
     if request.stream:
         body["stream"] = True
     return body
@@ -242,6 +247,8 @@ def _openai_parts(content: Any) -> tuple[Any, list[dict[str, Any]], list[dict[st
             inner = block.get("content")
             text = inner if isinstance(inner, str) else " ".join(
                 b.get("text") or "" for b in inner or [] if b.get("type") == "text")
+            if block.get("is_error"):
+                text = "Error: " + text
             results.append({"role": "tool", "tool_call_id": block.get("tool_use_id"),
                             "content": text})
     if all(p["type"] == "text" for p in parts):
@@ -275,9 +282,22 @@ def request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
         if body.get(theirs) is not None:
             out[ours] = body[theirs]
     if body.get("tools"):
+        server = [t.get("name") for t in body["tools"] if t.get("type") not in (None, "custom")]
+        if server:
+            raise InvalidToolSchema(
+                f"The tool '{server[0]}' is one of Anthropic's own server tools; only claude-* "
+                "models can run it. Describe it with a name and an input_schema instead.",
+                param="tools")
         out["tools"] = [{"type": "function", "function": {
             "name": t.get("name"), "description": t.get("description", ""),
             "parameters": t.get("input_schema") or {}}} for t in body["tools"]]
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        kind = str(choice.get("type"))
+        out["tool_choice"] = {"any": "required", "auto": "auto", "none": "none"}.get(
+            kind, {"type": "function", "function": {"name": choice.get("name")}})
+        if choice.get("disable_parallel_tool_use"):
+            out["parallel_tool_calls"] = False
     return out
 
 
@@ -309,7 +329,11 @@ def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -
 
 async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
                              prompt_estimate: int) -> AsyncIterator[Piece]:
-    """OpenAI chunks → Anthropic events, ``message_start`` first and ``message_stop`` last."""
+    """OpenAI chunks → Anthropic events, ``message_start`` first and ``message_stop`` last.
+
+    The text is block 0; each tool call becomes a ``tool_use`` block of its own, opened
+    when its id and name arrive (closing the block before it) and fed its arguments as
+    ``input_json_delta`` pieces, as Claude streams them."""
     start = {"type": "message_start", "message": {
         "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
         "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
@@ -320,18 +344,40 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
     finish = "stop"
     usage: Usage | None = None
     final = False
+    current = 0  # the open block
+    blocks: dict[int, int] = {}  # OpenAI tool call index → Anthropic block index
     async for piece in chunks:
         for choice in piece.payload.get("choices") or ():
-            text = (choice.get("delta") or {}).get("content")
-            if text:
+            delta = choice.get("delta") or {}
+            text = delta.get("content")
+            if text and current == 0:
                 yield Piece({"type": "content_block_delta", "index": 0,
                              "delta": {"type": "text_delta", "text": text}},
                             event="content_block_delta", text=text)
+            for call in delta.get("tool_calls") or ():
+                index = call.get("index", 0)
+                function = call.get("function") or {}
+                if index not in blocks:
+                    yield Piece({"type": "content_block_stop", "index": current},
+                                event="content_block_stop")
+                    current = blocks[index] = len(blocks) + 1
+                    yield Piece({"type": "content_block_start", "index": current,
+                                 "content_block": {"type": "tool_use",
+                                                   "id": call.get("id") or f"toolu_{index}",
+                                                   "name": function.get("name"), "input": {}}},
+                                event="content_block_start")
+                if function.get("arguments"):
+                    yield Piece({"type": "content_block_delta", "index": blocks[index],
+                                 "delta": {"type": "input_json_delta",
+                                           "partial_json": function["arguments"]}},
+                                event="content_block_delta")
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         if piece.usage is not None:
             usage, final = piece.usage, piece.final
-    yield Piece({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+    yield Piece({"type": "content_block_stop", "index": current}, event="content_block_stop")
+    if blocks:
+        finish = "tool_calls"
     delta_usage = usage_to_anthropic(usage) if usage else {"output_tokens": 0}
     yield Piece({"type": "message_delta",
                  "delta": {"stop_reason": STOP_TO_ANTHROPIC.get(finish, "end_turn"),

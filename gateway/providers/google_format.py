@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from gateway import tools
 from gateway.errors import ContentBlocked
 from gateway.pricing import Usage
 from gateway.providers.base import Piece, usage_to_openai
@@ -135,6 +136,16 @@ def _gemini_parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
+def _result_object(text: str) -> dict[str, Any]:
+    """A tool's result as Gemini's ``functionResponse.response`` (an object): the result's
+    own JSON object when it is one, else ``{"result": text}``."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"result": text}
+    return value if isinstance(value, dict) else {"result": value}
+
+
 def request_to_gemini(request: ChatCompletionRequest) -> dict[str, Any]:
     system: list[str] = []
     contents: list[dict[str, Any]] = []
@@ -145,9 +156,19 @@ def request_to_gemini(request: ChatCompletionRequest) -> dict[str, Any]:
             system.append(content_text(message.content))
             continue
         if message.role in ("tool", "function"):
-            name = names.get(extra.get("tool_call_id") or "", message.name or "tool")
-            parts: list[dict[str, Any]] = [{"functionResponse": {
-                "name": name, "response": {"result": content_text(message.content)}}}]
+            call_id = extra.get("tool_call_id") or ""
+            name = names.get(call_id, message.name or "tool")
+            answer: dict[str, Any] = {"name": name,
+                                      "response": _result_object(content_text(message.content))}
+            if call_id.startswith("gemini-"):  # Gemini's own call id, given back
+                answer["id"] = call_id.removeprefix("gemini-")
+            last = contents[-1] if contents else None
+            # All the answers to one turn's calls go back in one content, as Gemini wants.
+            if last and last["role"] == "user" and all("functionResponse" in p
+                                                       for p in last["parts"]):
+                last["parts"].append({"functionResponse": answer})
+                continue
+            parts: list[dict[str, Any]] = [{"functionResponse": answer}]
             role = "user"
         else:
             parts = _gemini_parts(message.content)
@@ -159,7 +180,10 @@ def request_to_gemini(request: ChatCompletionRequest) -> dict[str, Any]:
                     args = json.loads(function.get("arguments") or "{}")
                 except ValueError:
                     args = {}
-                parts.append({"functionCall": {"name": function.get("name"), "args": args}})
+                found: dict[str, Any] = {"name": function.get("name"), "args": args}
+                if str(call.get("id", "")).startswith("gemini-"):
+                    found["id"] = call["id"].removeprefix("gemini-")
+                parts.append({"functionCall": found})
         if parts:
             contents.append({"role": role, "parts": parts})
     body: dict[str, Any] = {"contents": contents}
@@ -182,10 +206,32 @@ def request_to_gemini(request: ChatCompletionRequest) -> dict[str, Any]:
         body["generationConfig"] = config
     tools = [t["function"] for t in extra.get("tools") or [] if t.get("type") == "function"]
     if tools:
+        # parametersJsonSchema takes the JSON Schema as OpenAI callers write it; Gemini's
+        # older ``parameters`` takes only an OpenAPI subset of it.
         body["tools"] = [{"functionDeclarations": [
-            {k: v for k, v in t.items() if k in ("name", "description", "parameters")}
+            {"name": t["name"], **({"description": t["description"]} if t.get("description")
+                                   else {}),
+             **({"parametersJsonSchema": t["parameters"]} if t.get("parameters") else {})}
             for t in tools]}]
+    choice = extra.get("tool_choice")
+    if tools and choice is not None:
+        calling: dict[str, Any] = {"mode": {"none": "NONE", "required": "ANY"}.get(
+            choice if isinstance(choice, str) else "", "AUTO")}
+        if isinstance(choice, dict) and choice.get("function"):
+            calling = {"mode": "ANY", "allowedFunctionNames": [choice["function"].get("name")]}
+        body["toolConfig"] = {"functionCallingConfig": calling}
     return body
+
+
+def _call_id(call: dict[str, Any]) -> str:
+    """An OpenAI tool call id for a Gemini ``functionCall`` (its own id kept inside)."""
+    own = call.get("id")
+    return f"gemini-{own}" if own else "call_" + uuid.uuid4().hex[:24]
+
+
+def _calls_of(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [g(p, "functionCall", "function_call") for p in parts
+            if g(p, "functionCall", "function_call")]
 
 
 def response_to_openai(response: dict[str, Any], model: str) -> dict[str, Any]:
@@ -195,10 +241,9 @@ def response_to_openai(response: dict[str, Any], model: str) -> dict[str, Any]:
     if reason and not text:
         raise ContentBlocked(reason)
     calls = [
-        {"id": "call_" + uuid.uuid4().hex[:24], "type": "function", "function": {
-            "name": g(p, "functionCall", "function_call")["name"],
-            "arguments": json.dumps(g(p, "functionCall", "function_call").get("args") or {})}}
-        for p in parts_of(response) if g(p, "functionCall", "function_call")
+        {"id": _call_id(call), "type": "function", "function": {
+            "name": call.get("name"), "arguments": json.dumps(call.get("args") or {})}}
+        for call in _calls_of(parts_of(response))
     ]
     finish = g((response.get("candidates") or [{}])[0], "finishReason", "finish_reason") or "STOP"
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
@@ -229,6 +274,7 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
     usage: Usage | None = None
     final = False
     started = False
+    calls = 0
     async for piece in chunks:
         if piece.blocked and not piece.text and not started:
             raise ContentBlocked(piece.blocked)  # before the first byte: an HTTP error
@@ -237,11 +283,18 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
             yield Piece(chunk({"role": "assistant", "content": ""}))
         if piece.text:
             yield Piece(chunk({"content": piece.text}), text=piece.text)
+        for call in _calls_of(parts_of(piece.payload)):  # Gemini sends each call whole
+            yield Piece(chunk({"tool_calls": [{
+                "index": calls, "id": _call_id(call), "type": "function",
+                "function": {"name": call.get("name"),
+                             "arguments": json.dumps(call.get("args") or {})}}]}))
+            calls += 1
         finish = g((piece.payload.get("candidates") or [{}])[0], "finishReason", "finish_reason")
         if piece.usage is not None:
             usage, final = piece.usage, piece.final
         if finish:
-            yield Piece(chunk({}, FINISH_TO_OPENAI.get(finish, "stop")))
+            yield Piece(chunk({}, "tool_calls" if calls else FINISH_TO_OPENAI.get(finish,
+                                                                                  "stop")))
     if usage is not None:
         yield Piece({"id": ident, "object": "chat.completion.chunk", "created": created,
                      "model": model, "choices": [], "usage": usage_to_openai(usage)},
@@ -262,21 +315,43 @@ def request_from_gemini(body: dict[str, Any], model: str, stream: bool) -> dict[
     contents = body.get("contents")
     if isinstance(contents, str):
         contents = [{"role": "user", "parts": [{"text": contents}]}]
-    for content in contents or []:
+    pending: dict[str, list[str]] = {}  # function name → ids of its calls not yet answered
+    for number, content in enumerate(contents or []):
         parts: list[dict[str, Any]] = []
-        for part in content.get("parts") or []:
+        calls: list[dict[str, Any]] = []
+        for index, part in enumerate(content.get("parts") or []):
             inline = g(part, "inlineData", "inline_data")
+            call = g(part, "functionCall", "function_call")
+            answer = g(part, "functionResponse", "function_response")
             if isinstance(part.get("text"), str):
                 parts.append({"type": "text", "text": part["text"]})
             elif inline:
                 mime = g(inline, "mimeType", "mime_type", "image/png")
                 parts.append({"type": "image_url",
                               "image_url": {"url": f"data:{mime};base64,{inline.get('data', '')}"}})
+            elif isinstance(call, dict):
+                ident = f"gemini-{call['id']}" if call.get("id") else f"call_{number}_{index}"
+                pending.setdefault(str(call.get("name")), []).append(ident)
+                calls.append({"id": ident, "type": "function", "function": {
+                    "name": call.get("name"), "arguments": json.dumps(call.get("args") or {})}})
+            elif isinstance(answer, dict):
+                name = str(answer.get("name"))
+                waiting = pending.get(name) or []
+                ident = (f"gemini-{answer['id']}" if answer.get("id")
+                         else waiting.pop(0) if waiting else f"call_{name}")
+                messages.append({"role": "tool", "tool_call_id": ident,
+                                 "content": json.dumps(answer.get("response") or {})})
+        if not parts and not calls:
+            continue
         role = "assistant" if content.get("role") == "model" else "user"
+        entry: dict[str, Any]
         if all(p["type"] == "text" for p in parts):
-            messages.append({"role": role, "content": "".join(p["text"] for p in parts)})
+            entry = {"role": role, "content": "".join(p["text"] for p in parts) or None}
         else:
-            messages.append({"role": role, "content": parts})
+            entry = {"role": role, "content": parts}
+        if calls:
+            entry["tool_calls"] = calls
+        messages.append(entry)
     config = g(body, "generationConfig", "generation_config") or {}
     out: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
     for theirs, snake, ours in (("temperature", "temperature", "temperature"),
@@ -287,14 +362,35 @@ def request_from_gemini(body: dict[str, Any], model: str, stream: bool) -> dict[
         value = g(config, theirs, snake)
         if value is not None:
             out[ours] = value
+    declared = tools.declarations(body)
+    if declared:
+        out["tools"] = [{"type": "function", "function": {
+            "name": d.get("name"), "description": d.get("description", ""),
+            "parameters": g(d, "parametersJsonSchema", "parameters_json_schema")
+            or tools.openapi_to_json_schema(d.get("parameters")) or {"type": "object",
+                                                                     "properties": {}}}}
+            for d in declared]
+        tool_config = g(body, "toolConfig", "tool_config") or {}
+        calling = g(tool_config, "functionCallingConfig", "function_calling_config") or {}
+        mode = calling.get("mode")
+        allowed = g(calling, "allowedFunctionNames", "allowed_function_names") or []
+        if mode == "NONE":
+            out["tool_choice"] = "none"
+        elif mode == "ANY" and len(allowed) == 1:
+            out["tool_choice"] = {"type": "function", "function": {"name": allowed[0]}}
+        elif mode == "ANY":
+            out["tool_choice"] = "required"
     return out
 
 
 def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -> dict[str, Any]:
     choice = (completion.get("choices") or [{}])[0]
     text = (choice.get("message") or {}).get("content") or ""
+    parts: list[dict[str, Any]] = [{"text": text}] if text else []
+    parts += [_function_call(call) for call in (choice.get("message") or {}).get("tool_calls")
+              or []]
     return {
-        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+        "candidates": [{"content": {"role": "model", "parts": parts or [{"text": ""}]},
                         "finishReason": FINISH_FROM_OPENAI.get(
                             choice.get("finish_reason") or "stop", "STOP"),
                         "index": 0}],
@@ -304,13 +400,36 @@ def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -
     }
 
 
+def _function_call(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    try:
+        args = json.loads(function.get("arguments") or "{}")
+    except ValueError:
+        args = {}
+    found: dict[str, Any] = {"name": function.get("name"), "args": args}
+    ident = str(call.get("id") or "")
+    if ident.startswith("gemini-"):
+        found["id"] = ident.removeprefix("gemini-")
+    return {"functionCall": found}
+
+
 async def stream_from_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIterator[Piece]:
+    """OpenAI chunks → Gemini chunks; tool calls, streamed in pieces by OpenAI, are sent
+    whole (as Gemini sends them) in the last chunk."""
     response_id = uuid.uuid4().hex[:24]
     finish = "STOP"
     usage: Usage | None = None
     final = False
+    calls: dict[int, dict[str, Any]] = {}
     async for piece in chunks:
         for choice in piece.payload.get("choices") or ():
+            for call in (choice.get("delta") or {}).get("tool_calls") or ():
+                known = calls.setdefault(call.get("index", 0), {"id": None, "function": {
+                    "name": "", "arguments": ""}})
+                function = call.get("function") or {}
+                known["id"] = known["id"] or call.get("id")
+                known["function"]["name"] += function.get("name") or ""
+                known["function"]["arguments"] += function.get("arguments") or ""
             if choice.get("finish_reason"):
                 finish = FINISH_FROM_OPENAI.get(choice["finish_reason"], "STOP")
         if piece.usage is not None:
@@ -319,7 +438,8 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncI
             yield Piece({"candidates": [{"content": {"role": "model", "parts": [
                 {"text": piece.text}]}, "index": 0}], "modelVersion": model,
                 "responseId": response_id}, text=piece.text)
-    last: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+    parts = [_function_call(calls[i]) for i in sorted(calls)] or [{"text": ""}]
+    last: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts},
                                             "finishReason": finish, "index": 0}],
                             "modelVersion": model, "responseId": response_id}
     if usage is not None:

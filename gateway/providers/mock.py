@@ -2,7 +2,9 @@
 
 A product feature, not a test double: offline classrooms, demos and load
 tests use it. ``mock/echo`` answers with the last user message, ``mock/lorem``
-with placeholder text chosen by a hash of the conversation. Time to first
+with placeholder text chosen by a hash of the conversation. Offered ``tools``,
+both call them by the rule of :mod:`gateway.providers.mock_tools` (the tool the
+prompt names, with arguments taken from the prompt) and answer from the results. Time to first
 token and tokens per second come from settings so the mock can behave like a
 real model.
 """
@@ -22,6 +24,7 @@ from gateway.keypool import ProviderKey
 from gateway.pricing import Usage
 from gateway.providers.base import ChatCall, ChatResult, JobSpec, Piece, TaskState, usage_to_openai
 from gateway.providers.mock_media import MockJobs
+from gateway.providers.mock_tools import MockCall, planned_calls, tool_results_answer
 from gateway.schemas import ChatMessage, content_text, last_user_text
 
 TOKEN = re.compile(r"\s*[\w']+|\s*[^\w\s]")
@@ -99,7 +102,11 @@ class MockProvider:
 
     def _answer(self, call: ChatCall) -> tuple[list[str], str]:
         request = call.request
-        if call.model.id == "mock/lorem":
+        from_tools = tool_results_answer(request) if (request.model_extra or {}).get(
+            "tools") else None
+        if from_tools is not None:
+            text = from_tools
+        elif call.model.id == "mock/lorem":
             text = lorem_text(request.messages, request.output_limit)
         else:
             text = last_user_text(request.messages)
@@ -113,7 +120,14 @@ class MockProvider:
         return Usage(prompt_tokens=prompt_tokens(call.request.messages),
                      completion_tokens=completion)
 
+    @staticmethod
+    def _call_tokens(calls: list[MockCall]) -> int:
+        return sum(count_tokens(c.name) + count_tokens(c.arguments) for c in calls)
+
     async def chat(self, call: ChatCall) -> ChatResult:
+        calls = planned_calls(call.request)
+        if calls:
+            return self._tool_result(call, calls)
         pieces, finish = self._answer(call)
         delay = self.ttft + (len(pieces) / self.tps if self.tps else 0)
         if delay:
@@ -140,8 +154,22 @@ class MockProvider:
         }
         return ChatResult(response=response, usage=usage, text=text)
 
+    def _tool_result(self, call: ChatCall, calls: list[MockCall]) -> ChatResult:
+        usage = self._usage(call, self._call_tokens(calls))
+        message = {"role": "assistant", "content": None, "refusal": None,
+                   "tool_calls": [c.as_openai() for c in calls]}
+        response = {
+            "id": f"chatcmpl-mock{uuid.uuid4().hex[:20]}", "object": "chat.completion",
+            "created": int(time.time()), "model": call.model.id,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": "tool_calls"}],
+            "usage": usage_to_openai(usage), "system_fingerprint": "mock",
+        }
+        return ChatResult(response=response, usage=usage, text="")
+
     async def stream(self, call: ChatCall) -> AsyncIterator[dict[str, Any]]:
-        pieces, finish = self._answer(call)
+        calls = planned_calls(call.request)
+        pieces, finish = ([], "tool_calls") if calls else self._answer(call)
         ident = f"chatcmpl-mock{uuid.uuid4().hex[:20]}"
         created = int(time.time())
 
@@ -160,6 +188,11 @@ class MockProvider:
         if self.ttft:
             await asyncio.sleep(self.ttft)
         yield chunk({"role": "assistant", "content": ""})
+        for index, planned in enumerate(calls):  # as OpenAI streams them: head, then arguments
+            yield chunk({"tool_calls": [{"index": index, "id": planned.id, "type": "function",
+                                         "function": {"name": planned.name, "arguments": ""}}]})
+            yield chunk({"tool_calls": [{"index": index,
+                                         "function": {"arguments": planned.arguments}}]})
         interval = 1 / self.tps if self.tps else 0
         started = time.monotonic()
         for index, piece in enumerate(pieces):
@@ -170,7 +203,7 @@ class MockProvider:
                     await asyncio.sleep(wait)
             yield chunk({"content": piece.lstrip() if index == 0 else piece})
         yield chunk({}, finish)
-        usage = self._usage(call, len(pieces))
+        usage = self._usage(call, len(pieces) + self._call_tokens(calls))
         yield {
             "id": ident,
             "object": "chat.completion.chunk",

@@ -34,7 +34,7 @@ def test_a_school_without_media_gets_an_explanation_instead_of_controls(make_cli
         assert repr(widget) == f"<{cls.__name__} disabled>"
     assert not [r for r in recorder.seen if r.path.startswith(("/v1/images", "/v1/audio",
                                                               "/api/jobs", "/v1/embeddings"))]
-    assert widgets.available(client) == ["Chat", "Playground", "Compare", "MyUsage"]
+    assert widgets.available(client) == ["Chat", "Playground", "Compare", "MyUsage", "Tools"]
 
 
 def test_a_disabled_widget_refuses_its_actions_in_words(make_client):
@@ -57,7 +57,7 @@ def test_every_widget_is_offered_to_a_school_that_enabled_everything(make_client
 def test_the_menu_opens_only_enabled_widgets(make_client):
     menu = widgets.menu(make_client("admin"))
     names = [b.description for b in menu.children[0].children]
-    assert names == ["Chat", "Playground", "Compare", "MyUsage"]
+    assert names == ["Chat", "Playground", "Compare", "MyUsage", "Tools"]
 
 
 def test_practice_mode_sends_every_widget_to_mock_models(make_client, recorder):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -12,7 +13,16 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.common import Fake, directives, request_id, sse_event, strip_directives, words
+from tests.fakes.common import (
+    Fake,
+    directives,
+    planned_tool_calls,
+    request_id,
+    sse_event,
+    strip_directives,
+    tool_id,
+    words,
+)
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
          404: "not_found_error", 429: "rate_limit_error", 500: "api_error",
@@ -41,6 +51,37 @@ def _text(content: Any) -> tuple[str, int]:
     return " ".join(texts), sum(1 for b in content or [] if b.get("type") == "image")
 
 
+def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    """The ``tool_result`` blocks of the last message, when it is a user turn of them."""
+    if not messages or messages[-1].get("role") != "user":
+        return []
+    content = messages[-1].get("content")
+    results = []
+    for block in content if isinstance(content, list) else []:
+        if block.get("type") == "tool_result":
+            inner = block.get("content")
+            text = inner if isinstance(inner, str) else _text(inner)[0]
+            results.append(("error: " if block.get("is_error") else "") + text)
+    return results
+
+
+def _tool_calls(body: dict[str, Any], said: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") == "none":
+        return []
+    if choice.get("type") == "any" and "tools" not in said:
+        said = {**said, "tool": said.get("tool", {})}
+    elif choice.get("type") == "tool":
+        said = {**said, "tool": {"name": choice.get("name")}}
+    offered = [(t.get("name", ""), t.get("input_schema")) for t in body.get("tools") or []
+               if t.get("input_schema") is not None]
+    planned = planned_tool_calls(said, offered)
+    if choice.get("disable_parallel_tool_use"):
+        planned = planned[:1]
+    return [{"type": "tool_use", "id": tool_id("toolu_"), "name": name, "input": arguments}
+            for name, arguments in planned]
+
+
 @fake.route("/v1/messages", ["POST"])
 async def messages(request: Request) -> Response:
     if not request.headers.get("anthropic-version"):
@@ -61,6 +102,10 @@ async def messages(request: Request) -> Response:
         return fake.fail(400, "invalid", "prompt is too long: 250000 tokens > 200000 maximum")
     said = directives(last)
     reply = f"Fake Claude reply: {strip_directives(last)}"
+    results = _tool_results(body["messages"])
+    if results:
+        reply = "Fake Claude reply: tool said: " + " | ".join(results)
+    tools = [] if results else _tool_calls(body, said)
     if system:
         reply += f" [system: {system if isinstance(system, str) else 'blocks'}]"
     if images:
@@ -75,11 +120,14 @@ async def messages(request: Request) -> Response:
              "cache_read_input_tokens": cached,
              "output_tokens": int(numbers.get("completion", len(pieces)))}
     stop = "max_tokens" if len(pieces) < len(words(reply)) else "end_turn"
+    if tools:  # Claude says a word before it calls, as it usually does
+        pieces, stop = ["Calling", "a", "tool."], "tool_use"
     ident = "msg_" + request_id("")[:24]
     if not body.get("stream"):
         return JSONResponse({
             "id": ident, "type": "message", "role": "assistant", "model": body["model"],
-            "content": [{"type": "text", "text": " ".join(pieces)}], "stop_reason": stop,
+            "content": [{"type": "text", "text": " ".join(pieces)}, *tools],
+            "stop_reason": stop,
             "stop_sequence": None, "usage": usage,
         }, headers={"request-id": request_id()})
     delay = float(said.get("words", {}).get("delay", 0))
@@ -100,6 +148,17 @@ async def messages(request: Request) -> Response:
                 "type": "text_delta", "text": word if index == 0 else " " + word}},
                 "content_block_delta")
         yield sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop")
+        for index, call in enumerate(tools, start=1):
+            yield sse_event({"type": "content_block_start", "index": index, "content_block": {
+                "type": "tool_use", "id": call["id"], "name": call["name"], "input": {}}},
+                "content_block_start")
+            arguments = json.dumps(call["input"])
+            for start in range(0, len(arguments), 7):
+                yield sse_event({"type": "content_block_delta", "index": index, "delta": {
+                    "type": "input_json_delta", "partial_json": arguments[start:start + 7]}},
+                    "content_block_delta")
+            yield sse_event({"type": "content_block_stop", "index": index},
+                            "content_block_stop")
         yield sse_event({"type": "message_delta", "delta": {"stop_reason": stop,
                                                             "stop_sequence": None},
                          "usage": {"output_tokens": usage["output_tokens"]}}, "message_delta")

@@ -226,3 +226,48 @@ def sse_event(data: Any, event: str | None = None, newline: str = "\n") -> bytes
     payload = data if isinstance(data, str) else json.dumps(data)
     head = f"event: {event}{newline}" if event else ""
     return f"{head}data: {payload}{newline}{newline}".encode()
+
+
+# -- tool calls: one rule for every fake vendor ------------------------------------------------
+# ``[[tool]]`` in the last user text calls the first tool offered, ``[[tool name=X]]`` that
+# one, ``[[tools]]`` every tool offered at once (parallel calls). Arguments are derived from
+# each tool's JSON schema (its required properties, one sample value by type). A conversation
+# that ends with tool results is answered from them ("... tool said: <results>"), so a
+# client's loop ends.
+
+SAMPLES: dict[str, Any] = {"string": "Seoul", "integer": 2, "number": 2.5, "boolean": True,
+                           "array": [], "object": {}}
+
+
+def sample_arguments(schema: dict[str, Any] | None) -> dict[str, Any]:
+    schema = schema or {}
+    properties = schema.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for name in schema.get("required") or list(properties)[:1]:
+        spec = properties.get(name) or {}
+        if spec.get("enum"):
+            arguments[name] = spec["enum"][0]
+        else:
+            kind = spec.get("type", "string")
+            arguments[name] = SAMPLES.get(kind if isinstance(kind, str) else kind[0], "Seoul")
+    return arguments
+
+
+def planned_tool_calls(said: dict[str, dict[str, str]],
+                       tools: list[tuple[str, dict[str, Any] | None]]) -> list[tuple[str,
+                                                                                   dict[str, Any]]]:
+    """(name, arguments) of the calls a fake makes for these directives and offered tools."""
+    if not tools:
+        return []
+    if "tools" in said:
+        return [(name, sample_arguments(schema)) for name, schema in tools]
+    if "tool" in said:
+        wanted = said["tool"].get("name")
+        for name, schema in tools:
+            if wanted in (None, name):
+                return [(name, sample_arguments(schema))]
+    return []
+
+
+def tool_id(prefix: str) -> str:
+    return prefix + secrets.token_hex(10)

@@ -7,13 +7,22 @@ Google's error shape (a bad key is 400 ``API_KEY_INVALID``, as Google does)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from tests.fakes.common import Fake, directives, png_b64, sse_event, strip_directives, words
+from tests.fakes.common import (
+    Fake,
+    directives,
+    planned_tool_calls,
+    png_b64,
+    sse_event,
+    strip_directives,
+    words,
+)
 
 STATUSES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED",
             404: "NOT_FOUND", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -57,6 +66,39 @@ def _read(body: dict[str, Any]) -> tuple[str, int, int]:
     return last, images, prompt_words
 
 
+def _tool_results(body: dict[str, Any]) -> list[str]:
+    """The ``functionResponse`` parts of the last content, in order."""
+    contents = body.get("contents") or []
+    if not contents:
+        return []
+    found = []
+    for part in contents[-1].get("parts") or []:
+        answer = part.get("functionResponse") or part.get("function_response")
+        if answer:
+            found.append(f"{answer.get('name')}={json.dumps(answer.get('response'))}")
+    return found
+
+
+def _tool_calls(body: dict[str, Any], said: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    config = (body.get("toolConfig") or body.get("tool_config") or {})
+    calling = config.get("functionCallingConfig") or config.get("function_calling_config") or {}
+    mode = calling.get("mode", "AUTO")
+    if mode == "NONE":
+        return []
+    offered = [(d.get("name", ""), d.get("parametersJsonSchema") or d.get("parameters_json_schema")
+                or d.get("parameters"))
+               for tool in body.get("tools") or []
+               for d in tool.get("functionDeclarations") or tool.get("function_declarations")
+               or []]
+    allowed = calling.get("allowedFunctionNames") or calling.get("allowed_function_names")
+    if allowed:
+        offered = [t for t in offered if t[0] in allowed]
+    if mode == "ANY" and "tools" not in said:
+        said = {**said, "tool": said.get("tool", {})}
+    return [{"functionCall": {"name": name, "args": arguments}}
+            for name, arguments in planned_tool_calls(said, offered)]
+
+
 def _usage(numbers: dict[str, str], prompt_words: int, completion: int) -> dict[str, Any]:
     prompt = int(numbers.get("prompt", prompt_words + 4))
     total_out = int(numbers.get("completion", completion))
@@ -82,6 +124,16 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]
         return {"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": SAFETY}],
                 "usageMetadata": _usage({}, prompt_words, 0), "modelVersion": model}, []
     reply = f"Fake Gemini reply: {strip_directives(last)}"
+    results = _tool_results(body)
+    if results:
+        reply = "Fake Gemini reply: tool said: " + " | ".join(results)
+    calls = [] if results else _tool_calls(body, said)
+    if calls:  # Gemini answers a call with the call alone, finishReason STOP
+        answer = {"candidates": [{"content": {"role": "model", "parts": calls},
+                                  "finishReason": "STOP", "index": 0}],
+                  "usageMetadata": _usage(said.get("usage", {}), prompt_words, 5 * len(calls)),
+                  "modelVersion": model, "responseId": "resp-fake"}
+        return answer, []
     if images:
         reply += f" (saw {images} image{'s' if images > 1 else ''})"
     if "words" in said:

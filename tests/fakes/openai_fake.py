@@ -8,6 +8,7 @@ import array
 import asyncio
 import base64
 import io
+import json
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -22,11 +23,13 @@ from tests.fakes.common import (
     base_of,
     directives,
     parse_multipart,
+    planned_tool_calls,
     png,
     png_b64,
     request_id,
     sse_event,
     strip_directives,
+    tool_id,
     words,
 )
 
@@ -56,7 +59,17 @@ def _text(content: Any) -> tuple[str, int]:
     return " ".join(texts), images
 
 
-def _answer(body: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
+def _tool_results(messages: list[dict[str, Any]]) -> list[str]:
+    """The results a conversation ends with (role ``tool``), in order."""
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text(message.get("content"))[0])
+    return results
+
+
+def _answer(body: dict[str, Any]) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     messages = body.get("messages") or []
     last, images, prompt_words = "", 0, 0
     for message in messages:
@@ -67,6 +80,9 @@ def _answer(body: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] |
             last = text
     said = directives(last)
     reply = f"Fake OpenAI reply: {strip_directives(last)}"
+    results = _tool_results(messages)
+    if results:
+        reply = "Fake OpenAI reply: tool said: " + " | ".join(results)
     if images:
         reply += f" (saw {images} image{'s' if images > 1 else ''})"
     if "words" in said:
@@ -85,12 +101,23 @@ def _answer(body: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] |
                                       "audio_tokens": 0},
     }
     usage["total_tokens"] = usage["prompt_tokens"] + completion
-    tool = None
-    if "tool" in said and body.get("tools"):
-        tool = {"id": "call_" + request_id("")[:20], "type": "function",
-                "function": {"name": body["tools"][0]["function"]["name"],
-                             "arguments": '{"city": "Seoul"}'}}
-    return reply, usage, tool
+    calls: list[dict[str, Any]] = []
+    if not results and body.get("tool_choice") != "none":
+        offered = [((t.get("function") or {}).get("name", ""),
+                    (t.get("function") or {}).get("parameters"))
+                   for t in body.get("tools") or [] if t.get("type") == "function"]
+        choice = body.get("tool_choice")
+        if choice == "required" and "tools" not in said:
+            said = {**said, "tool": said.get("tool", {})}
+        elif isinstance(choice, dict):
+            said = {**said, "tool": {"name": (choice.get("function") or {}).get("name")}}
+        planned = planned_tool_calls(said, offered)
+        if body.get("parallel_tool_calls") is False:
+            planned = planned[:1]
+        calls = [{"id": tool_id("call_"), "type": "function",
+                  "function": {"name": name, "arguments": json.dumps(arguments)}}
+                 for name, arguments in planned]
+    return reply, usage, calls
 
 
 @fake.route("/v1/chat/completions", ["POST"])
@@ -107,19 +134,19 @@ async def chat(request: Request) -> Response:
             "message": "This model's maximum context length is 128000 tokens. However, your "
             "messages resulted in 250000 tokens.", "type": "invalid_request_error",
             "param": "messages", "code": "context_length_exceeded"}}, 400)
-    reply, usage, tool = _answer(body)
+    reply, usage, tools = _answer(body)
     request.state.record["usage"] = usage  # what this vendor counts against its TPM
     ident, created = "chatcmpl-" + request_id("")[:24], int(time.time())
     if not body.get("stream"):
-        message: dict[str, Any] = {"role": "assistant", "content": None if tool else reply,
+        message: dict[str, Any] = {"role": "assistant", "content": None if tools else reply,
                                    "refusal": None, "annotations": []}
-        if tool:
-            message["tool_calls"] = [tool]
+        if tools:
+            message["tool_calls"] = tools
         return JSONResponse({
             "id": ident, "object": "chat.completion", "created": created,
             "model": body["model"] + "-2024-fake", "system_fingerprint": "fp_fake",
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if tool else (
+                         "finish_reason": "tool_calls" if tools else (
                              "length" if body.get("max_tokens") and len(words(reply)) >=
                              body["max_tokens"] else "stop")}],
             "usage": usage, "service_tier": "default",
@@ -141,6 +168,22 @@ async def chat(request: Request) -> Response:
         yield sse_event(chunk({"role": "assistant", "content": "", "refusal": None}))
         die_after = int(directives(last).get("die", {}).get("after", -1))
         garbage_after = int(directives(last).get("garbage", {}).get("after", -1))
+        if tools:  # OpenAI streams each call's id and name first, then its arguments in pieces
+            for index, call in enumerate(tools):
+                yield sse_event(chunk({"tool_calls": [{
+                    "index": index, "id": call["id"], "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+                arguments = call["function"]["arguments"]
+                for start in range(0, len(arguments), 7):
+                    yield sse_event(chunk({"tool_calls": [{
+                        "index": index, "function": {"arguments": arguments[start:start + 7]}}]}))
+            yield sse_event(chunk({}, "tool_calls"))
+            if include_usage:
+                yield sse_event({"id": ident, "object": "chat.completion.chunk",
+                                 "created": created, "model": body["model"], "choices": [],
+                                 "usage": usage})
+            yield sse_event("[DONE]")
+            return
         for index, word in enumerate(words(reply)):
             if index == die_after:
                 raise ConnectionAbortedError("the fake drops the stream (a [[die]] directive)")

@@ -1,7 +1,7 @@
 """The classroom's notebook widgets (ipywidgets 8), one module each.
 
 ``Chat``, ``Playground``, ``Compare``, ``Images``, ``Speech``, ``Video``,
-``Embeddings``, ``MyUsage`` and ``Suno``. A widget whose feature your school has not
+``Embeddings``, ``MyUsage``, ``Suno`` and ``Tools``. A widget whose feature your school has not
 switched on shows why instead of its controls; :func:`available` lists the
 ones you can use, and :func:`menu` shows buttons for them.
 """
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .playground import Playground
     from .speech import Speech
     from .suno import Suno
+    from .tools import Tools
     from .usage import MyUsage
     from .video import Video
 
@@ -34,6 +35,7 @@ WIDGETS = {
     "Embeddings": (".embeddings", "embeddings"),
     "MyUsage": (".usage", "usage"),
     "Suno": (".suno", "music"),
+    "Tools": (".tools", "chat"),
 }
 
 
@@ -80,4 +82,4 @@ def menu(client: GatewayClient | None = None) -> Any:
 
 
 __all__ = ["Chat", "Compare", "Embeddings", "Images", "MyUsage", "Playground", "Speech",
-           "Suno", "Video", "available", "menu"]
+           "Suno", "Tools", "Video", "available", "menu"]

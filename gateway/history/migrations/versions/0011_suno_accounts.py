@@ -1,7 +1,7 @@
 """suno_accounts and suno_assignments: the seed platform's Suno accounts, handed to people
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0009
 Create Date: 2026-12-02
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0006"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
