@@ -36,10 +36,12 @@ def write_results(section: str, title: str, tables: list[Table], notes: str) -> 
         recorder.print(table)
     body = recorder.export_text()
     cores = os.cpu_count()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     block = (
         f"<!-- bench:{section} -->\n## {title}\n\n"
         f"`python -m benchmarks {section}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{cores} cores. {notes} {NOISE}\n\n```\n{body.rstrip()}\n```\n<!-- /bench:{section} -->\n"
+        f"{cores} cores, load average {load} (1, 5, 15 min) when it finished. {notes} {NOISE}"
+        f"\n\n```\n{body.rstrip()}\n```\n<!-- /bench:{section} -->\n"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
     pattern = re.compile(rf"<!-- bench:{section} -->.*?<!-- /bench:{section} -->\n", re.S)
@@ -182,6 +184,10 @@ def tokens(quick: bool) -> None:
     console.print(table)
 
 
+def _shown(command: list[str]) -> str:
+    return " ".join(Path(a).name if a.startswith("/") else a for a in command)
+
+
 def labstart(quick: bool) -> None:
     from benchmarks import labstart as bench
 
@@ -208,8 +214,9 @@ def labstart(quick: bool) -> None:
     write_results(
         "labstart", "One lab's start: before and after, cold and warm, its parts",
         [labs, parts, kernels],
-        "before: `jupyterhub-singleuser` as the spawner ran it; after: the spawner's command now "
-        f"(`{' '.join(Path(a).name if a.startswith('/') else a for a in result['command'])}`). "
+        "before: the spawner with the start-time cuts switched off "
+        f"(`c.ClassroomSpawner.start_cuts = False`: `{_shown(result['before_command'])}`); "
+        f"after: the spawner's command now (`{_shown(result['command'])}`). "
         "cold: a fresh home; warm: the same home again.",
     )
 
