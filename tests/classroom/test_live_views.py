@@ -125,7 +125,8 @@ def test_start_the_class_button_for_the_schools_teachers_only_and_outside_a_hub_
     gateway: Any, clean_env: Any
 ) -> None:
     """Outside a hub (no JUPYTERHUB_API_URL) the teacher's cards say why the labs' state is
-    not known, and the button says so in words; the real hub is tests/e2e/test_class_start_widget."""
+    not known, and the button says so in words (the real hub:
+    tests/e2e/test_class_start_widget.py)."""
     for name in ("JUPYTERHUB_API_URL", "JUPYTERHUB_API_TOKEN"):
         clean_env.delenv(name, raising=False)
     teacher = ClassActivity(client=client(gateway, "teacher_a"), interval=3)
