@@ -87,10 +87,12 @@ def write_results(section: str, title: str, tables: list[Table], notes: str,
         console.print(table)
         recorder.print(table)
     body = recorder.export_text()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     block = (
         f"<!-- bench:{section} -->\n## {title}\n\n"
         f"`python -m benchmarks {section}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"{commit()}.\nMachine: {machine()}.\nVersions: {versions(extra_versions)}.\n\n"
+        f"{commit()}.\nMachine: {machine()}; load average {load} (1, 5, 15 min) when it "
+        f"finished.\nVersions: {versions(extra_versions)}.\n\n"
         f"{notes} {NOISE}\n\n```\n{body.rstrip()}\n```\n<!-- /bench:{section} -->\n"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
@@ -251,6 +253,10 @@ def tokens(quick: bool) -> None:
     )
 
 
+def _shown(command: list[str]) -> str:
+    return " ".join(Path(a).name if a.startswith("/") else a for a in command)
+
+
 def labstart(quick: bool) -> None:
     from benchmarks import labstart as bench
 
@@ -277,8 +283,9 @@ def labstart(quick: bool) -> None:
     write_results(
         "labstart", "One lab's start: before and after, cold and warm, its parts",
         [labs, parts, kernels],
-        "before: `jupyterhub-singleuser` as the spawner ran it; after: the spawner's command now "
-        f"(`{' '.join(Path(a).name if a.startswith('/') else a for a in result['command'])}`). "
+        "before: the spawner with the start-time cuts switched off "
+        f"(`c.ClassroomSpawner.start_cuts = False`: `{_shown(result['before_command'])}`); "
+        f"after: the spawner's command now (`{_shown(result['command'])}`). "
         "cold: a fresh home; warm: the same home again.",
     )
 

@@ -36,14 +36,16 @@ from benchmarks._common import REPO, VENV_BIN, free_port, percentile, stop_proce
 from tests.support.labs import cpu_seconds, rss_mib
 
 PYTHON = str(VENV_BIN / "python")
-HOOK = "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published"
-BEFORE = [str(VENV_BIN / "jupyterhub-singleuser"), HOOK]
 # Each server extension a lab loads, to take its share apart (jupyter_lsp is off now).
 EXTENSIONS = ("jupyter_server_terminals", "voila.server_extension", "notebook_shim")
 
 
-def after_command() -> list[str]:
-    """The spawner's own command and arguments (non-root, not isolated)."""
+def spawner_command(start_cuts: bool = True) -> list[str]:
+    """The spawner's own command and arguments (non-root, not isolated).
+
+    ``start_cuts=False``: ``c.ClassroomSpawner.start_cuts = False``, the lab as it
+    started before the start-time cuts (the "before" row).
+    """
     from types import SimpleNamespace
 
     from jupyterhub.objects import Hub
@@ -51,7 +53,7 @@ def after_command() -> list[str]:
     from hub.spawner import ClassroomSpawner
 
     user = SimpleNamespace(name="bench", url="/user/bench/", escaped_name="bench", id=1)
-    spawner = ClassroomSpawner(user=user, hub=Hub(), isolated=False)
+    spawner = ClassroomSpawner(user=user, hub=Hub(), isolated=False, start_cuts=start_cuts)
     return [*spawner.cmd, *spawner.get_args()]
 
 
@@ -158,8 +160,11 @@ def parts(repeat: int) -> list[dict]:
     add("interpreter (python -c pass)", [PYTHON, "-c", "pass"])
     add("lab imports, before (jupyterhub.singleuser)",
         [PYTHON, "-c", "import jupyterhub.singleuser.app"], minus="interpreter (python -c pass)")
+    add("lab imports, after, rfc3987_syntax cut only",
+        [PYTHON, "-c", "from hub import labstart; labstart.prepare(stand_ins=False); "
+         "import jupyterhub.singleuser.app"], minus="interpreter (python -c pass)")
     add("lab imports, after (hub.labstart)",
-        [PYTHON, "-c", "import sys; sys.modules['rfc3987_syntax'] = None; "
+        [PYTHON, "-c", "from hub import labstart; labstart.prepare(); "
          "import jupyterhub.singleuser.app"], minus="interpreter (python -c pass)")
     work = Path(tempfile.mkdtemp(prefix="bench-homes-"))
     lessons = str(REPO / "notebooks" / "lessons")
@@ -230,10 +235,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     hub_port = server.server_address[1]
-    after = after_command()
+    after = spawner_command()
     variants: list[tuple[str, list[str]]] = [
-        ("before", BEFORE),
+        ("before (start_cuts off)", spawner_command(start_cuts=False)),
         ("after: hub.labstart only", [a for a in after if "jupyter_lsp" not in a]),
+        ("after, without the hub-only stand-ins",
+         [PYTHON, "-c", "import sys; from hub import labstart; "
+          "sys.exit(labstart.main(stand_ins=False))", *after[3:]]),
         ("after", after),
     ]
     if not quick:
@@ -266,4 +274,5 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "rss_mib": percentile([s["rss_mib"] for s in samples], 0.5),
                 "idle_rss_mib": percentile([s["idle_rss_mib"] for s in samples], 0.5),
             })
-    return {"labs": table, "parts": parts(repeat), "kernels": kernels(repeat), "command": after}
+    return {"labs": table, "parts": parts(repeat), "kernels": kernels(repeat), "command": after,
+            "before_command": variants[0][1]}

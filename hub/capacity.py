@@ -29,7 +29,7 @@ MEASURED_CPU_PER_LAB = 1.5
 MEASURED_LATENCY_S = 0.5
 # Resident memory of one idle lab (server, no kernel) and of one kernel after a
 # lesson's imports (the three SDKs and the widgets), MiB (benchmarks/RESULTS.md).
-MEASURED_IDLE_LAB_MIB = 120.0
+MEASURED_IDLE_LAB_MIB = 100.0
 MEASURED_KERNEL_MIB = 150.0
 
 

@@ -133,6 +133,21 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
     def _default_isolated(self) -> bool:
         return os.geteuid() == 0
 
+    start_cuts = Bool(
+        True,
+        config=True,
+        help="""
+        Start labs without what a classroom lab does not need at start.
+
+        True (default): the lab runs as `python -m hub.labstart` (jupyterhub-singleuser
+        without the `rfc3987_syntax` import, about 1 CPU s per lab) and without
+        `disabled_server_extensions`. False: plain `jupyterhub-singleuser` with every
+        installed server extension, as before these cuts; for telling whether a
+        problem comes from them, and for the benchmark's "before" row
+        (`python -m benchmarks labstart`, benchmarks/RESULTS.md).
+        """,
+    )
+
     disabled_server_extensions = List(
         ["jupyter_lsp"],
         config=True,
@@ -181,6 +196,8 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
     def _default_cmd(self) -> list[str]:
         # jupyterhub-singleuser of the venv, whatever PATH the hub was started with,
         # without what a lab does not need at start (hub.labstart).
+        if not self.start_cuts:
+            return [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
         return [str(Path(VENV_BIN) / "python"), "-m", "hub.labstart"]
 
     @default("args")
@@ -444,7 +461,7 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
             *(f"--ServerApp.jpserver_extensions={name}=False"
-              for name in self.disabled_server_extensions),
+              for name in (self.disabled_server_extensions if self.start_cuts else ())),
         ]
 
     def get_env(self) -> dict[str, str]:

@@ -119,3 +119,23 @@ def test_key_pool_live_for_admins_and_refused_in_words_for_others(
     refused = KeyPoolLive(client=client(gateway, "teacher_a"), interval=3)
     assert refused.refreshes == 0
     assert "administrators" in refused.error_box.text
+
+
+def test_start_the_class_button_for_the_schools_teachers_only_and_outside_a_hub_in_words(
+    gateway: Any, clean_env: Any
+) -> None:
+    """Outside a hub (no JUPYTERHUB_API_URL) the teacher's cards say why the labs' state is
+    not known, and the button says so in words (the real hub:
+    tests/e2e/test_class_start_widget.py)."""
+    for name in ("JUPYTERHUB_API_URL", "JUPYTERHUB_API_TOKEN"):
+        clean_env.delenv(name, raising=False)
+    teacher = ClassActivity(client=client(gateway, "teacher_a"), interval=3)
+    assert teacher.can_start_class and teacher.refreshes == 1  # the rest of the view is drawn
+    assert "labs' state is not known" in shown(teacher.labs)
+    assert "classroom's hub" in shown(teacher.labs)
+    teacher.start_labs.click()
+    assert "classroom's hub" in teacher.error_box.text and not teacher.start_labs.disabled
+
+    for who, tenant in (("student_a", None), ("teacher_b", "school_a")):
+        view = ClassActivity(client=client(gateway, who), interval=3, tenant=tenant)
+        assert not view.can_start_class and not hasattr(view, "start_labs")

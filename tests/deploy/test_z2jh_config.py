@@ -100,7 +100,7 @@ def test_the_hub_runs_classroom_kube_labs_with_the_classroom_identity(hub_config
     app = JupyterHub(config=c)
     assert app.spawner_class is ClassroomKubeSpawner
     assert app.authenticator_class is ClassroomAuthenticator
-    assert app.db_url == "postgresql+psycopg2://jupyterhub@postgres.classroom.svc:5432/jupyterhub"
+    assert app.db_url == "postgresql+psycopg://jupyterhub@postgres.classroom.svc:5432/jupyterhub"
     assert app.concurrent_spawn_limit == 100
     assert set(app.custom_scopes) == set(roles.custom_scopes())
     assert list(c.Spawner.server_token_scopes) == list(roles.SERVER_TOKEN_SCOPES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -133,6 +134,37 @@ def test_defaults_run_the_venv_singleuser_in_lab(tmp_path: Path) -> None:
     # Shared-user labs: --allow-root only when the hub (and so the lab) runs as root.
     assert ("--allow-root" in spawner.args) == (os.geteuid() == 0)
     assert "--allow-root" not in make_spawner(tmp_path, isolated=True).args
+
+
+def test_start_cuts_off_runs_plain_singleuser_with_every_extension(tmp_path: Path) -> None:
+    cut = make_spawner(tmp_path)
+    plain = make_spawner(tmp_path, start_cuts=False)
+
+    assert plain.cmd == [str(Path(VENV_BIN) / "jupyterhub-singleuser")]
+    assert Path(plain.cmd[0]).is_file()
+    assert "--ServerApp.jpserver_extensions=jupyter_lsp=False" in cut.get_args()
+    assert not any("jpserver_extensions" in a for a in plain.get_args())
+    # The save hook is a guarantee, not a start-time cut: it stays either way.
+    hook = "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published"
+    assert hook in cut.get_args() and hook in plain.get_args()
+
+
+def test_a_lab_imports_without_the_hubs_database_and_handlers() -> None:
+    """hub.labstart's stand-ins: jupyterhub.singleuser imports, the hub's ORM and handler
+    stack do not load, and using a stand-in for anything else says so."""
+    code = (
+        "import sys\nfrom hub import labstart\nlabstart.prepare()\n"
+        "import jupyterhub.singleuser.app, jupyterhub.log, jupyterhub.metrics\n"
+        "print(sorted(n for n in ('alembic', 'jupyterhub.handlers', 'jupyterhub.handlers.base',"
+        " 'rfc3987_syntax') if sys.modules.get(n) is not None))\n"
+        "from jupyterhub import orm\n"
+        "try:\n    orm.User\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([str(Path(VENV_BIN) / "python"), "-c", code], capture_output=True,
+                         text=True, check=True, timeout=120).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "jupyterhub.orm.User is not loaded in a lab" in out[1]
+    assert "start_cuts = False" in out[1]
 
 
 def test_published_link_points_at_the_users_school_and_follows_a_move(tmp_path: Path) -> None:

@@ -55,7 +55,8 @@ class Hub:
         """Record the hub's descendants (proxy, gateway, labs) so they can be stopped by PID."""
         self.known_pids |= descendants(self.process.pid)
 
-    def classroom(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def classroom(self, *args: str, check: bool = True,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
         for flag, value in zip(args, args[1:], strict=False):
             if flag == "--password":
                 secrets.remember(value)
@@ -64,7 +65,7 @@ class Hub:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(

@@ -31,14 +31,19 @@ from tests.support.procs import wait_until
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def make_class(hub: Hub, school: str, count: int, prefix: str, workdir: Path) -> list[str]:
-    """Students ``<prefix>01..`` of ``school``, made by ``classroom accounts import``."""
+def make_class(hub: Hub, school: str, count: int, prefix: str, workdir: Path,
+               timeout: float = 120) -> list[str]:
+    """Students ``<prefix>01..`` of ``school``, made by ``classroom accounts import``.
+
+    Each password is hashed with argon2: forty of them on a busy machine take minutes.
+    """
     names = [f"{prefix}{i:02d}" for i in range(1, count + 1)]
     roster = workdir / f"{prefix}-roster.csv"
     rows = ["username,display_name,tenant,role,password"]
     rows += [f"{n},Student {n},{school},student,pw-{n}-long-enough" for n in names]
     roster.write_text("\n".join(rows) + "\n")
-    hub.classroom("accounts", "import", str(roster), "--credentials", str(workdir / "creds.csv"))
+    hub.classroom("accounts", "import", str(roster), "--credentials", str(workdir / "creds.csv"),
+                  timeout=timeout)
     return names
 
 

@@ -14,6 +14,13 @@ closed (the JupyterLab tab, the Voila page) nothing asks any more, so nothing
 polls the gateway; open it again and it goes on. Asks closer together than
 ``interval`` (two open views) are answered once. Time is a parameter
 (``clock``) so tests move it.
+
+A teacher of the school (or an admin) also gets "Start the class's labs":
+it asks the hub to start every stopped student lab of the school ahead of
+the lesson (:func:`classroom.classstart.start_class`, with the lab's own
+hub token, which carries ``custom:classroom:start`` for the teacher's own
+school only), and the view then shows, with every refresh, how many of the
+class's labs are ready, starting, waiting in line and stopped.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from gateway.safehtml import Safe, html, join
 from .._catalog import format_cost
 from .._client import GatewayClient
 from .._exceptions import GatewayError
+from ..classstart import class_status, start_class
 from ._base import muted
 from ._charts import Chart
 from ._common import ErrorBox, Header, fetch_me
@@ -183,11 +191,24 @@ class ClassActivity(_LiveView):
         self.window_minutes = window_minutes
         self.tenant = tenant
         self.message = w.HTML()
+        self.last_start: dict[str, Any] | None = None  # the hub's answer to the last start
         super().__init__(client=client, interval=interval, clock=clock)
 
     @property
     def can_pause(self) -> bool:
         return bool(self.me) and (self.me or {}).get("role") in ("teacher", "admin")
+
+    @property
+    def school(self) -> str | None:
+        return self.tenant or (self.me or {}).get("tenant")
+
+    @property
+    def can_start_class(self) -> bool:
+        """A teacher of the school shown, or an admin (the hub checks it again)."""
+        me = self.me or {}
+        if me.get("role") == "admin":
+            return bool(self.school)
+        return me.get("role") == "teacher" and self.school == me.get("tenant")
 
     def _build(self) -> list[w.Widget]:
         self.alert = w.HTML()
@@ -224,6 +245,17 @@ class ClassActivity(_LiveView):
                 w.HBox([self.pause_class, self.resume_class]),
                 self.pauses, self.message,
             ]
+        if self.can_start_class:
+            self.labs = w.HTML()
+            self.start_labs = w.Button(description="Start the class's labs", icon="rocket",
+                                       button_style="primary", layout=w.Layout(width="auto"),
+                                       tooltip="Start every stopped student lab of the school "
+                                               "now, one after another, before the lesson.")
+            self.start_result = w.HTML()
+            self.start_labs.on_click(lambda _: self._act(self.start_class, None,
+                                                         self.start_result))
+            children += [w.HTML("<b>The class's labs</b>"), self.labs, self.start_labs,
+                         self.start_result]
         return children
 
     def _read(self) -> dict[str, Any]:
@@ -233,6 +265,12 @@ class ClassActivity(_LiveView):
         data = {"activity": self.client.get("/api/activity", params=params)}
         if self.can_pause:
             data["pauses"] = self.client.get("/api/pauses")["pauses"]
+        if self.can_start_class:
+            # From the hub, not the gateway; the rest of the view does not depend on it.
+            try:
+                data["labs"] = class_status(self.school)
+            except GatewayError as error:
+                data["labs"] = {"error": str(error)}
         return dict(data)
 
     def _draw(self, data: dict[str, Any]) -> None:
@@ -291,6 +329,23 @@ class ClassActivity(_LiveView):
                            | set(self.student.options))
             self.student.options = names
             self.pauses.value = self._pauses_html(data.get("pauses") or [])
+        if self.can_start_class:
+            self.labs.value = self._labs_html(data.get("labs") or {})
+
+    @staticmethod
+    def _labs_html(labs: dict[str, Any]) -> Safe:
+        if "error" in labs:
+            return muted(f"The labs' state is not known: {labs['error']}")
+        counts = labs.get("counts") or {}
+        waiting = [lab for lab in labs.get("labs", []) if lab.get("state") == "waiting"]
+        last = max((lab.get("ready_in_s") or 0 for lab in waiting), default=0)
+        return html('<div class="classroom-labs">{}</div>', join([
+            _card("labs ready", counts.get("ready", 0), f"of {labs.get('students', 0)} students"),
+            _card("starting", counts.get("starting", 0)),
+            _card("waiting to start", len(waiting),
+                  f"all ready in about {last} s" if waiting else ""),
+            _card("stopped", counts.get("stopped", 0)),
+        ]))
 
     @staticmethod
     def _pauses_html(pauses: list[dict[str, Any]]) -> Safe:
@@ -304,7 +359,8 @@ class ClassActivity(_LiveView):
 
     # -- pausing ---------------------------------------------------------------------------
 
-    def _act(self, action: Callable[[str | None], str], user: str | None) -> None:
+    def _act(self, action: Callable[[str | None], str], user: str | None,
+             out: w.HTML | None = None) -> None:
         """A button: do it, redraw at once, and say what was done (or why not)."""
         try:
             done = action(user)
@@ -312,7 +368,34 @@ class ClassActivity(_LiveView):
             self.error_box.show(error)
             return
         self.refresh()
-        self.message.value = html('<div class="classroom-pause-result">{}</div>', done)
+        (out or self.message).value = html('<div class="classroom-pause-result">{}</div>', done)
+
+    # -- starting the class's labs ---------------------------------------------------------
+
+    def start_class(self, _user: str | None = None) -> str:
+        """Ask the hub to start every stopped student lab of the school; what it did, in words.
+
+        The hub starts them one after another, after any student waiting for
+        their own lab right now; the view's refreshes then show them become ready.
+        """
+        school = self.school
+        self.start_result.value = muted("Asking the hub to start the class's labs…")
+        self.start_labs.disabled = True
+        try:
+            result = start_class(school)
+        finally:
+            self.start_labs.disabled = False
+        self.last_start = result
+        queued, refused = result.get("queued") or [], result.get("refused") or {}
+        counts = result.get("counts") or {}
+        words = (f"Asked the hub to start {len(queued)} lab(s) of {school}: they start one "
+                 "after another, after any student waiting for their lab now."
+                 if queued else f"No lab of {school} needed starting.")
+        words += f" {counts.get('ready', 0)} of {result.get('students', 0)} are ready."
+        if refused:
+            words += " Not started: " + "; ".join(f"{n} ({why})" for n, why in
+                                                 sorted(refused.items())) + "."
+        return words
 
     def pause(self, user: str | None = None, reason: str | None = None) -> str:
         """Pause one student (or, with ``user=None``, the whole class); what was done, in words."""
