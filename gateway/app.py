@@ -30,6 +30,7 @@ from gateway.api import (
     jobs,
     loadtests,
     media,
+    memory,
     openai_compat,
     pool,
     usage,
@@ -280,7 +281,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests,
+        artifacts, usage, admin, pool, loadtests, memory,
     ):
         app.include_router(module.router)
 

@@ -115,7 +115,15 @@ conversations = Table(
     Column("system_prompt", Text),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # A session's defaults (migration 0008): parameters as JSON, memory auto|explicit|disabled,
+    # and an optional cap on the tokens of context sent (at most the model's window).
+    Column("alias", String(200)),
+    Column("params", Text),
+    Column("memory_mode", String(16), nullable=False, server_default="explicit"),
+    Column("context_limit", Integer),
 )
+
+Index("ix_conversations_tenant_user", conversations.c.tenant, conversations.c.user)
 
 messages = Table(
     "messages",
@@ -132,7 +140,37 @@ messages = Table(
     Column("completion_tokens", Integer),
     Column("cost_micro_usd", Integer),
     Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="ok"),  # ok, error
+    Column("error_code", String(64)),
+    Column("response_ms", Float),
+    Column("context", Text),  # JSON: what the gateway sent for this reply (migration 0008)
+    Column("attachments", Text),  # JSON: [{artifact_id, filename, mime, ...}] of the message
 )
+
+Index("ix_messages_conversation_created", messages.c.conversation_id, messages.c.created_at)
+Index("ix_messages_run", messages.c.run_id)
+
+# What a user asked the classroom to remember, injected into their sessions' prompts.
+memory_entries = Table(
+    "memory_entries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("conversation_id", String(40)),  # NULL for a shared entry
+    Column("scope", String(16), nullable=False),  # session, shared
+    Column("type", String(16), nullable=False),  # fact, preference, instruction, summary
+    Column("content", Text, nullable=False),
+    Column("source_message_ids", Text),  # JSON list
+    Column("keywords", Text),  # JSON list
+    Column("importance", Integer, nullable=False),  # 1 (low) .. 5 (high)
+    Column("origin", String(16), nullable=False),  # user, auto, summary
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+Index("ix_memory_entries_owner", memory_entries.c.tenant, memory_entries.c.user)
+Index("ix_memory_entries_conversation", memory_entries.c.conversation_id)
 
 quota_overrides = Table(
     "quota_overrides",
