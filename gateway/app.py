@@ -32,6 +32,7 @@ from gateway.api import (
     media,
     memory,
     openai_compat,
+    own_keys,
     pool,
     usage,
 )
@@ -281,7 +282,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests, memory,
+        artifacts, usage, admin, pool, loadtests, memory, own_keys,
     ):
         app.include_router(module.router)
 

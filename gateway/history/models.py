@@ -172,6 +172,25 @@ memory_entries = Table(
 Index("ix_memory_entries_owner", memory_entries.c.tenant, memory_entries.c.user)
 Index("ix_memory_entries_conversation", memory_entries.c.conversation_id)
 
+# A user's own provider keys (migration 0008): sealed like pooled keys, never pooled.
+own_keys = Table(
+    "own_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("description", Text),
+    Column("secret_enc", Text, nullable=False),
+    Column("last4", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+Index("uq_own_keys_owner_name", own_keys.c.tenant, own_keys.c.user, own_keys.c.name,
+      unique=True)
+
 quota_overrides = Table(
     "quota_overrides",
     metadata,

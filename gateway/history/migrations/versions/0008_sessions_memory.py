@@ -1,7 +1,7 @@
 """Sessions and memory: conversations gain an alias, default parameters, a memory mode and
 a context limit; messages gain a status, a response time, what their context was
 built from and their attached files (artifact ids); memory entries (per session or
-shared across a user's sessions)
+shared across a user's sessions); users' own provider keys (sealed, never pooled)
 
 Revision ID: 0008
 Revises: 0006
@@ -53,9 +53,26 @@ def upgrade() -> None:
     )
     op.create_index("ix_memory_entries_owner", "memory_entries", ["tenant", "user"])
     op.create_index("ix_memory_entries_conversation", "memory_entries", ["conversation_id"])
+    op.create_table(
+        "own_keys",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("user", sa.String(128), nullable=False),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("provider", sa.String(32), nullable=False),
+        sa.Column("name", sa.String(120), nullable=False),
+        sa.Column("description", sa.Text),
+        sa.Column("secret_enc", sa.Text, nullable=False),
+        sa.Column("last4", sa.String(8), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    op.create_index("uq_own_keys_owner_name", "own_keys", ["tenant", "user", "name"],
+                    unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("uq_own_keys_owner_name", table_name="own_keys")
+    op.drop_table("own_keys")
     op.drop_index("ix_memory_entries_conversation", table_name="memory_entries")
     op.drop_index("ix_memory_entries_owner", table_name="memory_entries")
     op.drop_table("memory_entries")
