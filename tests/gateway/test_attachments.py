@@ -47,7 +47,7 @@ def attach(filename: str, mime: str, data: bytes) -> dict[str, Any]:
 def test_text_and_pdf_are_sent_as_text_and_kept_as_artifacts(gateway_client, tokens):
     s = new_session(gateway_client, tokens, system_prompt=None)
     reply = send(gateway_client, tokens, s["id"], "Summarise these.", attachments=[
-        attach("notes.txt", "text/plain", "Atoms are small.".encode()),
+        attach("notes.txt", "text/plain", b"Atoms are small."),
         attach("paper.pdf", "application/pdf", pdf_with_text("Molecules are atoms bonded")),
     ])
     assert reply.status_code == 200, reply.text
