@@ -26,6 +26,7 @@ from gateway.api import (
     artifacts,
     classroom,
     conversations,
+    experiments,
     google_native,
     jobs,
     loadtests,
@@ -282,7 +283,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests, memory, own_keys,
+        artifacts, usage, admin, pool, loadtests, memory, own_keys, experiments,
     ):
         app.include_router(module.router)
 

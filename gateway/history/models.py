@@ -191,6 +191,43 @@ own_keys = Table(
 Index("uq_own_keys_owner_name", own_keys.c.tenant, own_keys.c.user, own_keys.c.name,
       unique=True)
 
+# Saved playground experiments (migration 0008): one prompt, run N times.
+playground_runs = Table(
+    "playground_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("system_prompt", Text),
+    Column("user_prompt", Text, nullable=False),
+    Column("params", Text),  # JSON
+    Column("prompt_hash", String(64), nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # running, done, failed, partial
+    Column("rerun_of", String(40)),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+Index("ix_playground_runs_owner_hash", playground_runs.c.tenant, playground_runs.c.user,
+      playground_runs.c.prompt_hash)
+
+playground_results = Table(
+    "playground_results",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("call_run_id", Integer),  # the call's row in runs
+    Column("status", String(16), nullable=False),  # ok, error
+    Column("text", Text),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("latency_ms", Float),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
+)
+
 quota_overrides = Table(
     "quota_overrides",
     metadata,

@@ -1,7 +1,8 @@
 """Sessions and memory: conversations gain an alias, default parameters, a memory mode and
 a context limit; messages gain a status, a response time, what their context was
 built from and their attached files (artifact ids); memory entries (per session or
-shared across a user's sessions); users' own provider keys (sealed, never pooled)
+shared across a user's sessions); users' own provider keys
+(sealed, never pooled); saved playground runs and their per-iteration results
 
 Revision ID: 0008
 Revises: 0006
@@ -68,9 +69,43 @@ def upgrade() -> None:
     )
     op.create_index("uq_own_keys_owner_name", "own_keys", ["tenant", "user", "name"],
                     unique=True)
+    op.create_table(
+        "playground_runs",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("user", sa.String(128), nullable=False),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("model", sa.String(200), nullable=False),
+        sa.Column("system_prompt", sa.Text),
+        sa.Column("user_prompt", sa.Text, nullable=False),
+        sa.Column("params", sa.Text),
+        sa.Column("prompt_hash", sa.String(64), nullable=False),
+        sa.Column("iterations", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("rerun_of", sa.String(40)),
+        sa.Column("started_at", sa.Float, nullable=False),
+        sa.Column("finished_at", sa.Float),
+    )
+    op.create_index("ix_playground_runs_owner_hash", "playground_runs",
+                    ["tenant", "user", "prompt_hash"])
+    op.create_table(
+        "playground_results",
+        sa.Column("run_id", sa.String(40), primary_key=True),
+        sa.Column("idx", sa.Integer, primary_key=True),
+        sa.Column("call_run_id", sa.Integer),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("text", sa.Text),
+        sa.Column("prompt_tokens", sa.Integer),
+        sa.Column("completion_tokens", sa.Integer),
+        sa.Column("latency_ms", sa.Float),
+        sa.Column("error_code", sa.String(64)),
+        sa.Column("error_message", sa.Text),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("playground_results")
+    op.drop_index("ix_playground_runs_owner_hash", table_name="playground_runs")
+    op.drop_table("playground_runs")
     op.drop_index("uq_own_keys_owner_name", table_name="own_keys")
     op.drop_table("own_keys")
     op.drop_index("ix_memory_entries_conversation", table_name="memory_entries")
