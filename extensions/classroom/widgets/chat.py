@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as w
@@ -481,24 +483,30 @@ class Chat(ClassroomWidget):
             if self.save:
                 self._session_exchange(text, parent, model, system)
                 return
-            try:
+            with self._answering(text):
                 result = self._stream(messages, model)
-            except Exception:
-                # The message did not get an answer: give it back, so Send retries it.
-                if not self.message_box.value:
-                    self.message_box.value = text
-                self._render()
-                raise
-            finally:
-                self.live_reply.value = ""
             self._record(text, parent, result, system)
             self.reply = result.text
 
         return work
 
+    @contextmanager
+    def _answering(self, text: str) -> Iterator[None]:
+        """While a reply streams: if it fails, the message goes back into the box, so Send
+        retries it; the live reply is cleared either way."""
+        try:
+            yield
+        except Exception:
+            if not self.message_box.value:
+                self.message_box.value = text
+            self._render()
+            raise
+        finally:
+            self.live_reply.value = ""
+
     def _session_exchange(self, text: str, parent: str | None, model: str, system: str) -> None:
         """Send through the session: the gateway builds the context and stores both."""
-        try:
+        with self._answering(text):
             session = self._ensure_session()
             if self._saved_system != system:
                 self.client.update_conversation(session, system_prompt=system or None)
@@ -507,13 +515,6 @@ class Chat(ClassroomWidget):
                 session, text, parent_message_id=parent, new_branch=parent is None,
                 model=model, attachments=self._take_attachments())
             self._show_stream(stream)
-        except Exception:
-            if not self.message_box.value:
-                self.message_box.value = text
-            self._render()
-            raise
-        finally:
-            self.live_reply.value = ""
         assert stream.result is not None
         stored = stream.session_reply or {}
         user_row, reply_row = stored.get("user_message"), stored.get("assistant_message")
