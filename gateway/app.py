@@ -27,12 +27,15 @@ from gateway.api import (
     artifacts,
     classroom,
     conversations,
+    experiments,
     google_native,
     jobs,
     loadtests,
     mcp_connections,
     media,
+    memory,
     openai_compat,
+    own_keys,
     pool,
     suno,
     usage,
@@ -221,7 +224,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     for module in (
         openai_compat, media, anthropic_native, google_native, classroom, conversations, jobs,
-        artifacts, usage, admin, pool, loadtests, suno, mcp_connections,
+        artifacts, usage, admin, pool, loadtests, suno, mcp_connections, memory, own_keys,
+        experiments,
     ):
         app.include_router(module.router)
 

@@ -123,6 +123,12 @@ class Tenant(BaseModel):
         description="At this share of budget_usd_per_month an audit entry (budget.alert) is "
         "written and the teachers' dashboards show a banner; at 100 % calls are refused.",
     )
+    own_keys_for: list[Role] = Field(
+        default=["teacher", "admin"],
+        description="Roles that may register their own provider keys (used only for their "
+        "own calls, never pooled); [] switches own keys off. Students are not in it unless "
+        "added.",
+    )
     model_budgets_usd_per_month: dict[str, float] = Field(
         default_factory=dict,
         description="Monthly spend caps of the school per model name or pattern "

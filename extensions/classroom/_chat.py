@@ -117,6 +117,8 @@ class _Accumulator:
     finish_reason: str | None = None
     first_token_at: float | None = None
     id: str | None = None
+    # A session's stream ends with the stored messages (``classroom.session.reply``).
+    session_reply: dict[str, Any] | None = None
 
     def feed(self, data: str) -> str | None:
         """The text delta in one event's data, or None; raises an error sent mid-stream."""
@@ -128,6 +130,9 @@ class _Accumulator:
             return None
         if "error" in chunk:
             raise error_from_body(chunk, status=None, model=self.model, url=self.url)
+        if chunk.get("object") == "classroom.session.reply":
+            self.session_reply = chunk
+            return None
         self.id = self.id or chunk.get("id")
         self.model = chunk.get("model") or self.model
         if chunk.get("usage"):
@@ -205,6 +210,11 @@ class ChatStream:
     @property
     def usage(self) -> Usage | None:
         return self.result.usage if self.result else None
+
+    @property
+    def session_reply(self) -> dict[str, Any] | None:
+        """For a session's stream: the stored user message, reply and new memory entries."""
+        return self._acc.session_reply
 
 
 class AsyncChatStream:

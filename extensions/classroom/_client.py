@@ -311,6 +311,31 @@ class GatewayClient(ResourcesMixin):
             _Accumulator(model=model, url=self.base_url),
         )
 
+    def stream_session(
+        self, session_id: str, content: str, *, parent_message_id: str | None = None,
+        new_branch: bool = False, model: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> ChatStream:
+        """Stream a session's reply (the gateway keeps the context); after iterating,
+        ``.session_reply`` holds the stored messages and what the reply was sent.
+        ``attachments`` are ``{"filename", "mime", "data"}`` (base64), see
+        :func:`classroom._resources.file_attachment`."""
+        body: dict[str, Any] = {"content": content, "new_branch": new_branch, "stream": True}
+        if attachments:
+            body["attachments"] = attachments
+        if params:
+            body["params"] = params
+        if parent_message_id is not None:
+            body["parent_message_id"] = parent_message_id
+        if model is not None:
+            body["model"] = model
+        return ChatStream(
+            lambda: self.stream("POST", f"/api/conversations/{session_id}/send", json=body,
+                                model=model),
+            _Accumulator(model=model or "", url=self.base_url),
+        )
+
     async def achat(
         self, messages: Messages, model: str = DEFAULT_MODEL, *, stream: bool = False, **params: Any
     ) -> ChatResult:

@@ -12,6 +12,8 @@ lessons can show exactly what goes over the wire::
     client.artifacts(kind="image")                    # your gallery, newest first
     client.my_usage()                                 # today and this month, with limits
     client.create_conversation(...), client.add_message(...), client.conversation(id)
+    client.send_to_session(sid, "Hello")              # stateful: the gateway keeps context
+    client.memory(session=sid), client.add_memory(...), client.delete_memory(entry_id)
 """
 
 from __future__ import annotations
@@ -235,10 +237,68 @@ class ResourcesMixin:
 
     def create_conversation(
         self, *, title: str | None = None, model: str | None = None,
-        system_prompt: str | None = None,
+        system_prompt: str | None = None, **session: Any,
     ) -> dict[str, Any]:
-        body = {"title": title, "model": model, "system_prompt": system_prompt}
+        """A new conversation (a session): ``alias``, ``params``, ``memory_mode``
+        (auto, explicit, disabled) and ``context_limit`` may be given too."""
+        body = {"title": title, "model": model, "system_prompt": system_prompt,
+                **{k: v for k, v in session.items() if v is not None}}
         result: dict[str, Any] = self.post("/api/conversations", body)
+        return result
+
+    def send_to_session(
+        self, session_id: str, content: str, *, parent_message_id: str | None = None,
+        new_branch: bool = False, model: str | None = None,
+        files: Sequence[str] = (), **params: Any,
+    ) -> dict[str, Any]:
+        """Send one message to a session; the gateway builds the context, calls the model
+        and stores both messages. The reply's ``context`` says exactly what was sent.
+        ``files`` are paths of images, text or PDF files to attach."""
+        body: dict[str, Any] = {"content": content, "new_branch": new_branch}
+        if files:
+            body["attachments"] = [file_attachment(path) for path in files]
+        if parent_message_id is not None:
+            body["parent_message_id"] = parent_message_id
+        if model is not None:
+            body["model"] = model
+        if params:
+            body["params"] = params
+        result: dict[str, Any] = self.post(f"/api/conversations/{session_id}/send", body,
+                                           model=model)
+        return result
+
+    def session_tree(self, session_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get(f"/api/conversations/{session_id}/tree")
+        return result
+
+    # -- memory ---------------------------------------------------------------------------
+
+    def memory(self, *, session: str | None = None, scope: str | None = None,
+               type: str | None = None) -> list[dict[str, Any]]:
+        """Your memory entries, newest first, optionally filtered."""
+        params = {k: v for k, v in {"session": session, "scope": scope, "type": type}.items()
+                  if v is not None}
+        return list(self.get("/api/memory", params=params)["items"])
+
+    def add_memory(self, content: str, *, session: str | None = None, scope: str = "session",
+                   type: str = "fact", importance: int = 3) -> dict[str, Any]:
+        body = {"content": content, "session": session, "scope": scope, "type": type,
+                "importance": importance}
+        result: dict[str, Any] = self.post("/api/memory", body)
+        return result
+
+    def update_memory(self, entry_id: str, **fields: Any) -> dict[str, Any]:
+        response = self.request("PATCH", f"/api/memory/{entry_id}", json=fields)
+        result: dict[str, Any] = response.json()
+        return result
+
+    def delete_memory(self, entry_id: str) -> None:
+        self.request("DELETE", f"/api/memory/{entry_id}")
+
+    def summarize_to_memory(self, session_id: str, message_id: str | None = None,
+                            scope: str = "session") -> dict[str, Any]:
+        body = {"session": session_id, "message_id": message_id, "scope": scope}
+        result: dict[str, Any] = self.post("/api/memory/summarize", body)
         return result
 
     def add_message(
@@ -257,6 +317,18 @@ class ResourcesMixin:
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.request("DELETE", f"/api/conversations/{conversation_id}")
+
+
+def file_attachment(path: str, data: bytes | None = None, mime: str | None = None
+                    ) -> dict[str, Any]:
+    """A file as a session message's attachment (``{"filename", "mime", "data"}``)."""
+    import mimetypes
+    from pathlib import Path
+
+    name = Path(path).name
+    content = Path(path).read_bytes() if data is None else data
+    kind = mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {"filename": name, "mime": kind, "data": base64.b64encode(content).decode()}
 
 
 def _sniff_image(data: bytes) -> str:

@@ -20,6 +20,7 @@ from gateway.api.deps import CurrentUser, ServicesDep
 from gateway.auth import Identity
 from gateway.contract import SCOPE_TEACH
 from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.history import conversations
 from gateway.history.review import student_work
 from gateway.history.usage import (
     GROUP_BY,
@@ -127,20 +128,26 @@ async def usage_estimate(
     user: Name = None,
     provider: Name = None,
     model: Name = None,
+    session: Annotated[str | None, Query(max_length=40,
+                                         description="Only the calls of one session.")] = None,
 ) -> dict[str, Any]:
     scope_tenant, scope_user = visible_scope(identity, tenant, user)
+    if session is not None:
+        owner = conversations.Owner(identity.name, identity.tenant)
+        await services.history.read(
+            lambda c: conversations.check_readable(c, owner, session, identity.can_teach))
     now = datetime.now(UTC)
     begin, finish = _time_range(start, end)
     begin = month_start(now).timestamp() if begin is None else begin
     finish = next_month(now).timestamp() if finish is None else finish
     if finish <= begin:
         raise InvalidRequest("end must be after start.", param="end")
-    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model)
+    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, session=session)
     catalog, now_s = services.providers.catalog, time.time()
     result = await services.history.read(
         lambda c: estimate(iter_runs(c, flt), catalog, begin, finish, now_s))
     result["filters"] = {"tenant": scope_tenant, "user": scope_user,
-                         "provider": provider, "model": model}
+                         "provider": provider, "model": model, "session": session}
     return result
 
 

@@ -118,8 +118,16 @@ conversations = Table(
     Column("system_prompt", Text),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # A session's defaults (migration 0008): parameters as JSON, memory auto|explicit|disabled,
+    # and an optional cap on the tokens of context sent (at most the model's window).
+    Column("alias", String(200)),
+    Column("params", Text),
+    Column("memory_mode", String(16), nullable=False, server_default="explicit"),
+    Column("context_limit", Integer),
 )
 Index("ix_conversations_user", conversations.c.user, conversations.c.updated_at)
+
+Index("ix_conversations_tenant_user", conversations.c.tenant, conversations.c.user)
 
 messages = Table(
     "messages",
@@ -136,6 +144,92 @@ messages = Table(
     Column("completion_tokens", Integer),
     Column("cost_micro_usd", Integer),
     Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="ok"),  # ok, error
+    Column("error_code", String(64)),
+    Column("response_ms", Float),
+    Column("context", Text),  # JSON: what the gateway sent for this reply (migration 0008)
+    Column("attachments", Text),  # JSON: [{artifact_id, filename, mime, ...}] of the message
+)
+
+Index("ix_messages_conversation_created", messages.c.conversation_id, messages.c.created_at)
+Index("ix_messages_run", messages.c.run_id)
+
+# What a user asked the classroom to remember, injected into their sessions' prompts.
+memory_entries = Table(
+    "memory_entries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("conversation_id", String(40)),  # NULL for a shared entry
+    Column("scope", String(16), nullable=False),  # session, shared
+    Column("type", String(16), nullable=False),  # fact, preference, instruction, summary
+    Column("content", Text, nullable=False),
+    Column("source_message_ids", Text),  # JSON list
+    Column("keywords", Text),  # JSON list
+    Column("importance", Integer, nullable=False),  # 1 (low) .. 5 (high)
+    Column("origin", String(16), nullable=False),  # user, auto, summary
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+Index("ix_memory_entries_owner", memory_entries.c.tenant, memory_entries.c.user)
+Index("ix_memory_entries_conversation", memory_entries.c.conversation_id)
+
+# A user's own provider keys (migration 0008): sealed like pooled keys, never pooled.
+own_keys = Table(
+    "own_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("provider", String(32), nullable=False),
+    Column("name", String(120), nullable=False),
+    Column("description", Text),
+    Column("secret_enc", Text, nullable=False),
+    Column("last4", String(8), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+Index("uq_own_keys_owner_name", own_keys.c.tenant, own_keys.c.user, own_keys.c.name,
+      unique=True)
+
+# Saved playground experiments (migration 0008): one prompt, run N times.
+playground_runs = Table(
+    "playground_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("user", String(128), nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("system_prompt", Text),
+    Column("user_prompt", Text, nullable=False),
+    Column("params", Text),  # JSON
+    Column("prompt_hash", String(64), nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # running, done, failed, partial
+    Column("rerun_of", String(40)),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+
+Index("ix_playground_runs_owner_hash", playground_runs.c.tenant, playground_runs.c.user,
+      playground_runs.c.prompt_hash)
+
+playground_results = Table(
+    "playground_results",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("call_run_id", Integer),  # the call's row in runs
+    Column("status", String(16), nullable=False),  # ok, error
+    Column("text", Text),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("latency_ms", Float),
+    Column("error_code", String(64)),
+    Column("error_message", Text),
 )
 Index("ix_messages_conversation", messages.c.conversation_id, messages.c.created_at)
 

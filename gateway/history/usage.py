@@ -57,9 +57,14 @@ class UsageFilter:
     provider: str | None = None
     model: str | None = None
     source: str | None = None
+    session: str | None = None  # a conversation: the calls made for its messages
 
     def conditions(self) -> list[Any]:
         where: list[Any] = []
+        if self.session is not None:
+            from gateway.history.conversations import session_runs
+
+            where.append(runs.c.id.in_(session_runs(self.session)))
         if self.start is not None:
             where.append(runs.c.queued_at >= self.start)
         if self.end is not None:

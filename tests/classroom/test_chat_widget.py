@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -81,7 +82,7 @@ class GatedTransport(httpx.BaseTransport):
         self.release = threading.Event()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/chat/completions"):
+        if request.url.path.endswith(("/chat/completions", "/send")):
             self.entered.set()
             assert self.release.wait(30), "the test never released the request"
         return self.inner.handle_request(request)
@@ -178,8 +179,8 @@ def test_chat_uses_the_environment_by_default(gateway_server, clean_env, history
 
 def test_a_reply_cut_short_says_so(gateway_server, clean_env):
     class LimitedClient(GatewayClient):
-        def stream_chat(self, messages, model="mock/echo", **params):
-            return super().stream_chat(messages, model, max_tokens=2, **params)
+        def stream_session(self, *args, **kwargs):
+            return super().stream_session(*args, params={"max_tokens": 2}, **kwargs)
 
     chat = Chat(client=LimitedClient(gateway_server.url, gateway_server.tokens["student_a"]))
     assert chat.send("one two three four five") == "one two"
@@ -195,14 +196,16 @@ def test_each_exchange_is_saved_and_can_be_reopened(make_client, recorder):
     chat.send("Second question")
     assert chat.conversation_id and chat.conversation_id.startswith("conv_")
     assert "This conversation: " in chat.counter.value and "free" in chat.counter.value
-    posted = recorder.bodies("/messages")
-    assert [(b["role"], b["content"]) for b in posted] == [
-        ("user", "First question"), ("assistant", "First question"),
-        ("user", "Second question"), ("assistant", "Second question"),
-    ]
-    assert posted[0]["parent_message_id"] is None
-    assert posted[1]["prompt_tokens"] > 0 and posted[1]["cost_micro_usd"] == 0
+    # Each message is sent once, to the session: the gateway keeps the context.
+    posted = recorder.bodies("/send")
+    assert [(b["content"], b["stream"]) for b in posted] == [
+        ("First question", True), ("Second question", True)]
+    assert posted[0]["new_branch"] is True and "parent_message_id" not in posted[0]
+    assert not recorder.bodies("/messages")
     assert recorder.bodies("/api/conversations")[0]["system_prompt"] == "Be brief."
+    stored = chat.client.conversation(chat.conversation_id)["messages"]
+    assert stored[1]["prompt_tokens"] > 0 and stored[1]["cost_usd"] == 0
+    assert posted[1]["parent_message_id"] == stored[1]["id"]
 
     saved = [c for c in chat.conversations() if c["id"] == chat.conversation_id]
     assert saved and saved[0]["title"] == "First question" and saved[0]["message_count"] == 4
@@ -287,3 +290,65 @@ def test_header_shows_the_schools_logo_inside_a_lab(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_BASE_URL", "/")
     assert 'src="/hub/classroom/logo/school_a"' in logo_img(me)
     assert logo_img({"tenant": '"><script>'}) == ""
+
+
+# -- sessions: memory mode, entries, what was injected ------------------------------------------
+
+
+def test_the_memory_panel_shows_mode_entries_and_what_was_injected(make_client):
+    chat = Chat(client=make_client(), system="Be brief.")
+    entry = chat.add_memory("<b>Ada</b> likes chemistry", type="fact")
+    assert chat.conversation_id  # adding a session entry started the session
+    # Text the user controls is escaped where it becomes HTML.
+    assert "&lt;b&gt;Ada&lt;/b&gt; likes chemistry" in chat.entries_view.value
+    assert "<b>Ada</b>" not in chat.entries_view.value
+    chat.send("hello")
+    assert chat.last_context is not None
+    assert [e["id"] for e in chat.last_context["memory"]] == [entry["id"]]
+    assert "Injected into the last reply" in chat.injected_view.value
+    assert "- [fact] &lt;b&gt;Ada&lt;/b&gt; likes chemistry" in chat.injected_view.value
+
+    # Edit and delete from the panel's controls.
+    chat.entry_picker.value = entry["id"]
+    assert chat.entry_text.value == "<b>Ada</b> likes chemistry"
+    chat.entry_text.value = "Ada likes physics"
+    chat.save_entry_button.click()
+    assert [e["content"] for e in chat.memory_entries()] == ["Ada likes physics"]
+    chat.send("again")
+    assert "Ada likes physics" in chat.last_context["memory_text"]
+    chat.entry_picker.value = entry["id"]
+    chat.delete_entry_button.click()
+    assert chat.memory_entries() == [] and "No memory entries yet" in chat.entries_view.value
+
+    # The mode is the session's: auto proposes entries, disabled injects none.
+    chat.memory_mode = "auto"
+    assert chat.client.conversation(chat.conversation_id)["memory_mode"] == "auto"
+    chat.send("My name is Grace.")
+    assert [e["content"] for e in chat.memory_entries()] == ["The user's name is Grace."]
+    chat.memory_mode = "disabled"
+    chat.send("Who am I?")
+    assert chat.last_context["memory"] == [] and "Nothing was injected" in chat.injected_view.value
+
+    again = Chat.open(chat.conversation_id, client=make_client())
+    assert again.memory_mode == "disabled"
+    assert [e["content"] for e in again.memory_entries()] == ["The user's name is Grace."]
+    assert again.last_context == chat.last_context
+
+
+def test_files_attached_in_the_widget_go_with_the_next_message(make_client):
+    chat = Chat(client=make_client())
+    chat.attach("notes.txt", b"<i>Atoms</i> are small.")
+    # As the Attach button holds an upload (ipywidgets 8's value).
+    chat.attach_button.value = ({"name": "plan.md", "type": "text/markdown", "size": 5,
+                                 "content": memoryview(b"# Plan"),
+                                 "last_modified": datetime.now(UTC)},)
+    chat.send("Read these")
+    sent = chat.last_context["messages"][-1]["content"]
+    assert [p["text"] for p in sent[1:]] == ["Attached file notes.txt:\n<i>Atoms</i> are small.",
+                                             "Attached file plan.md:\n# Plan"]
+    assert "Attached: notes.txt, plan.md" in chat.transcript.value
+    assert chat.attach_button.value == () and chat._attached == []
+    chat.send("no files now")
+    assert isinstance(chat.last_context["messages"][-1]["content"], str)
+    saved = chat.client.conversation(chat.conversation_id)["messages"]
+    assert [a["filename"] for a in saved[0]["attachments"]] == ["notes.txt", "plan.md"]

@@ -93,7 +93,7 @@ NEEDS = {
     "05_images": ("/v1/images/generations", "/v1/images/edits", "/api/jobs", "/api/artifacts"),
     "06_speech_and_video": ("/v1/audio/speech", "/api/jobs", "/api/voices"),
     "07_embeddings_and_search": ("/v1/embeddings",),
-    "09_tools_mcp_and_agents": ("/api/mcp-connections/{connection_id}/tools",
+    "10_tools_mcp_and_agents": ("/api/mcp-connections/{connection_id}/tools",
                                 "/api/mcp-connections/{connection_id}/chat",
                                 "/api/mcp-connections/{connection_id}/call"),
 }

@@ -22,7 +22,7 @@ LESSONS = sorted(p.name for p in (REPO / "notebooks" / "lessons").glob("*.ipynb"
 
 def test_all_lessons_are_in_the_students_home(student):
     assert sorted(p.name for p in (student.home / "lessons").glob("*.ipynb")) == LESSONS
-    assert len(LESSONS) == 8
+    assert len(LESSONS) == 10
 
 
 @pytest.mark.parametrize("lesson", LESSONS)

@@ -11,12 +11,23 @@ click away. The same widget can be driven from code::
     chat.edit(0, "Hi there!")        # change your first message: a new branch
     chat.branches()                  # the leaves of the tree, one per branch
     Chat.open(chat.conversation_id)  # reopen it later, in another notebook
+
+A saved chat is a *session* in the gateway: the gateway builds what the model is
+sent (system prompt, memory, the branch, trimmed to fit) and the **Memory** panel
+shows the memory mode, the entries in use (edit or delete them there) and exactly
+what was injected into the last reply::
+
+    chat.memory_mode = "auto"        # auto, explicit or disabled
+    chat.add_memory("I am learning Python.", type="fact")
+    chat.last_context["memory_text"] # what the last reply was given
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as w
@@ -66,6 +77,9 @@ class Chat(ClassroomWidget):
         self._available: list[str] = []
         self._pending_text = ""
         self.reply: str | None = None
+        self.last_context: dict[str, Any] | None = None
+        self._entries: list[dict[str, Any]] = []
+        self._saved_system = ""  # the session's system prompt as the gateway has it
         super().__init__(client=client)
         if self.disabled_reason is None:
             self.refresh(prefer=model)
@@ -101,6 +115,10 @@ class Chat(ClassroomWidget):
         )
         self.send_button = w.Button(description="Send", button_style="primary",
                                     icon="paper-plane")
+        self.attach_button = w.FileUpload(
+            description="Attach", accept="image/*,.txt,.md,.csv,.json,.pdf", multiple=True,
+            tooltip="Attach images, text or PDF files to your next message (saved chats)")
+        self._attached: list[dict[str, Any]] = []
         self.clear_button = w.Button(description="Clear", icon="eraser",
                                      tooltip="Start a new conversation")
         self.edit_picker = w.Dropdown(description="Edit", options=[],
@@ -115,6 +133,7 @@ class Chat(ClassroomWidget):
         self.tree_box = w.Accordion(children=[w.VBox([self.branch_picker, self.tree_view])])
         self.tree_box.set_title(0, "Branches (the conversation tree)")
         self.tree_box.selected_index = None
+        self._build_memory()
 
         self.send_button.on_click(lambda _: self._send_from_button())
         self.clear_button.on_click(lambda _: self.clear())
@@ -133,10 +152,53 @@ class Chat(ClassroomWidget):
             self.live_reply,
             self.counter,
             self.message_box,
-            w.HBox([self.send_button, self.clear_button]),
+            w.HBox([self.send_button, self.attach_button, self.clear_button]),
             w.HBox([self.edit_picker, self.edit_button, self.cancel_edit_button]),
             self.tree_box,
+            self.memory_box,
         ]
+
+    def _build_memory(self) -> None:
+        self.mode_picker = w.Dropdown(
+            description="Memory", options=[
+                ("explicit: only entries you add", "explicit"),
+                ("auto: the gateway also proposes entries", "auto"),
+                ("disabled: nothing is injected", "disabled")],
+            value="explicit", layout=w.Layout(width="auto", min_width="360px"))
+        self.entries_view = w.HTML()
+        self.entry_picker = w.Dropdown(description="Entry", options=[],
+                                       layout=w.Layout(width="auto", min_width="280px"))
+        self.entry_text = w.Textarea(rows=2, layout=w.Layout(width="100%"),
+                                     placeholder="Something the model should remember")
+        self.entry_type = w.Dropdown(options=["fact", "preference", "instruction", "summary"],
+                                     value="fact", layout=w.Layout(width="140px"))
+        self.entry_scope = w.Dropdown(options=[("this session", "session"),
+                                               ("all my sessions", "shared")],
+                                      value="session", layout=w.Layout(width="160px"))
+        self.add_entry_button = w.Button(description="Add", icon="plus")
+        self.save_entry_button = w.Button(description="Save edit", icon="save")
+        self.delete_entry_button = w.Button(description="Delete", icon="trash")
+        self.injected_view = w.HTML()
+        self.mode_picker.observe(self._mode_picked, names="value")
+        self.entry_picker.observe(self._entry_picked, names="value")
+        self.add_entry_button.on_click(lambda _: self._memory_action(
+            lambda: self.add_memory(str(self.entry_text.value), type=str(self.entry_type.value),
+                                    scope=str(self.entry_scope.value))))
+        self.save_entry_button.on_click(lambda _: self._memory_action(
+            lambda: self.edit_memory(str(self.entry_picker.value),
+                                     str(self.entry_text.value))))
+        self.delete_entry_button.on_click(lambda _: self._memory_action(
+            lambda: self.delete_memory(str(self.entry_picker.value))))
+        self.memory_box = w.Accordion(children=[w.VBox([
+            self.mode_picker, self.entries_view,
+            w.HBox([self.entry_picker, self.entry_type, self.entry_scope]),
+            self.entry_text,
+            w.HBox([self.add_entry_button, self.save_entry_button, self.delete_entry_button]),
+            self.injected_view,
+        ])])
+        self.memory_box.set_title(0, "Memory (what the model is reminded of)")
+        self.memory_box.selected_index = None
+        self._render_memory()
 
     def _controls(self) -> list[w.Widget]:
         return [self.send_button, self.clear_button, self.model_picker, self.reload_button,
@@ -197,6 +259,12 @@ class Chat(ClassroomWidget):
         self._run_and_wait(self._exchange_work(text), "Waiting for the reply…", timeout)
         return self.reply or ""
 
+    def attach(self, path: str, data: bytes | None = None, mime: str | None = None) -> None:
+        """Attach a file (an image, a text or a PDF file) to your next message."""
+        from .._resources import file_attachment
+
+        self._attached.append(file_attachment(path, data, mime))
+
     def edit(self, index: int, text: str, timeout: float | None = None) -> str:
         """Replace your ``index``-th message (0 = first) with ``text`` and continue from there.
 
@@ -226,6 +294,9 @@ class Chat(ClassroomWidget):
             return
         self.conversation_id = None
         self.tree.clear()
+        self.last_context = None
+        self._entries = []
+        self._render_memory()
         self._edit_target = None
         self.status.value = ""
         self.error_box.clear()
@@ -272,16 +343,123 @@ class Chat(ClassroomWidget):
         saved = self.client.conversation(conversation_id)
         self.conversation_id = saved["id"]
         self.tree = ConversationTree.from_messages(saved["messages"])
+        rows = {m["id"]: m for m in saved["messages"]}
         for node in self.tree.nodes.values():
             if node.role == "assistant":
                 node.meta = _meta(node, None)
+            elif node.id in rows:
+                node.meta = _attached_line(rows[node.id])
         self.tree.leaf = saved.get("current_leaf_id")
         if saved.get("system_prompt") is not None:
             self.system = saved["system_prompt"]
+        self._saved_system = saved.get("system_prompt") or ""
         if saved.get("model"):
             self.model = saved["model"]
+        self.mode_picker.unobserve(self._mode_picked, names="value")
+        self.mode_picker.value = saved.get("memory_mode") or "explicit"
+        self.mode_picker.observe(self._mode_picked, names="value")
+        replies = [m for m in saved["messages"] if m.get("context")]
+        self.last_context = replies[-1]["context"] if replies else None
         self.error_box.clear()
+        self._reload_memory()
         self._render()
+
+    # -- memory ----------------------------------------------------------------------------
+
+    @property
+    def memory_mode(self) -> str:
+        """``auto``, ``explicit`` or ``disabled``: what the gateway injects (docs/sessions.md)."""
+        return str(self.mode_picker.value)
+
+    @memory_mode.setter
+    def memory_mode(self, mode: str) -> None:
+        self.mode_picker.value = mode  # the observer saves it in the session
+
+    def memory_entries(self) -> list[dict[str, Any]]:
+        """The entries this session uses: its own and your shared ones (from the gateway)."""
+        if self.conversation_id is None:
+            return [e for e in self.client.memory(scope="shared")]
+        own = self.client.memory(session=self.conversation_id)
+        shared = [e for e in self.client.memory(scope="shared") if e["id"] not in
+                  {o["id"] for o in own}]
+        return own + shared
+
+    def add_memory(self, text: str, *, type: str = "fact", scope: str = "session",
+                   importance: int = 3) -> dict[str, Any]:
+        """Add an entry (a session entry starts the session if there is none yet)."""
+        session = self._ensure_session() if scope == "session" else self.conversation_id
+        entry = self.client.add_memory(text, session=session, scope=scope, type=type,
+                                       importance=importance)
+        self._reload_memory()
+        return entry
+
+    def edit_memory(self, entry_id: str, text: str) -> dict[str, Any]:
+        entry = self.client.update_memory(entry_id, content=text)
+        self._reload_memory()
+        return entry
+
+    def delete_memory(self, entry_id: str) -> None:
+        self.client.delete_memory(entry_id)
+        self._reload_memory()
+
+    def _ensure_session(self) -> str:
+        if self.conversation_id is None:
+            created = self.client.create_conversation(
+                model=self.model, system_prompt=self.system or None,
+                memory_mode=self.memory_mode)
+            self.conversation_id = created["id"]
+            self._saved_system = self.system
+        return self.conversation_id
+
+    def _memory_action(self, action: Any) -> None:
+        try:
+            action()
+            self.error_box.clear()
+        except (GatewayError, ValueError) as error:
+            self.error_box.show(error)
+
+    def _mode_picked(self, change: dict[str, Any]) -> None:
+        if self.conversation_id is not None and self.save:
+            self._memory_action(lambda: self.client.update_conversation(
+                self.conversation_id, memory_mode=change["new"]))
+
+    def _entry_picked(self, change: dict[str, Any]) -> None:
+        chosen = [e for e in self._entries if e["id"] == change["new"]]
+        if chosen:
+            self.entry_text.value = chosen[0]["content"]
+
+    def _reload_memory(self) -> None:
+        try:
+            self._entries = self.memory_entries() if self.save else []
+        except GatewayError:
+            self._entries = []
+        self._render_memory()
+
+    def _render_memory(self) -> None:
+        rows = [html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e["type"],
+                     "shared" if e["scope"] == "shared" else "session", e["origin"],
+                     e["content"]) for e in self._entries]
+        self.entries_view.value = html(
+            "<table class='classroom-memory'><tr><th>type</th><th>scope</th><th>from</th>"
+            "<th>content</th></tr>{}</table>", join(rows)) if rows else muted(
+            "No memory entries yet.")
+        self.entry_picker.options = [(short(e["content"], 40), e["id"]) for e in self._entries]
+        context = self.last_context
+        if context is None:
+            self.injected_view.value = muted("Send a message to see what the model is sent.")
+            return
+        injected = context.get("memory_text")
+        dropped = len(context.get("dropped_message_ids") or [])
+        self.injected_view.value = join([
+            html("<div><b>Injected into the last reply</b> ({} entries):</div>",
+                 len(context.get("memory") or [])),
+            html("<pre class='classroom-injected' style='white-space:pre-wrap'>{}</pre>",
+                 injected) if injected else muted("Nothing was injected."),
+            html("<div>{} of the conversation's earlier messages were sent, {} left out to "
+                 "fit (about {} of {} tokens).</div>",
+                 len(context.get("included_message_ids") or []), dropped,
+                 context.get("prompt_tokens_estimate"), context.get("budget_tokens")),
+        ])
 
     def tree_text(self) -> str:
         """The conversation tree as indented text (``*`` marks the branch shown)."""
@@ -302,29 +480,85 @@ class Chat(ClassroomWidget):
         self._render(pending=text, parent=parent)
 
         def work() -> None:
-            try:
+            if self.save:
+                self._session_exchange(text, parent, model, system)
+                return
+            with self._answering(text):
                 result = self._stream(messages, model)
-            except Exception:
-                # The message did not get an answer: give it back, so Send retries it.
-                if not self.message_box.value:
-                    self.message_box.value = text
-                self._render()
-                raise
-            finally:
-                self.live_reply.value = ""
             self._record(text, parent, result, system)
             self.reply = result.text
 
         return work
 
-    def _stream(self, messages: list[dict[str, str]], model: str) -> ChatResult:
-        stream = self.client.stream_chat(messages, model)
+    @contextmanager
+    def _answering(self, text: str) -> Iterator[None]:
+        """While a reply streams: if it fails, the message goes back into the box, so Send
+        retries it; the live reply is cleared either way."""
+        try:
+            yield
+        except Exception:
+            if not self.message_box.value:
+                self.message_box.value = text
+            self._render()
+            raise
+        finally:
+            self.live_reply.value = ""
+
+    def _session_exchange(self, text: str, parent: str | None, model: str, system: str) -> None:
+        """Send through the session: the gateway builds the context and stores both."""
+        with self._answering(text):
+            session = self._ensure_session()
+            if self._saved_system != system:
+                self.client.update_conversation(session, system_prompt=system or None)
+                self._saved_system = system
+            stream = self.client.stream_session(
+                session, text, parent_message_id=parent, new_branch=parent is None,
+                model=model, attachments=self._take_attachments())
+            self._show_stream(stream)
+        assert stream.result is not None
+        stored = stream.session_reply or {}
+        user_row, reply_row = stored.get("user_message"), stored.get("assistant_message")
+        if user_row is None or reply_row is None:
+            return
+        user = Node(user_row["id"], user_row["parent_message_id"], "user", text)
+        user.meta = _attached_line(user_row)
+        reply = Node(reply_row["id"], user.id, "assistant", reply_row["content"],
+                     reply_row["model"], reply_row["prompt_tokens"],
+                     reply_row["completion_tokens"], reply_row["cost_usd"])
+        reply.meta = _meta(reply, stream.result)
+        self.tree.add(user)
+        self.tree.add(reply)
+        self.tree.leaf = reply.id
+        self._edit_target = None
+        self.last_context = reply_row.get("context")
+        self.reply = reply.content
+        self._reload_memory()
+        self._render()
+
+    def _take_attachments(self) -> list[dict[str, Any]]:
+        """What is attached to this message: files given to :meth:`attach` and uploaded
+        with the Attach button; the next message starts with none."""
+        from .._resources import file_attachment
+
+        files = list(self._attached)
+        for item in self.attach_button.value or ():
+            files.append(file_attachment(item["name"], bytes(item["content"]),
+                                         item.get("type") or None))
+        self._attached = []
+        self.attach_button.value = ()
+        return files
+
+    def _show_stream(self, stream: Any) -> None:
         last_redraw = 0.0
         for _ in stream:
             now = time.perf_counter()
             if now - last_redraw >= REDRAW_INTERVAL:
                 self.live_reply.value = _turn_html(Node("", None, "assistant", stream.text + " ▍"))
                 last_redraw = now
+
+    def _stream(self, messages: list[dict[str, str]], model: str) -> ChatResult:
+        stream = self.client.stream_chat(messages, model)
+        self._show_stream(stream)
         assert stream.result is not None
         return stream.result
 
@@ -470,6 +704,11 @@ class Chat(ClassroomWidget):
             f"This conversation: {tokens} tokens, {format_cost(total)}"
             + (f" · {len(leaves)} branches" if len(leaves) > 1 else "")
         ) if costs else ""
+
+
+def _attached_line(message: dict[str, Any]) -> str:
+    names = [a["filename"] for a in message.get("attachments") or []]
+    return ("Attached: " + ", ".join(names)) if names else ""
 
 
 def _local_id() -> str:
