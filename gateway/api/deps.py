@@ -14,7 +14,7 @@ from gateway.history import HistoryStore
 from gateway.history.jobs import JobStore
 from gateway.history.media import ArtifactStore
 from gateway.jobs import JobService
-from gateway.keypool import KeyPool
+from gateway.keypool import KeyPool, PoolBackend
 from gateway.keypool.store import KeyStore
 from gateway.loadtest.manager import LoadTests
 from gateway.media import MediaService
@@ -46,7 +46,7 @@ class Services:
         history: HistoryStore,
         tenants: dict[str, Tenant],
         providers: ProviderRegistry,
-        pool: KeyPool | None = None,
+        pool: PoolBackend | None = None,
         keystore: KeyStore | None = None,
         admission: Admission | None = None,
     ) -> None:

@@ -30,12 +30,14 @@ import logging
 import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from gateway.errors import NoKeyAvailable, QueueTimeout
+from gateway.keypool.backend import HealthListener
+from gateway.keypool.clock import Clock, LoopClock, Timer
 from gateway.keypool.keys import ProviderKey
 
 log = logging.getLogger("gateway.keypool")
@@ -46,12 +48,10 @@ DEFAULT_MARGIN = 0.25
 DEFAULT_COOLDOWN = 10.0
 
 
-def _now() -> float:
-    """The pool's clock: the event loop's (monotonic) time."""
-    try:
-        return asyncio.get_running_loop().time()
-    except RuntimeError:  # set up before the loop runs
-        return time.monotonic()
+
+
+class _Deadline(Exception):
+    """A waiter's ``max_wait`` passed (raised into its future by the pool's clock)."""
 
 
 class Tier(IntEnum):
@@ -273,21 +273,20 @@ class Lease:
         self.granted_at = time.time()
         self.released_at: float | None = None
         self.ttl = ttl
-        self.expires_at = (asyncio.get_running_loop().time() + ttl) if state else float("inf")
+        self.expires_at = (pool.clock.now() + ttl) if pool is not None and state else float("inf")
         self.reclaimed = False
         self.released = False
         self.failure: tuple[int, float | None] | None = None
 
     def renew(self) -> None:
         """Heartbeat: the holder is alive (call it from long streams and job polls)."""
-        if self.state is not None:
-            self.expires_at = asyncio.get_running_loop().time() + self.ttl
+        if self.pool is not None and self.state is not None:
+            self.expires_at = self.pool.clock.now() + self.ttl
 
     def used_tokens(self, tokens: int) -> None:
         """The real token count, replacing the estimate charged at the grant."""
-        if self.state is not None and tokens != self.tokens:
-            self.state.correct_tokens(self.charge, asyncio.get_running_loop().time(),
-                                      tokens - self.tokens)
+        if self.pool is not None and self.state is not None and tokens != self.tokens:
+            self.state.correct_tokens(self.charge, self.pool.clock.now(), tokens - self.tokens)
             self.tokens = tokens
 
     def failed(self, status: int, retry_after: float | None = None) -> None:
@@ -349,10 +348,9 @@ class ProviderQueue:
         return counts
 
 
-HealthListener = Callable[[ProviderKey, bool, str | None], None]
-
-
 class KeyPool:
+    """The in-process backend (:class:`gateway.keypool.backend.PoolBackend`)."""
+
     def __init__(
         self,
         keys: Iterable[ProviderKey] = (),
@@ -362,9 +360,11 @@ class KeyPool:
         on_health: HealthListener | None = None,
         window: float = WINDOW,
         margin: float = DEFAULT_MARGIN,
+        clock: Clock | None = None,
     ) -> None:
         """``window``: the length of the RPM and TPM windows (the vendors' minute);
-        ``margin``: how long past it a grant still counts, for dispatch jitter."""
+        ``margin``: how long past it a grant still counts, for dispatch jitter;
+        ``clock``: the pool's time and timers (the event loop's unless a test moves it)."""
         if window <= 0 or margin < 0:
             raise ValueError("the window must be positive and the margin not negative")
         self.window = window
@@ -372,11 +372,25 @@ class KeyPool:
         self.max_wait = max_wait
         self.lease_ttl = lease_ttl
         self.on_health = on_health
+        self.clock: Clock = clock or LoopClock()
         self._states: dict[tuple[str, str], KeyState] = {}
         self._queues: dict[str, ProviderQueue] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Timer] = {}
         self._unlimited: dict[str, int] = {}  # running mock calls per user when no mock keys
         self.set_keys(keys)
+
+    # -- life -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to start: the state is this process's."""
+
+    async def aclose(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    async def problem(self) -> str | None:
+        return None
 
     # -- keys -----------------------------------------------------------------
 
@@ -393,7 +407,7 @@ class KeyPool:
             if state is None:
                 state = self._new_state(key)
             else:
-                state.update_key(key, _now())
+                state.update_key(key, self.clock.now())
             fresh[ident] = state
         self._states = fresh
         for provider in list(self._queues):
@@ -407,7 +421,7 @@ class KeyPool:
         if state is None:
             self._states[(key.provider, key.name)] = self._new_state(key)
         else:
-            state.update_key(key, _now())
+            state.update_key(key, self.clock.now())
         self._dispatch(key.provider)
 
     def set_health(
@@ -444,7 +458,7 @@ class KeyPool:
     # -- health ---------------------------------------------------------------
 
     def report(self, state: KeyState, status: int, retry_after: float | None) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         if status in (401, 403):
             state.healthy = False
             state.health_reason = f"the provider refused this key (HTTP {status})"
@@ -518,7 +532,7 @@ class KeyPool:
                 f"Every {provider} key of your school is out of service (the provider refused "
                 "it). An administrator has to check the keys; practise with mock/echo meanwhile."
             )
-        now = loop.time()
+        now = self.clock.now()
         queue = self._queues.setdefault(provider, ProviderQueue())
         waiter = Waiter(provider, tenant, user, tier, tokens, skip, loop.create_future(), now)
         if queue.size == 0:
@@ -530,27 +544,36 @@ class KeyPool:
         return waiter
 
     async def wait(self, waiter: Waiter, timeout: float) -> Lease:
-        loop = asyncio.get_running_loop()
+        future = waiter.future
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(_Deadline())
+
+        deadline = self.clock.call_at(waiter.enqueued + timeout, expire)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
+            return await asyncio.shield(future)
+        except (_Deadline, asyncio.CancelledError) as exc:
             self._abandon(waiter)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            waited = loop.time() - waiter.enqueued
+            waited = self.clock.now() - waiter.enqueued
             raise QueueTimeout(
                 f"Every {waiter.provider} key was busy for {waited:.0f} s, the longest a call "
                 "may wait. The class is making many calls at once: try again in a minute.",
                 retry_after=5,
                 details={"waited_s": round(waited, 1)},
             ) from None
+        finally:
+            deadline.cancel()
 
     def _abandon(self, waiter: Waiter) -> None:
         queue = self._queues.get(waiter.provider)
         if queue is not None:
             queue.remove(waiter)
-        if waiter.future.done() and not waiter.future.cancelled():
-            waiter.future.result().release()  # granted in the same instant: give it back
+        future = waiter.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().release()  # granted in the same instant: give it back
         else:
             waiter.future.cancel()
 
@@ -592,8 +615,7 @@ class KeyPool:
         queue = self._queues.get(provider)
         if not queue or queue.size == 0:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         granted = True
         while granted and queue.size:
             granted = False
@@ -626,8 +648,7 @@ class KeyPool:
 
     def _schedule(self, provider: str) -> None:
         """Wake the queue when a window slides or a cool-down ends (releases wake it too)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         openings = [
             t for s in self._provider_states(provider) if (t := s.next_opening(now)) is not None
         ]
@@ -639,7 +660,7 @@ class KeyPool:
             return
         if timer is not None:
             timer.cancel()
-        self._timers[provider] = loop.call_at(when, self._wake, provider)
+        self._timers[provider] = self.clock.call_at(when, lambda: self._wake(provider))
 
     def _wake(self, provider: str) -> None:
         self._timers.pop(provider, None)
@@ -649,7 +670,7 @@ class KeyPool:
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /api/pool`` shows: per key and per user. No secret, ever."""
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         keys = []
         running: dict[str, int] = {}
         for (provider, name), state in sorted(self._states.items()):
