@@ -11,7 +11,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CHP := .node/node_modules/.bin/configurable-http-proxy
 KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 
-.PHONY: run test bench soak install install-test lint clean postgres
+.PHONY: run test bench soak install install-test lint clean postgres redis
 
 run: install
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
@@ -49,6 +49,12 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; fi
 
+# A real Redis for the tests of gateway replicas sharing one key pool (started by the tests
+# on a free loopback port in a temporary directory, never as a system service).
+redis:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; fi
 
 # Debian's tinyproxy: the real HTTP proxy the network tests send vendor calls through.
 /usr/bin/tinyproxy:
@@ -56,7 +62,7 @@ postgres:
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; fi
 
 
-install-test: install $(VENV)/.stamp-test /usr/bin/chromium /usr/bin/tinyproxy postgres
+install-test: install $(VENV)/.stamp-test /usr/bin/chromium /usr/bin/tinyproxy postgres redis
 
 test: install-test
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

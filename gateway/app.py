@@ -238,6 +238,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.admission.load()
         await built.loadtests.ready()
         built.pool.on_health = _persist_health(built)
+        await built.pool.start()
         interrupted = await built.history.mark_interrupted()
         if interrupted:
             log.warning("%d run(s) left running by a previous gateway marked interrupted",
@@ -269,6 +270,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             await built.chat.drain()
             await built.resolver.aclose()
             await built.providers.aclose()
+            await built.pool.aclose()
             built.history.close()
 
     app = FastAPI(
@@ -293,9 +295,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         svc: Services = request.app.state.services
         if ready:
             problem = await database_problem(svc.history.engine)
-            if problem is not None:
+            pool_problem = await svc.pool.problem()  # the pool's Redis, when it has one
+            if problem is not None or pool_problem is not None:
                 return JSONResponse(status_code=503, content={
-                    "status": "unavailable", "database": problem})
+                    "status": "unavailable", "database": problem, "pool": pool_problem})
         return {
             "status": "ok",
             "uptime_s": round(time.time() - request.app.state.started, 1),

@@ -7,6 +7,9 @@
   real PostgreSQL).
 - ``postgres``: a real PostgreSQL server for the session (``tests/support/postgres.py``),
   started on first use on a free loopback port and stopped by PID.
+- ``redis_server``: a real Redis server for the session (``tests/support/redis.py``),
+  started on first use on a free loopback port and stopped by PID; ``redis_prefix``: a
+  fresh key prefix on it for one test (so tests sharing the server share no state).
 - ``gateway_settings``: ``Settings`` for an in-process gateway in a temp data dir.
 - ``gateway_client``: a ``TestClient`` on the in-process gateway (lifespan run).
 - ``start_gateway``: factory that serves a real gateway with uvicorn on a free
@@ -48,6 +51,7 @@ from tests.support.procs import (
     stop_process,
     wait_until,
 )
+from tests.support.redis import RedisServer, start_redis
 
 TOKENS = {
     "student_a": ("tok-student-a-0001", {"name": "stu_a", "tenant": "school_a", "role": "student"}),
@@ -79,6 +83,20 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"test:{os.urandom(6).hex()}"
 
 
 @pytest.fixture
