@@ -174,7 +174,8 @@ def start_gateway(
 ) -> Iterator[Callable[..., GatewayServer]]:
     started: list[GatewayServer] = []
 
-    def start(data_dir: Path | None = None, **env: str) -> GatewayServer:
+    def start(data_dir: Path | None = None, startup_timeout: float = 60, **env: str
+              ) -> GatewayServer:
         data_dir = data_dir or tmp_path_factory.mktemp("gateway-data")
         port = free_port()
         full_env = {
@@ -209,7 +210,7 @@ def start_gateway(
         )
         started.append(server)
         try:
-            wait_until(http_ok(server.url + "/health"), 60, "gateway", process)
+            wait_until(http_ok(server.url + "/health"), startup_timeout, "gateway", process)
         except Exception:
             stop_process(process)
             raise RuntimeError(f"gateway did not start:\n{server.log()}") from None

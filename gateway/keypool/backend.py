@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.keypool.keys import ProviderKey
+
+if TYPE_CHECKING:
+    from gateway.keypool.pool import Lease
 
 HealthListener = Callable[[ProviderKey, bool, str | None], None]
 
@@ -65,12 +68,12 @@ class PoolBackend(Protocol):
 
     def lease(self, provider: str, *, tenant: str, user: str, tier: Any = ...,
               tokens: int = 0, exclude: Iterable[str] = (),
-              max_wait: float | None = None) -> AbstractAsyncContextManager[Any]:
+              max_wait: float | None = None) -> AbstractAsyncContextManager[Lease]:
         """``async with pool.lease(...) as lease``: waits for a slot, releases it on exit."""
 
     async def acquire(self, provider: str, *, tenant: str, user: str, tier: Any = ...,
                       tokens: int = 0, exclude: Iterable[str] = (),
-                      max_wait: float | None = None) -> Any:
+                      max_wait: float | None = None) -> Lease:
         """Wait for a lease (the caller must ``release()`` it)."""
 
     def snapshot(self) -> dict[str, Any]:

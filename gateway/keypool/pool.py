@@ -17,9 +17,10 @@ other; the loop may be busy). So a grant stays in its window for ``margin``
 seconds longer than the window: two requests ``rpm_limit`` grants apart reach the
 vendor at least a window apart as long as their dispatch delays differ by less than
 the margin (``benchmarks/dispatch_jitter.py`` measures them).
-State lives in this process (the gateway refuses to run several workers), so a
-restart frees every slot; leases also carry a TTL, renewed by their holder, so
-a holder that hangs is reclaimed.
+This is the in-process backend: state lives in this process (without Redis the
+gateway refuses to run several workers), so a restart frees every slot; leases also
+carry a TTL, renewed by their holder, so a holder that hangs is reclaimed. The same
+scheduling across replicas, on Redis, is :mod:`gateway.keypool.redis_pool`.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from gateway.errors import NoKeyAvailable, PoolUnavailable, QueueTimeout
 from gateway.keypool.backend import HealthListener
 from gateway.keypool.keys import ProviderKey
-from gateway.keypool.pool import DEFAULT_COOLDOWN, WINDOW, Tier
+from gateway.keypool.pool import DEFAULT_COOLDOWN, WINDOW, Lease, Tier
 from gateway.keypool.redis_scripts import LUA
 
 log = logging.getLogger("gateway.keypool")
@@ -61,12 +61,15 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class RedisLease:
-    """A granted slot on a key, with its fencing token (``key`` None: the unlimited mock)."""
+class RedisLease(Lease):
+    """A granted slot on a key, with its fencing token (``key`` None: the unlimited mock).
+    A :class:`Lease` to its callers; the in-process pool's fields stay unused."""
 
     def __init__(self, pool: RedisPool | None, key: ProviderKey | None, fence: str, user: str,
                  tier: Tier, tokens: int, waited: float) -> None:
-        self.pool, self.key, self.fence = pool, key, fence
+        self.pool, self.state, self.charge = None, None, None
+        self.id, self.ttl, self.expires_at, self.reclaimed = 0, 0.0, float("inf"), False
+        self.backend, self.key, self.fence = pool, key, fence
         self.user, self.tier, self.tokens, self.waited = user, tier, tokens, waited
         self.granted_at = time.time()
         self.released_at: float | None = None
@@ -75,37 +78,40 @@ class RedisLease:
         self.failure: tuple[int, float | None] | None = None
 
     def renew(self) -> None:
-        if self.pool is not None and self.key is not None and not self.released:
-            self.pool._background(self.pool._renew(self))
+        if self.backend is not None and self.key is not None and not self.released:
+            self.backend._background(self.backend._renew(self))
 
     def used_tokens(self, tokens: int) -> None:
-        if self.pool is not None and self.key is not None and tokens != self.tokens:
+        if self.backend is not None and self.key is not None and tokens != self.tokens:
             delta, self.tokens = tokens - self.tokens, tokens
-            self.pool._background(self.pool._charge(self, delta))
+            self.backend._background(self.backend._charge(self, delta))
 
     def failed(self, status: int, retry_after: float | None = None) -> None:
         self.failure = (status, retry_after)
-        if self.pool is not None and self.key is not None:
-            self.pool._report(self, status, retry_after)
+        if self.backend is not None and self.key is not None:
+            self.backend._report(self, status, retry_after)
 
     def release(self) -> None:
-        if self.released:
-            return
-        self.released = True
-        self.released_at = time.time()
-        if self.pool is not None and self.key is not None:
-            self.pool._forget(self)
-            self.pool._background(self.pool._release(self))
+        if self._ending():
+            assert self.backend is not None
+            self.backend._background(self.backend._release(self))
 
     async def aclose(self) -> None:
         """Release, and wait until Redis has it."""
+        if self._ending():
+            assert self.backend is not None
+            await self.backend._release(self)
+
+    def _ending(self) -> bool:
+        """Marks the lease released; whether Redis must hear of it."""
         if self.released:
-            return
+            return False
         self.released = True
         self.released_at = time.time()
-        if self.pool is not None and self.key is not None:
-            self.pool._forget(self)
-            await self.pool._release(self)
+        if self.backend is None or self.key is None:
+            return False
+        self.backend._forget(self)
+        return True
 
 
 class _Waiting:
@@ -365,9 +371,9 @@ class RedisPool:
         if not self._started:
             await self.start()
         wid = f"{self.replica}:{next(self._ids)}"
-        args = [self.replica, self.hb_ms, self.hold_ms, provider, wid, user, int(tier),
-                tokens, ";".join(_spec(key) for key in candidates),
-                round(self.lease_ttl * 1000)]
+        args = [str(v) for v in (
+            self.replica, self.hb_ms, self.hold_ms, provider, wid, user, int(tier), tokens,
+            ";".join(_spec(key) for key in candidates), round(self.lease_ttl * 1000))]
         by_name = {key.name: key for key in candidates}
         answer = await self._call("enqueue", *args)
         self._seen_epoch(answer[0])

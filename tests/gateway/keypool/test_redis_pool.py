@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from gateway.errors import NoKeyAvailable, PoolUnavailable, QueueTimeout
 from gateway.keypool import ProviderKey, Tier
 from gateway.keypool.redis_pool import RedisPool
+from tests.gateway.keypool.test_pool import max_overlap
 from tests.support.redis import start_redis
 
 
@@ -37,15 +38,6 @@ def replicas(url, prefix, keys, n=2, **options):
 async def closing(pools):
     for pool in pools:
         await pool.aclose()
-
-
-def max_overlap(intervals):
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    depth = best = 0
-    for _, delta in events:
-        depth += delta
-        best = max(best, depth)
-    return best
 
 
 async def hold(pool, user, log, duration, tier=Tier.STUDENT, tokens=0):
