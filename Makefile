@@ -13,7 +13,7 @@ KERNEL_CONFIG := $(VENV)/etc/ipython/ipython_kernel_config.py
 # Jupyter AI (when installed) talks to the gateway: see that file.
 SERVER_CONFIG := $(VENV)/etc/jupyter/jupyter_server_config.py
 
-.PHONY: run test bench soak install install-test lint clean postgres
+.PHONY: run test bench soak install install-test lint clean postgres redis
 
 run: install
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(VENV)/bin/classroom run
@@ -55,6 +55,12 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; fi
 
+# A real Redis for the tests of gateway replicas sharing one key pool (started by the tests
+# on a free loopback port in a temporary directory, never as a system service).
+redis:
+	@if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; fi
 
 # Debian's tinyproxy: the real HTTP proxy the network tests send vendor calls through.
 /usr/bin/tinyproxy:
@@ -62,7 +68,7 @@ postgres:
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tinyproxy; fi
 
 
-install-test: install $(VENV)/.stamp-test /usr/bin/chromium /usr/bin/tinyproxy postgres
+install-test: install $(VENV)/.stamp-test /usr/bin/chromium /usr/bin/tinyproxy postgres redis
 
 test: install-test
 	PATH="$(CURDIR)/.node/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

@@ -166,6 +166,7 @@ def overhead(quick: bool) -> None:
         "TTFT p50 ms",
         "errors",
         "RSS MiB (idle)",
+        "Redis trips/call",
     ):
         table.add_column(column)
     direct = {(r["stream"], r["concurrency"]): r for r in rows if r["target"] == "direct"}
@@ -183,6 +184,7 @@ def overhead(quick: bool) -> None:
             fmt(r["ttft_p50_ms"], 2),
             str(r["errors"]),
             f"{fmt(r['rss_mib'], 0)} ({fmt(r['idle_rss_mib'], 0)})",
+            fmt(r.get("redis_per_call", float("nan")), 2),
         )
     ratios = Table(title="Targets (ours vs LiteLLM, same run)")
     for column in (

@@ -53,11 +53,14 @@ async def run(
         measure_from = begin + warmup
         stop_at = measure_from + duration
 
-        async def worker() -> None:
+        urls = url.split(",")  # several: the load spread across them (replicas)
+
+        async def worker(index: int) -> None:
             nonlocal errors
+            target = urls[index % len(urls)]
             while time.perf_counter() < stop_at:
                 try:
-                    latency, first, ok = await one(session, url, headers, body, stream)
+                    latency, first, ok = await one(session, target, headers, body, stream)
                 except (TimeoutError, aiohttp.ClientError):
                     latency, first, ok = 0.0, None, False
                 if time.perf_counter() >= measure_from:
@@ -68,7 +71,7 @@ async def run(
                     else:
                         errors += 1
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return {"latencies": latencies, "ttfts": ttfts, "errors": errors, "duration": duration}
 
 

@@ -10,11 +10,13 @@ second, p50/p99 latency, time to first token, errors, and RSS.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from benchmarks._common import (
     REPO,
@@ -49,7 +51,8 @@ def ensure_litellm() -> Path | None:
     return binary
 
 
-def _gateway(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str]:
+def _gateway(tmp: Path, upstream: str, name: str = "gateway",
+             extra: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     (tmp / "keys.toml").write_text(
         f'[[openai]]\nname = "bench"\napi_key = "sk-bench-upstream-000000000000"\nbase_url = "{upstream}/v1"\n'
     )
@@ -60,9 +63,10 @@ def _gateway(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str]:
     )
     port = free_port()
     env = {
-        "CLASSROOM_DATA_DIR": str(tmp / "gw-data"),
+        "CLASSROOM_DATA_DIR": str(tmp / f"{name}-data"),
         "CLASSROOM_KEYS_FILE": str(tmp / "keys.toml"),
         "CLASSROOM_AUTH_TOKENS_FILE": str(tmp / "tokens.json"),
+        **(extra or {}),
     }
     proc = start(
         [
@@ -75,7 +79,7 @@ def _gateway(tmp: Path, upstream: str) -> tuple[subprocess.Popen, str]:
             "warning",
         ],
         env,
-        tmp / "gateway.log",
+        tmp / f"{name}.log",
         f"http://127.0.0.1:{port}/health",
     )
     return proc, f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -146,6 +150,16 @@ def run(quick: bool = False) -> list[dict]:
                 "direct": (f"{upstream}/v1/chat/completions", "none", None),
                 "gateway": (gw_url, BENCH_TOKEN, gw.pid),
             }
+            shared = _shared_state(tmp, procs)
+            if shared is not None:
+                replicas = []
+                for i in range(3):
+                    replica, replica_url = _gateway(tmp, upstream, f"replica{i}", shared)
+                    procs.append(replica)
+                    replicas.append((replica, replica_url))
+                targets["gw redis+pg ×1"] = (replicas[0][1], BENCH_TOKEN, replicas[0][0].pid)
+                targets["gw redis+pg ×3"] = (",".join(u for _, u in replicas), BENCH_TOKEN,
+                                             replicas[0][0].pid)
             binary = ensure_litellm()
             if binary is not None:
                 ll, ll_url = _litellm(binary, tmp, upstream)
@@ -155,9 +169,14 @@ def run(quick: bool = False) -> list[dict]:
             for stream in (False, True):
                 for concurrency in concurrencies:
                     for name, (url, token, pid) in targets.items():  # interleaved
+                        before = _redis_calls(shared) if "redis" in name else 0
                         figures = run_loadgen(
                             url, token, "gpt-4o-mini", concurrency, duration, stream
                         )
+                        if "redis" in name:  # warm-up calls included: an upper bound
+                            calls = figures["n"]
+                            figures["redis_per_call"] = (
+                                (_redis_calls(shared) - before) / calls if calls else float("nan"))
                         figures.update(
                             target=name,
                             stream=stream,
@@ -170,6 +189,44 @@ def run(quick: bool = False) -> list[dict]:
             for proc in reversed(procs):
                 stop_process(proc)
     return results
+
+
+def _shared_state(tmp: Path, procs: list[Any]) -> dict[str, str] | None:
+    """A real Redis and PostgreSQL for the replicas' rows (None: not installed here)."""
+    from tests.support.postgres import postgres_bin, start_postgres
+    from tests.support.redis import redis_server_bin, start_redis
+
+    if redis_server_bin() is None or postgres_bin() is None:
+        print("redis-server or PostgreSQL missing: no rows for replicas (make install-test)")
+        return None
+    redis, postgres = start_redis(), start_postgres()
+    procs.append(_Stopper(redis.close))
+    procs.append(_Stopper(postgres.stop))
+    return {"CLASSROOM_REDIS_URL": redis.url, "CLASSROOM_DB_URL": postgres.create_database(),
+            "CLASSROOM_MASTER_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+            "_REDIS_PORT": str(redis.port)}
+
+
+class _Stopper:
+    """Stops a server of tests/support like the benchmark's processes (by PID inside)."""
+
+    def __init__(self, stop: Any) -> None:
+        self.stop = stop
+
+    def poll(self) -> int:
+        self.stop()
+        return 0
+
+
+def _redis_calls(shared: dict[str, str] | None) -> int:
+    """Scripts Redis has run so far (each is one round trip of the pool)."""
+    import redis
+
+    if shared is None:
+        return 0
+    stats = redis.Redis(port=int(shared["_REDIS_PORT"])).info("commandstats")
+    return sum(int(v["calls"]) for k, v in stats.items() if k in ("cmdstat_evalsha",
+                                                                 "cmdstat_eval"))
 
 
 def litellm_version() -> str:

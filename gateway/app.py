@@ -181,6 +181,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         await built.admission.load()
         await built.loadtests.ready()
         built.pool.on_health = _persist_health(built)
+        await built.pool.start()
         interrupted = await built.history.mark_interrupted()
         if interrupted:
             log.warning("%d run(s) left running by a previous gateway marked interrupted",
@@ -213,6 +214,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             await built.chat.drain()
             await built.resolver.aclose()
             await built.providers.aclose()
+            await built.pool.aclose()
             built.history.close()
 
     app = FastAPI(
@@ -230,17 +232,21 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(module.router)
 
     @app.get("/health", tags=["Operations"], summary="Liveness and basic facts",
-             responses={503: {"description": "with ready=true: the database is unreachable"}})
+             responses={503: {"description": "with ready=true: the database or the pool's "
+                                       "Redis is unreachable"}})
     async def health(request: Request, ready: bool = False) -> Any:
         """Liveness: the process answers. With ``ready=true`` (a Kubernetes readiness
-        probe) it also asks the history database for ``SELECT 1`` and answers 503 when
-        that fails, so a replica that lost its database takes no calls meanwhile."""
+        probe) it also asks the history database for ``SELECT 1`` (and the pool's Redis,
+        when it has one, for ``PING``) and answers 503 when that fails, so a replica that
+        lost its database or its Redis takes no calls meanwhile."""
         svc: Services = request.app.state.services
         if ready:
             problem = await database_problem(svc.history.engine)
-            if problem is not None:
-                return JSONResponse(status_code=503, content={
-                    "status": "unavailable", "database": problem})
+            pool_problem = await svc.pool.problem()  # the pool's Redis, when it has one
+            if problem is not None or pool_problem is not None:
+                down = {"status": "unavailable", "database": problem}
+                return JSONResponse(status_code=503, content=down | (
+                    {"pool": pool_problem} if pool_problem else {}))
         return {
             "status": "ok",
             "uptime_s": round(time.time() - request.app.state.started, 1),

@@ -30,7 +30,7 @@ from gateway.errors import (
 )
 from gateway.history import HistoryStore, RunStart
 from gateway.history.media import record_units
-from gateway.keypool import KeyPool, Lease, Tier
+from gateway.keypool import Lease, PoolBackend, Tier
 from gateway.policy import check_can_use, check_feature, check_model, tenant_of
 from gateway.policy.admission import Admission, CallEstimate
 from gateway.pricing import Cost, ModelInfo, Usage
@@ -100,7 +100,7 @@ def disconnected() -> ClassroomError:
 class Calls:
     def __init__(
         self, registry: ProviderRegistry, tenants: dict[str, Tenant], history: HistoryStore,
-        pool: KeyPool, admission: Admission, attempts: Attempts,
+        pool: PoolBackend, admission: Admission, attempts: Attempts,
     ) -> None:
         self.registry = registry
         self.tenants = tenants

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Any
 
 from gateway.settings import get_settings
 
@@ -17,7 +19,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8010, help="port to listen on")
     serve.add_argument(
-        "--workers", type=int, default=None, help="must be 1 (pool state is per process)"
+        "--workers", type=int, default=None,
+        help="worker processes (default: CLASSROOM_WORKERS, 1); more than 1 needs "
+        "CLASSROOM_REDIS_URL, where the key pool's state is shared",
     )
     serve.add_argument("--log-level", default="info", help="uvicorn's and the gateway's level")
     return top
@@ -28,29 +32,33 @@ def main(argv: list[str]) -> int:
 
     settings = get_settings()
     workers = args.workers or settings.workers
-    if workers != 1:
+    if workers < 1 or (workers != 1 and not settings.redis_url):
         print(
-            f"classroom gateway: refusing to start {workers} workers: the key pool and its "
-            "limits live in one process, and several workers would each apply every limit. "
-            "Run one worker (scale-out needs the shared store).",
+            f"classroom gateway: refusing to start {workers} workers: without "
+            "CLASSROOM_REDIS_URL the key pool and its limits live in one process, and several "
+            "workers would each apply every limit. Run one worker, or share the pool in Redis "
+            "(CLASSROOM_REDIS_URL=redis://...).",
             file=sys.stderr,
         )
         return 2
 
     import uvicorn
 
-    from gateway.app import create_asgi
-    from gateway.logging import configure_logging, mask_secrets
+    from gateway.logging import configure_logging
 
     configure_logging(args.log_level)
-    mask_secrets(settings.master_key, settings.hub_api_token)
-    try:
-        app = create_asgi(settings)
-    except SystemExit as exc:
-        print(f"classroom gateway: {exc}", file=sys.stderr)
-        return 2
+    os.environ["CLASSROOM_LOG_LEVEL"] = args.log_level  # for the workers' own set-up
+    app: Any = "gateway.cli:worker_app"
+    if workers == 1:
+        try:
+            app = worker_app(args.log_level)
+        except SystemExit as exc:
+            print(f"classroom gateway: {exc}", file=sys.stderr)
+            return 2
     uvicorn.run(
         app,
+        factory=workers != 1,
+        workers=workers if workers != 1 else None,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
@@ -61,6 +69,18 @@ def main(argv: list[str]) -> int:
         timeout_graceful_shutdown=5,
     )
     return 0
+
+
+def worker_app(log_level: str | None = None) -> Any:
+    """The app one worker serves (uvicorn calls this in each worker it starts)."""
+    from gateway.app import create_asgi
+    from gateway.logging import configure_logging, mask_secrets
+
+    settings = get_settings()
+    if log_level is None:  # a worker process of several
+        configure_logging(os.environ.get("CLASSROOM_LOG_LEVEL", "info"))
+    mask_secrets(settings.master_key, settings.hub_api_token)
+    return create_asgi(settings)
 
 
 if __name__ == "__main__":

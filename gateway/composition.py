@@ -23,7 +23,7 @@ from gateway.history import HistoryStore
 from gateway.history.jobs import JobStore
 from gateway.history.media import ArtifactStore
 from gateway.jobs import JobService
-from gateway.keypool import KeyPool
+from gateway.keypool import PoolBackend
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
@@ -53,7 +53,7 @@ class Services:
     history: HistoryStore
     tenants: dict[str, Tenant]
     providers: ProviderRegistry
-    pool: KeyPool
+    pool: PoolBackend
     keystore: KeyStore | None
     admission: Admission
     calls: Calls
@@ -110,9 +110,10 @@ def build_providers(settings: Settings) -> ProviderRegistry:
 
 
 def build_key_pool(settings: Settings, engine: Engine, *, window: float = WINDOW
-                   ) -> tuple[KeyPool, KeyStore]:
+                   ) -> tuple[PoolBackend, KeyStore]:
     """The key pool and its encrypted key store: the one place a pool backend is chosen
-    (today the in-process pool; a shared backend is built here from the settings)."""
+    (the in-process pool, or with ``CLASSROOM_REDIS_URL`` the one shared on Redis:
+    :func:`gateway.keypool.setup.make_pool`)."""
     return build_pool(settings, engine, window=window)
 
 

@@ -17,6 +17,7 @@
     ├── ConfigInvalid                   422 config_invalid        (file, line, field)
     ├── ClientDisconnected              499 client_disconnected (recorded, never sent)
     ├── PayloadTooLarge                 413 payload_too_large
+    ├── PoolUnavailable                 503 pool_unavailable      (the pool's Redis is down)
     ├── RateLimited                     429 rate_limited
     │   ├── QuotaExceeded               429 quota_exceeded
     │   ├── BudgetExceeded              429 budget_exceeded
@@ -179,6 +180,13 @@ class ClientDisconnected(ClassroomError):
 
 class PayloadTooLarge(ClassroomError):
     status, code, type = 413, "payload_too_large", "invalid_request_error"
+
+
+class PoolUnavailable(ClassroomError):
+    """The key pool's shared state (Redis) cannot be reached: no call is scheduled, since
+    its limits could not be kept."""
+
+    status, code, type = 503, "pool_unavailable", "api_error"
 
 
 class RateLimited(ClassroomError):

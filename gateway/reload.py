@@ -24,7 +24,7 @@ from gateway.configfiles import ConfigFileError
 from gateway.errors import ConfigInvalid
 from gateway.history import HistoryStore
 from gateway.history.audit import record_audit
-from gateway.keypool import KeyPool, ProviderKey
+from gateway.keypool import PoolBackend, ProviderKey
 from gateway.keypool.setup import read_declared_keys, refresh_pool
 from gateway.keypool.store import KeyStore
 from gateway.pricing import Catalog, ModelInfo, load_prices_file
@@ -49,7 +49,7 @@ class Reloaded:
 
 
 class ConfigReloader:
-    def __init__(self, settings: Settings, tenants: dict[str, Tenant], pool: KeyPool,
+    def __init__(self, settings: Settings, tenants: dict[str, Tenant], pool: PoolBackend,
                  keystore: KeyStore | None, history: HistoryStore,
                  catalog: Catalog | None = None) -> None:
         self.settings = settings

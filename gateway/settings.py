@@ -30,6 +30,26 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user:pw@host/classroom; unset: the SQLite file gateway.sqlite in "
         "the data dir. Gateways starting at once on one database migrate it once.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="URL of a Redis server (redis://host:port/db) holding the key pool's "
+        "shared state: leases, RPM/TPM windows, cool-downs, key health and the fair queue. "
+        "With it, several workers and replicas (sharing one Redis and one database) are one "
+        "gateway; without it the pool lives in the process and only 1 worker is accepted. "
+        "While Redis is unreachable calls are refused with pool_unavailable (503).",
+        repr=False,
+    )
+    redis_heartbeat_s: float = Field(
+        default=3.0, gt=0.2, le=60,
+        description="With Redis: each replica renews its heartbeat every third of this; a "
+        "replica silent for this long (killed, frozen) loses its leases and queued calls, so "
+        "its slots come back within this time rather than after lease_ttl_s.",
+    )
+    redis_prefix: str = Field(
+        default="classroom:pool",
+        description="With Redis: the prefix of every key the pool writes (one per classroom "
+        "sharing a Redis server).",
+    )
     tenants_dir: Path = Field(
         default=REPO_ROOT / "tenants", description="Directory of tenant (school) JSON files."
     )
@@ -213,7 +233,8 @@ class Settings(BaseSettings):
     )
     workers: int = Field(
         default=1, ge=1,
-        description="Worker processes. Pool state lives in one process, so only 1 is accepted.",
+        description="Worker processes of `classroom gateway serve`. More than 1 needs "
+        "redis_url (the pool's state shared in Redis); without it only 1 is accepted.",
     )
 
     @field_validator("service_prefix")

@@ -7,6 +7,9 @@
   real PostgreSQL).
 - ``postgres``: a real PostgreSQL server for the session (``tests/support/postgres.py``),
   started on first use on a free loopback port and stopped by PID.
+- ``redis_server``: a real Redis server for the session (``tests/support/redis.py``),
+  started on first use on a free loopback port and stopped by PID; ``redis_prefix``: a
+  fresh key prefix on it for one test (so tests sharing the server share no state).
 - ``gateway_settings``: ``Settings`` for an in-process gateway in a temp data dir.
 - ``gateway_client``: a ``TestClient`` on the in-process gateway (lifespan run).
 - ``start_gateway``: factory that serves a real gateway with uvicorn on a free
@@ -49,6 +52,7 @@ from tests.support.procs import (
     stop_process,
     wait_until,
 )
+from tests.support.redis import RedisServer, start_redis
 
 TOKENS = {
     "student_a": ("tok-student-a-0001", {"name": "stu_a", "tenant": "school_a", "role": "student"}),
@@ -80,6 +84,20 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = start_redis()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"test:{os.urandom(6).hex()}"
 
 
 @pytest.fixture
@@ -157,7 +175,8 @@ def start_gateway(
 ) -> Iterator[Callable[..., GatewayServer]]:
     started: list[GatewayServer] = []
 
-    def start(data_dir: Path | None = None, **env: str) -> GatewayServer:
+    def start(data_dir: Path | None = None, startup_timeout: float = 60, **env: str
+              ) -> GatewayServer:
         data_dir = data_dir or tmp_path_factory.mktemp("gateway-data")
         port = free_port()
         full_env = {
@@ -192,7 +211,7 @@ def start_gateway(
         )
         started.append(server)
         try:
-            wait_until(http_ok(server.url + "/health"), 60, "gateway", process)
+            wait_until(http_ok(server.url + "/health"), startup_timeout, "gateway", process)
         except Exception:
             stop_process(process)
             raise RuntimeError(f"gateway did not start:\n{server.log()}") from None

@@ -1,6 +1,6 @@
 # The gateway: `classroom gateway serve` on port 8000, as an unprivileged user.
-# The PostgreSQL and Redis clients come with the replicas work (see docs/kubernetes.md);
-# add them with --build-arg EXTRA_PACKAGES="psycopg[binary] redis" meanwhile.
+# The PostgreSQL and Redis clients (psycopg, redis) are dependencies of the gateway;
+# EXTRA_PACKAGES adds anything else an operator needs.
 #   docker build -f deploy/images/gateway.Dockerfile -t <registry>/classroom-gateway:<tag> .
 FROM python:3.11-slim-bookworm
 ARG EXTRA_PACKAGES=""

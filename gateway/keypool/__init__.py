@@ -10,8 +10,13 @@ provider call::
         lease.failed(status, retry_after)      # 401/403 → unhealthy, 429 → cool down
 
 and ``pool.available(provider, tenant)`` says whether any key could serve.
+
+The contract is :class:`PoolBackend`; :class:`KeyPool` keeps the state in this process,
+:class:`gateway.keypool.redis_pool.RedisPool` in Redis for several replicas, and
+:func:`gateway.keypool.setup.make_pool` picks one from the settings.
 """
 
+from gateway.keypool.backend import LeaseLike, PoolBackend
 from gateway.keypool.keys import (
     PROVIDERS,
     KeysFileError,
@@ -27,6 +32,8 @@ __all__ = [
     "KeyPool",
     "KeysFileError",
     "Lease",
+    "LeaseLike",
+    "PoolBackend",
     "ProviderKey",
     "Tier",
     "load_keys_file",

@@ -17,9 +17,10 @@ other; the loop may be busy). So a grant stays in its window for ``margin``
 seconds longer than the window: two requests ``rpm_limit`` grants apart reach the
 vendor at least a window apart as long as their dispatch delays differ by less than
 the margin (``benchmarks/dispatch_jitter.py`` measures them).
-State lives in this process (the gateway refuses to run several workers), so a
-restart frees every slot; leases also carry a TTL, renewed by their holder, so
-a holder that hangs is reclaimed.
+This is the in-process backend: state lives in this process (without Redis the
+gateway refuses to run several workers), so a restart frees every slot; leases also
+carry a TTL, renewed by their holder, so a holder that hangs is reclaimed. The same
+scheduling across replicas, on Redis, is :mod:`gateway.keypool.redis_pool`.
 """
 
 from __future__ import annotations
@@ -27,31 +28,31 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
 from gateway.errors import NoKeyAvailable, QueueTimeout
+from gateway.keypool.backend import HealthListener
+from gateway.keypool.clock import Clock, LoopClock, Timer
 from gateway.keypool.keys import ProviderKey
+from gateway.keypool.keystate import (  # noqa: F401 - MinuteCounts: part of this surface
+    DEFAULT_MARGIN,
+    WINDOW,
+    KeyState,
+    MinuteCounts,
+    TokenCharge,
+)
 
 log = logging.getLogger("gateway.keypool")
-WINDOW = 60.0  # seconds: RPM and TPM are sliding one-minute windows
-# Seconds a grant is kept past the window, for the spread of grant-to-vendor delays
-# (see the module docstring; the gateway's setting ``rate_limit_margin_ms``).
-DEFAULT_MARGIN = 0.25
 DEFAULT_COOLDOWN = 10.0
 
 
-def _now() -> float:
-    """The pool's clock: the event loop's (monotonic) time."""
-    try:
-        return asyncio.get_running_loop().time()
-    except RuntimeError:  # set up before the loop runs
-        return time.monotonic()
+class _Deadline(Exception):
+    """A waiter's ``max_wait`` passed (raised into its future by the pool's clock)."""
 
 
 class Tier(IntEnum):
@@ -60,190 +61,6 @@ class Tier(IntEnum):
     DEMO = 0  # a teacher's or admin's live demo
     STUDENT = 1
     LOADTEST = 2
-
-
-class MinuteCounts:
-    """What happened in the last window (a minute), by the second: constant memory at any
-    rate."""
-
-    __slots__ = ("amounts", "seconds", "window")
-
-    def __init__(self, window: float = WINDOW) -> None:
-        self.window = window
-        slots = math.ceil(window) + 1
-        self.seconds = [-1] * slots
-        self.amounts = [0] * slots
-
-    def add(self, now: float, amount: int = 1) -> None:
-        second = int(now)
-        slot = second % len(self.seconds)
-        if self.seconds[slot] != second:
-            self.seconds[slot], self.amounts[slot] = second, 0
-        self.amounts[slot] += amount
-
-    def recent(self, now: float) -> list[tuple[float, int]]:
-        """(time, amount) per second of the last minute, each at its second's end, so that
-        limits enforced from these never let more through than the exact times would."""
-        return sorted((sec + 1.0, amount) for sec, amount in self._window(now) if amount)
-
-    def total(self, now: float) -> int:
-        return sum(amount for _, amount in self._window(now))
-
-    def _window(self, now: float) -> Iterator[tuple[int, int]]:
-        second = int(now)
-        return ((sec, amount) for sec, amount in zip(self.seconds, self.amounts, strict=True)
-                if second - self.window < sec <= second)
-
-
-class TokenCharge:
-    """A grant's tokens in a key's TPM window, corrected in place when the real count is
-    known: the vendor counts a call's tokens at its arrival, not when it ends."""
-
-    __slots__ = ("at", "counted", "tokens")
-
-    def __init__(self, at: float, tokens: int) -> None:
-        self.at, self.tokens, self.counted = at, tokens, True
-
-
-@dataclass(eq=False)
-class KeyState:
-    key: ProviderKey
-    window: float = WINDOW
-    margin: float = DEFAULT_MARGIN
-    active: set[Lease] = field(default_factory=set)
-    # Exact grant times and token charges in the window, kept only for the limits a key
-    # has (bounded by them); ``seen_*`` count by the second for everything else.
-    grants: deque[float] = field(default_factory=deque)
-    token_log: deque[TokenCharge] = field(default_factory=deque)
-    tokens_in_window: int = 0
-    seen_requests: MinuteCounts = field(init=False)
-    seen_tokens: MinuteCounts = field(init=False)
-    healthy: bool = True
-    health_reason: str | None = None
-    cooldown_until: float = 0.0
-    granted_total: int = 0
-
-    def __post_init__(self) -> None:
-        self.seen_requests = MinuteCounts(self.window)
-        self.seen_tokens = MinuteCounts(self.window)
-
-    @property
-    def hold(self) -> float:
-        """How long a grant counts: the window and the margin for dispatch jitter."""
-        return self.window + self.margin
-
-    def update_key(self, key: ProviderKey, now: float) -> None:
-        """New settings for the same key (a file sync, an admin): a limit that appears
-        starts from what the last minute really used."""
-        old, self.key = self.key, key
-        if key.rpm_limit is None:
-            self.grants.clear()
-        elif old.rpm_limit is None:
-            self.grants = deque(t for t, n in self.seen_requests.recent(now) for _ in range(n))
-        if key.tpm_limit is None:
-            for charge in self.token_log:
-                charge.counted = False
-            self.token_log.clear()
-            self.tokens_in_window = 0
-        elif old.tpm_limit is None:
-            self.token_log = deque(TokenCharge(t, n) for t, n in self.seen_tokens.recent(now))
-            self.tokens_in_window = sum(charge.tokens for charge in self.token_log)
-
-    def record_grant(self, now: float) -> None:
-        self.seen_requests.add(now)
-        if self.key.rpm_limit is not None:
-            self.grants.append(now)
-        self.granted_total += 1
-
-    def rpm_used(self, now: float) -> int:
-        return len(self.grants) if self.key.rpm_limit is not None \
-            else self.seen_requests.total(now)
-
-    def tpm_used(self, now: float) -> int:
-        return self.tokens_in_window if self.key.tpm_limit is not None \
-            else self.seen_tokens.total(now)
-
-    def prune(self, now: float) -> None:
-        horizon = now - self.hold
-        while self.grants and self.grants[0] <= horizon:
-            self.grants.popleft()
-        while self.token_log and self.token_log[0].at <= horizon:
-            charge = self.token_log.popleft()
-            charge.counted = False
-            self.tokens_in_window -= charge.tokens
-        for lease in [lease for lease in self.active if lease.expires_at <= now]:
-            log.warning("lease on key %s expired without renewal; reclaimed", self.key.name)
-            lease.reclaimed = True
-            self.active.discard(lease)
-
-    def usable(self, now: float) -> bool:
-        return self.key.is_active and self.healthy and self.cooldown_until <= now
-
-    def fits(self, now: float, tokens: int) -> bool:
-        key = self.key
-        if key.concurrency_limit is not None and len(self.active) >= key.concurrency_limit:
-            return False
-        if key.rpm_limit is not None and len(self.grants) >= key.rpm_limit:
-            return False
-        if key.tpm_limit is not None and self.tokens_in_window > 0:
-            # A call bigger than the whole budget may still run alone in an empty window.
-            if self.tokens_in_window + tokens > key.tpm_limit:
-                return False
-        return True
-
-    def headroom(self) -> float:
-        key = self.key
-        room = 1.0
-        if key.concurrency_limit:
-            room = min(room, 1 - len(self.active) / key.concurrency_limit)
-        if key.rpm_limit:
-            room = min(room, 1 - len(self.grants) / key.rpm_limit)
-        if key.tpm_limit:
-            room = min(room, 1 - self.tokens_in_window / key.tpm_limit)
-        return room
-
-    def next_opening(self, now: float) -> float | None:
-        """When this key may fit again by the clock alone (releases wake the queue anyway)."""
-        if not (self.key.is_active and self.healthy):
-            return None
-        key = self.key
-        opening = max(now, self.cooldown_until)
-        if key.rpm_limit is not None and len(self.grants) >= key.rpm_limit:
-            opening = max(opening, self.grants[0] + self.hold)
-        if key.tpm_limit is not None and self.token_log and self.tokens_in_window > 0:
-            # a waiting call may need more tokens than are left: look again when some expire
-            opening = max(opening, self.token_log[0].at + self.hold)
-        if key.concurrency_limit is not None and len(self.active) >= key.concurrency_limit:
-            opening = max(opening, min(lease.expires_at for lease in self.active))
-        return opening if opening > now else None
-
-    def charge_tokens(self, now: float, tokens: int) -> TokenCharge | None:
-        """Charge tokens at ``now``; the window's entry for them (None: no TPM limit)."""
-        if not tokens:
-            return None
-        self.seen_tokens.add(now, tokens)
-        if self.key.tpm_limit is None:
-            return None
-        charge = TokenCharge(now, tokens)
-        self.token_log.append(charge)
-        self.tokens_in_window += tokens
-        return charge
-
-    def correct_tokens(self, charge: TokenCharge | None, now: float, delta: int) -> None:
-        """A granted call's real tokens differ from its charge by ``delta``. The vendor
-        counted the call when it arrived, so the correction goes to the grant's entry while
-        that is in the window (an entry gone from it needs none); a call charged nothing
-        at its grant is charged now."""
-        if charge is None:
-            if self.key.tpm_limit is None:
-                self.seen_tokens.add(now, delta)
-            elif delta > 0:
-                self.charge_tokens(now, delta)
-            return
-        self.seen_tokens.add(now, delta)
-        if charge.counted:
-            charge.tokens += delta
-            self.tokens_in_window += delta
 
 
 class Lease:
@@ -273,21 +90,20 @@ class Lease:
         self.granted_at = time.time()
         self.released_at: float | None = None
         self.ttl = ttl
-        self.expires_at = (asyncio.get_running_loop().time() + ttl) if state else float("inf")
+        self.expires_at = (pool.clock.now() + ttl) if pool is not None and state else float("inf")
         self.reclaimed = False
         self.released = False
         self.failure: tuple[int, float | None] | None = None
 
     def renew(self) -> None:
         """Heartbeat: the holder is alive (call it from long streams and job polls)."""
-        if self.state is not None:
-            self.expires_at = asyncio.get_running_loop().time() + self.ttl
+        if self.pool is not None and self.state is not None:
+            self.expires_at = self.pool.clock.now() + self.ttl
 
     def used_tokens(self, tokens: int) -> None:
         """The real token count, replacing the estimate charged at the grant."""
-        if self.state is not None and tokens != self.tokens:
-            self.state.correct_tokens(self.charge, asyncio.get_running_loop().time(),
-                                      tokens - self.tokens)
+        if self.pool is not None and self.state is not None and tokens != self.tokens:
+            self.state.correct_tokens(self.charge, self.pool.clock.now(), tokens - self.tokens)
             self.tokens = tokens
 
     def failed(self, status: int, retry_after: float | None = None) -> None:
@@ -349,10 +165,9 @@ class ProviderQueue:
         return counts
 
 
-HealthListener = Callable[[ProviderKey, bool, str | None], None]
-
-
 class KeyPool:
+    """The in-process backend (:class:`gateway.keypool.backend.PoolBackend`)."""
+
     def __init__(
         self,
         keys: Iterable[ProviderKey] = (),
@@ -362,9 +177,11 @@ class KeyPool:
         on_health: HealthListener | None = None,
         window: float = WINDOW,
         margin: float = DEFAULT_MARGIN,
+        clock: Clock | None = None,
     ) -> None:
         """``window``: the length of the RPM and TPM windows (the vendors' minute);
-        ``margin``: how long past it a grant still counts, for dispatch jitter."""
+        ``margin``: how long past it a grant still counts, for dispatch jitter;
+        ``clock``: the pool's time and timers (the event loop's unless a test moves it)."""
         if window <= 0 or margin < 0:
             raise ValueError("the window must be positive and the margin not negative")
         self.window = window
@@ -372,11 +189,25 @@ class KeyPool:
         self.max_wait = max_wait
         self.lease_ttl = lease_ttl
         self.on_health = on_health
+        self.clock: Clock = clock or LoopClock()
         self._states: dict[tuple[str, str], KeyState] = {}
         self._queues: dict[str, ProviderQueue] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, Timer] = {}
         self._unlimited: dict[str, int] = {}  # running mock calls per user when no mock keys
         self.set_keys(keys)
+
+    # -- life -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Nothing to start: the state is this process's."""
+
+    async def aclose(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    async def problem(self) -> str | None:
+        return None
 
     # -- keys -----------------------------------------------------------------
 
@@ -393,7 +224,7 @@ class KeyPool:
             if state is None:
                 state = self._new_state(key)
             else:
-                state.update_key(key, _now())
+                state.update_key(key, self.clock.now())
             fresh[ident] = state
         self._states = fresh
         for provider in list(self._queues):
@@ -407,7 +238,7 @@ class KeyPool:
         if state is None:
             self._states[(key.provider, key.name)] = self._new_state(key)
         else:
-            state.update_key(key, _now())
+            state.update_key(key, self.clock.now())
         self._dispatch(key.provider)
 
     def set_health(
@@ -444,7 +275,7 @@ class KeyPool:
     # -- health ---------------------------------------------------------------
 
     def report(self, state: KeyState, status: int, retry_after: float | None) -> None:
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         if status in (401, 403):
             state.healthy = False
             state.health_reason = f"the provider refused this key (HTTP {status})"
@@ -518,7 +349,7 @@ class KeyPool:
                 f"Every {provider} key of your school is out of service (the provider refused "
                 "it). An administrator has to check the keys; practise with mock/echo meanwhile."
             )
-        now = loop.time()
+        now = self.clock.now()
         queue = self._queues.setdefault(provider, ProviderQueue())
         waiter = Waiter(provider, tenant, user, tier, tokens, skip, loop.create_future(), now)
         if queue.size == 0:
@@ -530,27 +361,36 @@ class KeyPool:
         return waiter
 
     async def wait(self, waiter: Waiter, timeout: float) -> Lease:
-        loop = asyncio.get_running_loop()
+        future = waiter.future
+
+        def expire() -> None:
+            if not future.done():
+                future.set_exception(_Deadline())
+
+        deadline = self.clock.call_at(waiter.enqueued + timeout, expire)
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter.future), timeout)
-        except (TimeoutError, asyncio.CancelledError) as exc:
+            return await asyncio.shield(future)
+        except (_Deadline, asyncio.CancelledError) as exc:
             self._abandon(waiter)
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            waited = loop.time() - waiter.enqueued
+            waited = self.clock.now() - waiter.enqueued
             raise QueueTimeout(
                 f"Every {waiter.provider} key was busy for {waited:.0f} s, the longest a call "
                 "may wait. The class is making many calls at once: try again in a minute.",
                 retry_after=5,
                 details={"waited_s": round(waited, 1)},
             ) from None
+        finally:
+            deadline.cancel()
 
     def _abandon(self, waiter: Waiter) -> None:
         queue = self._queues.get(waiter.provider)
         if queue is not None:
             queue.remove(waiter)
-        if waiter.future.done() and not waiter.future.cancelled():
-            waiter.future.result().release()  # granted in the same instant: give it back
+        future = waiter.future
+        if future.done() and not future.cancelled() and future.exception() is None:
+            future.result().release()  # granted in the same instant: give it back
         else:
             waiter.future.cancel()
 
@@ -592,8 +432,7 @@ class KeyPool:
         queue = self._queues.get(provider)
         if not queue or queue.size == 0:
             return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         granted = True
         while granted and queue.size:
             granted = False
@@ -626,8 +465,7 @@ class KeyPool:
 
     def _schedule(self, provider: str) -> None:
         """Wake the queue when a window slides or a cool-down ends (releases wake it too)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = self.clock.now()
         openings = [
             t for s in self._provider_states(provider) if (t := s.next_opening(now)) is not None
         ]
@@ -639,7 +477,7 @@ class KeyPool:
             return
         if timer is not None:
             timer.cancel()
-        self._timers[provider] = loop.call_at(when, self._wake, provider)
+        self._timers[provider] = self.clock.call_at(when, lambda: self._wake(provider))
 
     def _wake(self, provider: str) -> None:
         self._timers.pop(provider, None)
@@ -649,7 +487,7 @@ class KeyPool:
 
     def snapshot(self) -> dict[str, Any]:
         """What ``GET /api/pool`` shows: per key and per user. No secret, ever."""
-        now = asyncio.get_running_loop().time()
+        now = self.clock.now()
         keys = []
         running: dict[str, int] = {}
         for (provider, name), state in sorted(self._states.items()):

@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 from sqlalchemy import Engine
 
+from gateway.keypool.backend import PoolBackend
 from gateway.keypool.keys import KeysFileError, ProviderKey, load_keys_file, load_keys_json
 from gateway.keypool.pool import WINDOW, KeyPool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
@@ -33,7 +34,7 @@ def declared_keys(settings: Settings) -> list[ProviderKey]:
         raise SystemExit(f"provider keys not loaded: {error}") from error
 
 
-def refresh_pool(pool: KeyPool, stored: list[tuple[ProviderKey, bool, str | None]],
+def refresh_pool(pool: PoolBackend, stored: list[tuple[ProviderKey, bool, str | None]],
                  fresh: Collection[tuple[str, str]] = ()) -> None:
     """The pool made to hold the stored active keys (``KeyStore.load``): leases and windows
     of kept keys survive, ``fresh`` (added or changed) keys start healthy, stored ill health
@@ -47,8 +48,22 @@ def refresh_pool(pool: KeyPool, stored: list[tuple[ProviderKey, bool, str | None
             pool.set_health(key.provider, key.name, True)
 
 
+def make_pool(settings: Settings, *, window: float = WINDOW) -> PoolBackend:
+    """The pool backend the settings choose: on Redis with ``CLASSROOM_REDIS_URL`` (shared by
+    every worker and replica), else in this process."""
+    margin = settings.rate_limit_margin_ms / 1000
+    if settings.redis_url:
+        from gateway.keypool.redis_pool import RedisPool
+
+        return RedisPool(settings.redis_url, prefix=settings.redis_prefix,
+                         heartbeat=settings.redis_heartbeat_s, max_wait=settings.queue_max_wait_s,
+                         lease_ttl=settings.lease_ttl_s, window=window, margin=margin)
+    return KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s,
+                   window=window, margin=margin)
+
+
 def build_pool(settings: Settings, engine: Engine, *, window: float = WINDOW
-               ) -> tuple[KeyPool, KeyStore]:
+               ) -> tuple[PoolBackend, KeyStore]:
     """The key store and the live pool; ``window``: the length of the keys' RPM/TPM windows
     (the vendors' minute; tests shorten it to see several windows in a few seconds)."""
     declared = declared_keys(settings)
@@ -65,7 +80,6 @@ def build_pool(settings: Settings, engine: Engine, *, window: float = WINDOW
     ):
         if names:
             log.info("key pool: %s %s", verb, ", ".join(names))
-    pool = KeyPool(max_wait=settings.queue_max_wait_s, lease_ttl=settings.lease_ttl_s,
-                   window=window, margin=settings.rate_limit_margin_ms / 1000)
+    pool = make_pool(settings, window=window)
     refresh_pool(pool, store.load())
     return pool, store

@@ -22,6 +22,11 @@ per model (``model_budgets_usd_per_month``). Every call of a school's users is
 reserved against all of them at once. Counters start from the history (so a
 restart does not reset anyone's day or month) and are then kept in memory.
 
+The parts: the estimates and limits (:mod:`gateway.policy.limits`), the counters
+(:mod:`gateway.policy.spend`), the checks (:mod:`gateway.policy.quota`), the pauses
+and overrides (:mod:`gateway.policy.controls`); this module keeps the counters and
+admits calls.
+
 What can never be served now (a daily or monthly limit, a pause) is refused at
 once. A user's calls over their ``concurrent_requests`` wait for one of their own
 calls to finish, in order, up to ``queue_max_wait`` (then ``queue_timeout``): a
@@ -37,156 +42,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from functools import lru_cache
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from gateway.auth import Identity
-from gateway.errors import (
-    BudgetExceeded,
-    ModelUnpriced,
-    PausedByTeacher,
-    QueueTimeout,
-    QuotaExceeded,
-    RateLimited,
-)
-from gateway.history.models import audit_log, pauses, quota_overrides, runs
+from gateway.errors import QueueTimeout
+from gateway.history.models import audit_log, runs
 from gateway.history.store import HistoryStore
+from gateway.policy.controls import FOLLOW_SECONDS, PAUSABLE_ROLES, Controls
+from gateway.policy.limits import CallEstimate, Limits, _periods, chat_estimate, usd
+from gateway.policy.quota import QuotaChecks
+from gateway.policy.spend import SchoolSpend, Ticket, Usage
 from gateway.pricing import ModelInfo
-from gateway.tenants import RoleQuota, Tenant, _allows
+from gateway.tenants import Tenant
 
-PAUSABLE_ROLES = {"student", "viewer"}
+__all__ = [
+    "PAUSABLE_ROLES", "Admission", "Admitted", "CallEstimate", "Limits", "SchoolSpend", "Ticket",
+    "Usage", "chat_estimate", "usd",
+]
 log = logging.getLogger("gateway.admission")
-
-
-@dataclass(frozen=True)
-class CallEstimate:
-    prompt_tokens: int = 0
-    max_output_tokens: int = 0
-    worst_case_micro_usd: int | None = None  # None: unpriced (only request/token limits apply)
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.max_output_tokens
-
-
-class Ticket:
-    def __init__(self) -> None:
-        self.cost_micro_usd: int | None = None
-        self.tokens = 0
-        self.settled = False
-
-    def settle(self, cost_micro_usd: int | None, tokens: int) -> None:
-        self.cost_micro_usd, self.tokens, self.settled = cost_micro_usd, tokens, True
-
-
-@dataclass
-class Usage:
-    """One user's counters: settled amounts plus what running calls have reserved."""
-
-    day: str
-    month: str
-    requests: int = 0
-    tokens: int = 0
-    micro_usd: int = 0
-    reserved_requests: int = 0
-    reserved_tokens: int = 0
-    reserved_micro_usd: int = 0
-    running: int = 0
-    # Calls waiting for one of this user's own running calls to finish, oldest first.
-    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
-
-    def roll(self, day: str, month: str) -> None:
-        if day != self.day:
-            self.day, self.requests, self.tokens = day, 0, 0
-        if month != self.month:
-            self.month, self.micro_usd = month, 0
-
-    def release_slot(self) -> None:
-        """A running call ends: its slot goes to the oldest waiting call, if any."""
-        while self.waiting:
-            waiter = self.waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot is handed over: ``running`` stays
-                return
-        self.running -= 1
-
-
-@dataclass
-class SchoolSpend:
-    """A school's spend this month, in total and per model: settled plus reserved."""
-
-    month: str
-    micro_usd: int = 0
-    reserved_micro_usd: int = 0
-    # Keyed by (the name called, the catalog model charged): a cap on ``gpt-4.1`` holds its
-    # dated snapshots too, and a cap on one snapshot holds only it.
-    by_model: dict[tuple[str, str], int] = field(default_factory=dict)
-    reserved_by_model: dict[tuple[str, str], int] = field(default_factory=dict)
-    alerted: bool = False  # the budget.alert audit entry of this month is written
-
-    def roll(self, month: str) -> None:
-        if month != self.month:
-            self.month, self.micro_usd, self.alerted = month, 0, False
-            self.by_model, self.reserved_by_model = {}, {}
-
-    def of_pattern(self, pattern: str) -> tuple[int, int]:
-        """Settled and reserved spend of the models a pattern matches."""
-        def total(values: dict[tuple[str, str], int]) -> int:
-            return sum(v for (called, charged), v in values.items()
-                       if _allows((pattern,), called) or _allows((pattern,), charged))
-        return total(self.by_model), total(self.reserved_by_model)
-
-
-@dataclass
-class Limits:
-    requests_per_day: int | None = None
-    tokens_per_day: int | None = None
-    micro_usd_per_month: int | None = None
-    concurrent_requests: int | None = None
-    overridden: list[str] = field(default_factory=list)
-
-
-def _periods(now: datetime) -> tuple[str, str, datetime, datetime]:
-    """The day and month ``now`` falls in (as keys) and when each ends."""
-    return _periods_of(now.date(), now.tzinfo)
-
-
-@lru_cache(maxsize=16)
-def _periods_of(day: date, tz: tzinfo | None) -> tuple[str, str, datetime, datetime]:
-    day_start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    month_start = day_start.replace(day=1)
-    next_month = (month_start + timedelta(days=32)).replace(day=1)
-    return (
-        day_start.date().isoformat(),
-        month_start.strftime("%Y-%m"),
-        day_start + timedelta(days=1),
-        next_month,
-    )
-
-
-def _in(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days} d {hours} h"
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
-def usd(micro: int) -> str:
-    return (
-        f"${micro / 1_000_000:,.2f}"
-        if micro >= 10_000 or micro == 0
-        else f"${micro / 1_000_000:.4f}"
-    )
 
 
 class Admission:
@@ -209,26 +87,20 @@ class Admission:
         self._usage: dict[str, Usage] = {}
         self._schools: dict[str, SchoolSpend] = {}
         self._loading: dict[str, asyncio.Future[Any]] = {}
-        self._overrides: dict[str, dict[str, Any]] = {}
-        self._pauses: list[dict[str, Any]] = []
+        self.controls = Controls(history)
+        self.quotas = QuotaChecks(self.tenants, self.controls, global_concurrency)
         self._background: set[asyncio.Task[Any]] = set()
+
 
     # -- state from the database -------------------------------------------------
 
     async def load(self) -> None:
-        """Overrides and pauses from the database (at start)."""
-        if self.history is None:
-            return
-
-        def read(conn: Connection) -> tuple[list[Any], list[Any]]:
-            return (
-                [dict(r) for r in conn.execute(select(quota_overrides)).mappings()],
-                [dict(r) for r in conn.execute(select(pauses)).mappings()],
-            )
-
-        overrides, paused = await self.history.read(read)
-        self._overrides = {row["user"]: row for row in overrides}
-        self._pauses = paused
+        """Overrides and pauses from the database (at start); on a server database, which
+        replicas share, followed for the gateway's lifetime."""
+        await self.controls.load()
+        if self.history is not None and self.history.engine.dialect.name != "sqlite":
+            task = asyncio.get_running_loop().create_task(self.controls.follow(FOLLOW_SECONDS))
+            self._background.add(task)
 
     async def _once(self, key: str, read: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         """``read()`` once for concurrent callers asking for the same ``key``."""
@@ -333,69 +205,24 @@ class Admission:
         usage.requests, usage.tokens, usage.micro_usd = await self.history.read(read)
         return usage
 
-    # -- limits -------------------------------------------------------------------
+
+    # -- limits (gateway.policy.quota) ------------------------------------------------
 
     def limits_for(self, identity: Identity) -> Limits:
-        tenant = self.tenants.get(identity.tenant)
-        quota = tenant.quota_for(identity.role) if tenant else RoleQuota()
-        limits = Limits(
-            requests_per_day=quota.requests_per_day,
-            tokens_per_day=quota.tokens_per_day,
-            micro_usd_per_month=None
-            if quota.usd_per_month is None
-            else round(quota.usd_per_month * 1_000_000),
-            concurrent_requests=quota.concurrent_requests,
-        )
-        override = self._overrides.get(identity.name)
-        if override:
-            for name in ("requests_per_day", "tokens_per_day", "concurrent_requests"):
-                if override.get(name) is not None:
-                    setattr(limits, name, int(override[name]))
-                    limits.overridden.append(name)
-            if override.get("usd_per_month") is not None:
-                limits.micro_usd_per_month = round(float(override["usd_per_month"]) * 1_000_000)
-                limits.overridden.append("usd_per_month")
-        return limits
+        return self.quotas.limits_for(identity)
 
     def dollar_limits(self, identity: Identity, model: str, limits: Limits | None = None,
                       priced_as: str | None = None) -> list[str]:
         """Which dollar limits hold a call of ``model`` by this caller (empty: none)."""
-        limits = limits or self.limits_for(identity)
-        held = ["your monthly budget"] if limits.micro_usd_per_month is not None else []
-        tenant = self.tenants.get(identity.tenant)
-        if tenant is not None:
-            if tenant.budget_usd_per_month is not None:
-                held.append("your school's monthly budget")
-            held += [f"your school's budget for {pattern}"
-                     for pattern, _ in tenant.model_budgets_for(model, priced_as)]
-        return held
+        return self.quotas.dollar_limits(identity, model, limits, priced_as)
 
     def check_priced(self, identity: Identity, model: ModelInfo,
                      limits: Limits | None = None) -> None:
         """An unpriced model is refused to a caller that any dollar limit holds."""
-        if model.has_price:
-            return
-        self._refuse_unpriced(identity, model.id, limits)
-
-    def _refuse_unpriced(self, identity: Identity, model: str, limits: Limits | None,
-                         what: str = "") -> None:
-        held = self.dollar_limits(identity, model, limits)
-        if held:
-            raise ModelUnpriced(
-                f"The model '{model}'{what} has no price in this classroom, so its cost could "
-                f"not be counted against {' and '.join(held)}. An administrator must give it a "
-                "price first (CLASSROOM_PRICES_FILE). GET /v1/models lists the models you can "
-                "use.",
-                param="model",
-            )
+        self.quotas.check_priced(identity, model, limits)
 
     def pause_for(self, identity: Identity) -> dict[str, Any] | None:
-        if identity.role not in PAUSABLE_ROLES:
-            return None
-        for pause in self._pauses:
-            if pause["tenant"] == identity.tenant and pause["user"] in (None, identity.name):
-                return pause
-        return None
+        return self.controls.pause_for(identity)
 
     # -- admission ------------------------------------------------------------------
 
@@ -403,115 +230,13 @@ class Admission:
         self, identity: Identity, usage: Usage, school: SchoolSpend, limits: Limits,
         model: ModelInfo, estimate: CallEstimate,
     ) -> None:
-        """Every limit but the user's concurrency (which waits): refuse what cannot be
-        served now. No ``await`` here or between this and the reservation."""
-        now = self.clock()
-        _, _, next_day, next_month = _periods(now)
-        pause = self.pause_for(identity)
-        if pause is not None:
-            whom = "you" if pause["user"] else "your whole class"
-            raise PausedByTeacher(
-                f"Your teacher ({pause['paused_by']}) has paused AI calls for {whom}"
-                + (f": {pause['reason']}" if pause.get("reason") else ".")
-                + " Wait until they resume them."
-            )
+        busy = None
         if self.global_concurrency is not None:
             # Load tests count against the cap, but never take a student's place under it.
             busy = self.running_total if identity.kind == "loadtest" else (
                 self.running_total - self.running_loadtest
             )
-            if busy >= self.global_concurrency:
-                raise RateLimited(
-                    f"The classroom is running {busy} AI calls at once, its limit. "
-                    "Try again in a few seconds.",
-                    retry_after=2,
-                )
-        if limits.requests_per_day is not None:
-            used = usage.requests + usage.reserved_requests
-            if used + 1 > limits.requests_per_day:
-                raise QuotaExceeded(
-                    f"You have used {used} of your {limits.requests_per_day} requests for today. "
-                    f"The count resets at 00:00 UTC (in {_in(next_day - now)}).",
-                    retry_after=(next_day - now).total_seconds(),
-                    details={
-                        "limit": "requests_per_day",
-                        "used": used,
-                        "max": limits.requests_per_day,
-                        "resets_at": next_day.isoformat(),
-                    },
-                )
-        if limits.tokens_per_day is not None:
-            used = usage.tokens + usage.reserved_tokens
-            if used + estimate.tokens > limits.tokens_per_day:
-                raise QuotaExceeded(
-                    f"You have used {used:,} of your {limits.tokens_per_day:,} tokens for today, "
-                    f"and this call may need up to {estimate.tokens:,}. Ask for fewer tokens "
-                    "(max_tokens) or wait: the count resets at 00:00 UTC "
-                    f"(in {_in(next_day - now)}).",
-                    retry_after=(next_day - now).total_seconds(),
-                    details={
-                        "limit": "tokens_per_day",
-                        "used": used,
-                        "max": limits.tokens_per_day,
-                        "resets_at": next_day.isoformat(),
-                    },
-                )
-        worst = estimate.worst_case_micro_usd
-        if worst is None:
-            # The model has a price, but not for this call (a size or mode the table lacks).
-            self._refuse_unpriced(identity, model.id, limits, " (with these settings)")
-            return
-        if limits.micro_usd_per_month is not None:
-            spent = usage.micro_usd + usage.reserved_micro_usd
-            if spent + worst > limits.micro_usd_per_month:
-                raise BudgetExceeded(
-                    f"You have spent {usd(spent)} of your {usd(limits.micro_usd_per_month)} budget "
-                    f"for this month, and this call could cost up to {usd(worst)}. "
-                    f"The budget resets on {next_month:%d %B} (UTC); a cheaper model or a smaller "
-                    "max_tokens may still fit.",
-                    details={
-                        "limit": "usd_per_month",
-                        "spent_usd": spent / 1e6,
-                        "max_usd": limits.micro_usd_per_month / 1e6,
-                        "resets_at": next_month.isoformat(),
-                    },
-                )
-        tenant = self.tenants.get(identity.tenant)
-        if tenant is None:
-            return
-        if tenant.budget_usd_per_month is not None:
-            limit = round(tenant.budget_usd_per_month * 1_000_000)
-            spent = school.micro_usd + school.reserved_micro_usd
-            if spent + worst > limit:
-                raise BudgetExceeded(
-                    f"Your school ({tenant.display_name}) has spent {usd(spent)} of its "
-                    f"{usd(limit)} budget for this month, and this call could cost up to "
-                    f"{usd(worst)}. The school budget resets on {next_month:%d %B} (UTC); tell "
-                    "your teacher.",
-                    details={
-                        "limit": "school_usd_per_month",
-                        "spent_usd": spent / 1e6,
-                        "max_usd": limit / 1e6,
-                        "resets_at": next_month.isoformat(),
-                    },
-                )
-        for pattern, limit in tenant.model_budgets_for(model.id, model.priced_as):
-            settled, reserved = school.of_pattern(pattern)
-            if settled + reserved + worst > limit:
-                raise BudgetExceeded(
-                    f"Your school ({tenant.display_name}) has spent {usd(settled + reserved)} of "
-                    f"its {usd(limit)} monthly budget for {pattern}, and this call could cost "
-                    f"up to {usd(worst)}. Choose another model; the budget resets on "
-                    f"{next_month:%d %B} (UTC).",
-                    param="model",
-                    details={
-                        "limit": "model_usd_per_month",
-                        "model": pattern,
-                        "spent_usd": (settled + reserved) / 1e6,
-                        "max_usd": limit / 1e6,
-                        "resets_at": next_month.isoformat(),
-                    },
-                )
+        self.quotas.check(identity, usage, school, limits, model, estimate, self.clock(), busy)
 
     def admit(self, identity: Identity, model: ModelInfo, estimate: CallEstimate) -> Admitted:
         """``async with admission.admit(...) as ticket``: checked and reserved on entry,
@@ -671,90 +396,30 @@ class Admission:
                     settled, reserved, round(usd_limit * 1_000_000), next_month)})
         return out
 
-    # -- teacher and admin actions ------------------------------------------------------
+
+    # -- teacher and admin actions (gateway.policy.controls) ----------------------------
 
     async def pause(
         self, tenant: str, user: str | None, by: str, reason: str | None
     ) -> dict[str, Any]:
-        assert self.history is not None
-        row = {
-            "tenant": tenant,
-            "user": user,
-            "paused_by": by,
-            "reason": reason,
-            "created_at": time.time(),
-        }
-
-        def write(conn: Connection) -> int:
-            inserted = conn.execute(insert(pauses).values(**row)).inserted_primary_key
-            assert inserted is not None
-            return int(inserted[0])
-
-        row["id"] = await self.history.write(write)
-        self._pauses.append(row)
-        return row
+        return await self.controls.pause(tenant, user, by, reason)
 
     async def resume(self, pause_id: int) -> dict[str, Any] | None:
-        assert self.history is not None
-        found = next((p for p in self._pauses if p["id"] == pause_id), None)
-        if found is None:
-            return None
-
-        def write(conn: Connection) -> None:
-            conn.execute(delete(pauses).where(pauses.c.id == pause_id))
-
-        await self.history.write(write)
-        self._pauses.remove(found)
-        return found
+        return await self.controls.resume(pause_id)
 
     def pauses_of(self, tenant: str | None) -> list[dict[str, Any]]:
-        return [p for p in self._pauses if tenant is None or p["tenant"] == tenant]
+        return self.controls.pauses_of(tenant)
 
     async def set_override(
         self, user: str, tenant: str, by: str, values: dict[str, Any]
     ) -> dict[str, Any]:
-        assert self.history is not None
-        row = {
-            "user": user,
-            "tenant": tenant,
-            "updated_by": by,
-            "updated_at": time.time(),
-            **values,
-        }
-
-        def write(conn: Connection) -> None:
-            conn.execute(delete(quota_overrides).where(quota_overrides.c.user == user))
-            conn.execute(insert(quota_overrides).values(**row))
-
-        await self.history.write(write)
-        self._overrides[user] = row
-        return row
+        return await self.controls.set_override(user, tenant, by, values)
 
     async def clear_override(self, user: str) -> bool:
-        assert self.history is not None
-
-        def write(conn: Connection) -> None:
-            conn.execute(delete(quota_overrides).where(quota_overrides.c.user == user))
-
-        await self.history.write(write)
-        return self._overrides.pop(user, None) is not None
+        return await self.controls.clear_override(user)
 
     def overrides_of(self, tenant: str | None) -> list[dict[str, Any]]:
-        return [o for o in self._overrides.values() if tenant is None or o["tenant"] == tenant]
-
-
-def chat_estimate(model: ModelInfo, prompt_tokens: int, max_output: int | None) -> CallEstimate:
-    """The worst case of a chat call: the prompt, plus every token it may write."""
-    output = max_output or model.max_output_tokens or 4096
-    if not model.priced:
-        return CallEstimate(prompt_tokens, output, None)
-    prices = model.prices
-    from decimal import ROUND_CEILING, Decimal
-
-    total = prompt_tokens * prices.get("input_per_mtok", Decimal(0)) + output * max(
-        prices.get("output_per_mtok", Decimal(0)), prices.get("reasoning_per_mtok", Decimal(0))
-    )
-    return CallEstimate(prompt_tokens, output, int(total.to_integral_value(rounding=ROUND_CEILING)))
+        return self.controls.overrides_of(tenant)
 
 
 class Admitted:

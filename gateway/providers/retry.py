@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from gateway.errors import ClassroomError, NoKeyAvailable, ProviderAuthFailed
-from gateway.keypool import KeyPool, Lease, ProviderKey, Tier
+from gateway.keypool import Lease, PoolBackend, ProviderKey, Tier
 
 T = TypeVar("T")
 Attempt = Callable[[ProviderKey | None, AsyncExitStack], Awaitable[T]]
@@ -69,7 +69,7 @@ class Outcome(Generic[T]):
 
 class Attempts:
     def __init__(
-        self, pool: KeyPool, policy: RetryPolicy, *,
+        self, pool: PoolBackend, policy: RetryPolicy, *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.monotonic,

@@ -24,7 +24,7 @@ import secrets
 import struct
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesParser
@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 ErrorShape = Callable[..., dict[str, Any]]  # (status, kind, message, retry_after=) → body
@@ -123,6 +123,24 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], lis
     return fields, files
 
 
+def _record_end(record: dict[str, Any], response: Response) -> None:
+    """When the vendor finished answering (a stream: its last byte), so that tests can
+    count the calls it was serving at once."""
+    record["finished"] = time.monotonic()
+    if not isinstance(response, StreamingResponse):
+        return
+    body = response.body_iterator
+
+    async def timed() -> AsyncIterator[Any]:
+        # the time of its last chunk (a caller that stops reading at [DONE] may leave this
+        # generator unfinished)
+        async for chunk in body:
+            record["finished"] = time.monotonic()
+            yield chunk
+
+    response.body_iterator = timed()
+
+
 class Fake:
     """A vendor app: its routes plus the shared recording, scripting and key checks."""
 
@@ -148,6 +166,7 @@ class Fake:
                     return refused
                 response = await handler(request)
                 response.headers.setdefault("x-request-id", request_id())
+                _record_end(request.state.record, response)
                 return response
 
             self.routes.append(Route(path, wrapped, methods=methods))

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.errors import NoKeyAvailable, QueueTimeout
 from gateway.keypool import KeyPool, ProviderKey, Tier
+from gateway.keypool.clock import ManualClock
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -275,28 +276,55 @@ def test_all_keys_unhealthy_is_no_key_available():
     assert "out of service" in asyncio.run(scenario())
 
 
-def test_expired_lease_is_reclaimed():
+async def until(condition, turns=1000):
+    """Let the loop run until ``condition()`` holds (the pool's own tasks and callbacks)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+def queued(pool):
+    return sum(pool.snapshot()["queues"].values())
+
+
+def test_expired_lease_is_reclaimed_exactly_at_its_ttl():
     async def scenario():
-        pool = KeyPool([key("only", concurrency_limit=1)], lease_ttl=0.05, max_wait=5)
+        clock = ManualClock()
+        pool = KeyPool([key("only", concurrency_limit=1)], lease_ttl=300, max_wait=900,
+                       clock=clock)
         stale = await pool.acquire("openai", tenant="t", user="dead-kernel")
         # the holder never renews nor releases; the next caller gets the slot after the TTL
-        fresh = await pool.acquire("openai", tenant="t", user="alive")
-        fresh.release()
-        return stale.reclaimed, fresh.waited
+        fresh = asyncio.create_task(pool.acquire("openai", tenant="t", user="alive"))
+        await until(lambda: queued(pool) == 1)
+        clock.advance(299.9)
+        await asyncio.sleep(0)
+        assert not fresh.done() and not stale.reclaimed
+        clock.advance(0.2)
+        lease = await fresh
+        lease.release()
+        return stale.reclaimed, lease.waited
 
     reclaimed, waited = asyncio.run(scenario())
-    assert reclaimed is True and waited >= 0.04
+    assert reclaimed is True and 300.0 <= waited <= 300.1 + 0.002
 
 
 def test_renewed_lease_is_kept():
     async def scenario():
-        pool = KeyPool([key("only", concurrency_limit=1)], lease_ttl=0.1, max_wait=0.3)
+        clock = ManualClock()
+        pool = KeyPool([key("only", concurrency_limit=1)], lease_ttl=10, max_wait=900,
+                       clock=clock)
         lease = await pool.acquire("openai", tenant="t", user="video-job")
-        for _ in range(6):
-            await asyncio.sleep(0.04)
+        other = asyncio.create_task(pool.acquire("openai", tenant="t", user="other",
+                                                 max_wait=55))
+        await until(lambda: queued(pool) == 1)
+        for _ in range(7):  # a minute of renewals every 8 s: never 10 s without one
+            clock.advance(8)
             lease.renew()
+            await asyncio.sleep(0)
         with pytest.raises(QueueTimeout):
-            await pool.acquire("openai", tenant="t", user="other", max_wait=0.05)
+            await other
         lease.release()
         return lease.reclaimed
 

@@ -340,7 +340,7 @@ def test_no_interleaving_of_calls_overshoots_any_budget(calls, personal, school,
 
     async def scenario():
         admission = Admission(None, tenants)
-        admission._overrides["stu"] = {"user": "stu", "tenant": "school_a",
+        admission.controls._overrides["stu"] = {"user": "stu", "tenant": "school_a",
                                        "usd_per_month": personal / 1e6}
         settled: list[tuple[str, str, int]] = []
 
