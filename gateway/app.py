@@ -49,6 +49,7 @@ from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.configfiles import ConfigFileError
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.fastpath import FastChat
+from gateway.origin import calls_from, origin_of_scope
 from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
@@ -222,7 +223,8 @@ class Edge:
                     raise self._too_large()
             return message
 
-        await self.app(scope, limited_receive, send)
+        with calls_from(origin_of_scope(scope)):
+            await self.app(scope, limited_receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(

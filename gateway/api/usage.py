@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from gateway.api.deps import CurrentUser, ServicesDep
 from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
+from gateway.history.progress import ProgressFilter, lesson_progress
 from gateway.history.review import student_work
 from gateway.history.usage import (
     GROUP_BY,
@@ -83,6 +84,9 @@ async def usage(
     provider: Name = None,
     model: Name = None,
     source: Name = None,
+    notebook: Annotated[str | None, Query(max_length=255, description=(
+        "Only calls from this notebook (its path in the lab: lessons/01_first_chat.ipynb)."
+    ))] = None,
     group_by: Annotated[str, Query(
         pattern=GROUP_BY_PATTERN,
         description=f"One or more of {', '.join(GROUP_BY)}, comma-separated (day,tenant,model).",
@@ -90,13 +94,35 @@ async def usage(
 ) -> dict[str, Any]:
     scope_tenant, scope_user = visible_scope(identity, tenant, user)
     begin, finish = _time_range(start, end)
-    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source)
+    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source, notebook)
     report = await services.history.read(lambda c: aggregate(iter_runs(c, flt), group_by))
     report["filters"] = {
         "start": start, "end": end, "tenant": scope_tenant, "user": scope_user,
-        "provider": provider, "model": model, "source": source,
+        "provider": provider, "model": model, "source": source, "notebook": notebook,
     }
     return report
+
+
+@router.get("/lessons/progress", summary="Who ran which lesson, how far, and when")
+async def lessons_progress(
+    identity: CurrentUser,
+    services: ServicesDep,
+    start: Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
+    = None,
+    end: Annotated[str | None, Query(description="Until this date (inclusive) or time.")] = None,
+    tenant: Name = None,
+    user: Name = None,
+) -> dict[str, Any]:
+    """One row per student and lesson (a notebook under ``lessons/``) that called a model:
+    calls, errors, first and last call, and how far (the cell of the latest call and the
+    furthest cell, as places among the lesson's code cells). From the notebook and cell
+    each call recorded; see :mod:`gateway.history.progress`."""
+    scope_tenant, scope_user = visible_scope(identity, tenant, user)
+    begin, finish = _time_range(start, end)
+    flt = ProgressFilter(scope_tenant, scope_user, begin, finish)
+    rows = await services.history.read(lambda c: lesson_progress(c, flt))
+    return {"items": rows, "filters": {"tenant": scope_tenant, "user": scope_user,
+                                       "start": start, "end": end}}
 
 
 @router.get("/usage/me", summary="Your own use today and this month, against your limits")
