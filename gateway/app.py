@@ -49,7 +49,6 @@ from gateway.auth import HubTokens, StaticTokens, TokenResolver
 from gateway.configfiles import ConfigFileError
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.fastpath import FastChat
-from gateway.origin import calls_from, origin_of_scope
 from gateway.history import HistoryStore
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
@@ -57,6 +56,7 @@ from gateway.keypool import ProviderKey
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
 from gateway.network import Network, NetworkConfigError
+from gateway.origin import calls_from, origin_of_scope
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
 from gateway.pricing.tokens import warm

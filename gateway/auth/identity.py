@@ -141,6 +141,7 @@ class StaticTokens:
                     groups=(
                         f"tenant-{entry.get('tenant', 'default')}",
                         f"role-{entry.get('role', 'student')}",
+                        *map(str, entry.get("groups", ())),  # more hub groups: classes
                     ),
                     kind=str(entry.get("kind", "user")),
                 )

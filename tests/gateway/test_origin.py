@@ -93,8 +93,8 @@ def test_a_cell_needs_a_notebook_and_a_position_needs_a_cell() -> None:
 
 
 def test_the_first_header_counts_and_the_origin_lasts_for_its_block() -> None:
-    scope = {"headers": [(b"x-classroom-notebook", b"a.ipynb"), (b"x-classroom-notebook", b"b.ipynb"),
-                         (b"x-classroom-cell", b"c1")]}
+    scope = {"headers": [(b"x-classroom-notebook", b"a.ipynb"),
+                         (b"x-classroom-notebook", b"b.ipynb"), (b"x-classroom-cell", b"c1")]}
     origin = origin_of_scope(scope)
     assert origin == Origin("a.ipynb", "c1")
     assert current_origin() == NOWHERE
