@@ -450,6 +450,12 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         return [
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
+            # Voila's default runs the cells on the server while the page streams in; the
+            # page's widget manager then talks to the kernel before the last cell is done,
+            # and the render never finishes (most renders after the first, once the page's
+            # scripts are cached; voila#1428). Progressive rendering lets the page ask for
+            # each cell once it has loaded, so nothing else talks to the kernel meanwhile.
+            "--VoilaConfiguration.progressive_rendering=True",
             *(f"--ServerApp.jpserver_extensions={name}=False"
               for name in self.disabled_server_extensions),
         ]

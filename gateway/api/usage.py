@@ -40,6 +40,8 @@ from gateway.history.usage import (
 router = APIRouter(prefix="/api", tags=["Usage and monitoring"])
 
 Name = Annotated[str | None, Query(max_length=200)]
+Start = Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
+End = Annotated[str | None, Query(description="Until this date (inclusive) or time.")]
 
 
 def visible_scope(
@@ -76,9 +78,8 @@ def _time_range(start: str | None, end: str | None) -> tuple[float | None, float
 async def usage(
     identity: CurrentUser,
     services: ServicesDep,
-    start: Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
-    = None,
-    end: Annotated[str | None, Query(description="Until this date (inclusive) or time.")] = None,
+    start: Start = None,
+    end: End = None,
     tenant: Name = None,
     user: Name = None,
     provider: Name = None,
@@ -107,9 +108,8 @@ async def usage(
 async def lessons_progress(
     identity: CurrentUser,
     services: ServicesDep,
-    start: Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
-    = None,
-    end: Annotated[str | None, Query(description="Until this date (inclusive) or time.")] = None,
+    start: Start = None,
+    end: End = None,
     tenant: Name = None,
     user: Name = None,
 ) -> dict[str, Any]:
