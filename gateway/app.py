@@ -56,6 +56,7 @@ from gateway.fastpath import FastChat
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
+from gateway.origin import calls_from, origin_of_scope
 from gateway.pricing.tokens import warm
 from gateway.reload import SIGNAL_ACTOR
 from gateway.schemas import describe_errors
@@ -165,7 +166,8 @@ class Edge:
                     raise self._too_large()
             return message
 
-        await self.app(scope, limited_receive, send)
+        with calls_from(origin_of_scope(scope)):
+            await self.app(scope, limited_receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(

@@ -31,6 +31,7 @@ from gateway.errors import (
 from gateway.history import HistoryStore, RunStart
 from gateway.history.media import record_units
 from gateway.keypool import Lease, PoolBackend, Tier
+from gateway.origin import current_origin
 from gateway.policy import check_can_use, check_feature, check_model, tenant_of
 from gateway.policy.admission import Admission, CallEstimate
 from gateway.pricing import Cost, ModelInfo, Usage
@@ -155,10 +156,13 @@ class Calls:
         request_text: str | None = None, model_name: str | None = None,
     ) -> int:
         identity = caller.identity
+        origin = current_origin()  # the notebook and cell the caller's kernel claims
         return await self.history.start(RunStart(
             user=identity.name, tenant=identity.tenant, role=identity.role, source=caller.source,
             kind=kind, api=caller.api, provider=model.provider if model else None,
             model=model.id if model else model_name, stream=stream, request_text=request_text,
+            notebook=origin.notebook, cell=origin.cell,
+            cell_position=origin.position, cell_count=origin.cells,
         ))
 
     async def refuse(

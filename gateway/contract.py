@@ -94,6 +94,10 @@ def top_role(groups: Iterable[str]) -> str:
 #: the school's folder at ``~/published`` and copies new lessons into ``~/lessons``.
 PUBLISHED_DIR = "published"
 LESSONS_DIR = "lessons"
+#: ``published/<tenant>/classes/<label>/``: lessons published to one class, the hub group
+#: ``class-<tenant>-<label>`` (only its members get them).
+CLASSES_DIR = "classes"
+CLASS_GROUP_PREFIX = "class-"
 
 # --- what a kernel sends and reads -----------------------------------------------------------
 
@@ -108,3 +112,9 @@ TOKEN_HEADERS = ("x-api-key", "x-goog-api-key")
 #: The history ids of a generated media file, on the media answer.
 RUN_ID_HEADER = "X-Classroom-Run-Id"
 ARTIFACT_ID_HEADER = "X-Classroom-Artifact-Id"
+#: Where in the lab a call was made (gateway/origin.py bounds them; never identity): the
+#: notebook relative to the home, the executing cell's id, and its place ``7/12`` among
+#: the notebook's code cells.
+NOTEBOOK_HEADER = "X-Classroom-Notebook"
+CELL_HEADER = "X-Classroom-Cell"
+POSITION_HEADER = "X-Classroom-Cell-Position"

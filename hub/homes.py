@@ -12,6 +12,10 @@ as the student's own OS user, never as root inside a folder the student
 controls (a student could plant links there to make root write elsewhere)::
 
     python -m hub.homes --home <home> [--lessons <dir>] [--folder <dir> ...] [--published <folder>]
+                        [--class-lessons < {"name.ipynb": "<notebook JSON>", ...}]
+
+The lessons published to the user's classes are in a folder labs cannot read; the
+hub reads them and hands them over on stdin (``--class-lessons``).
 
 prints a JSON report ``{"copied": [...], "linked": ..., "warnings": [...]}``.
 The spawner calls the functions directly when labs share the hub's user.
@@ -81,6 +85,32 @@ def seed_school_lessons(folder: Path, home: Path) -> tuple[list[Path], list[str]
     return seed_folder(folder / LESSONS, home, LESSONS)
 
 
+def write_missing(files: dict[str, bytes], home: Path) -> tuple[list[Path], list[str]]:
+    """Write the lessons ``files`` (name → content: a class's, handed over by the hub or the
+    gateway) that ``~/lessons`` lacks; never over a file, never through a link."""
+    target = home / LESSONS
+    if not files:
+        return [], []
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        return [], [f"not copying class lessons: {target} is not a directory"]
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, content in sorted(files.items()):
+        if "/" in name or name.startswith(".") or not name.endswith(".ipynb"):
+            continue
+        destination = target / name
+        if destination.exists() or destination.is_symlink():
+            continue
+        try:  # O_EXCL: never over a file (or a link) made meanwhile
+            fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        except OSError:
+            continue
+        with os.fdopen(fd, "wb") as file:
+            file.write(content)
+        written.append(destination)
+    return written, []
+
+
 def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
     """Point ``home/published`` at ``folder``; return whether it links there, and warnings."""
     link = home / PUBLISHED
@@ -95,8 +125,10 @@ def link_published(home: Path, folder: Path) -> tuple[bool, list[str]]:
 
 
 def prepare(home: Path, lessons: Path | None, published: Path | None,
-            folders: list[Path] | None = None) -> dict[str, object]:
-    """Seed the lessons and the role's folders, link the published folder; the CLI's report."""
+            folders: list[Path] | None = None,
+            given: dict[str, bytes] | None = None) -> dict[str, object]:
+    """Seed the lessons and the role's folders, link the published folder, write the class
+    lessons ``given``; the CLI's report."""
     copied: list[Path] = []
     warnings: list[str] = []
     linked = False
@@ -111,6 +143,9 @@ def prepare(home: Path, lessons: Path | None, published: Path | None,
         linked, problems = link_published(home, published)
         more, others = seed_school_lessons(published, home)
         copied, warnings = copied + more, warnings + problems + others
+    if given:
+        more, problems = write_missing(given, home)
+        copied, warnings = copied + more, warnings + problems
     return {"copied": [str(p) for p in copied], "linked": linked, "warnings": warnings}
 
 
@@ -121,12 +156,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folder", action="append", default=[],
                         help="another folder copied into the home under its own name")
     parser.add_argument("--published")
+    parser.add_argument("--class-lessons", action="store_true",
+                        help="read the user's class lessons from stdin: JSON {name: text}")
     args = parser.parse_args(argv)
+    given = ({name: str(text).encode() for name, text in json.load(sys.stdin).items()}
+             if args.class_lessons else None)
     report = prepare(
         Path(args.home),
         Path(args.lessons) if args.lessons else None,
         Path(args.published) if args.published else None,
         [Path(f) for f in args.folder],
+        given,
     )
     print(json.dumps(report))
     return 0

@@ -121,6 +121,19 @@ class ClassroomLab(Configurable):
             return None
         return Path(self.published_root) / tenant
 
+    def class_lessons(self) -> dict[str, bytes]:
+        """The lessons published to the user's classes (``class-<tenant>-<label>`` groups)."""
+        folder, tenant = self.school_folder(), self.user_tenant()
+        if folder is None or tenant is None:
+            return {}
+        from gateway.published import class_lessons
+
+        try:
+            return class_lessons(folder, tenant, getattr(self.user, "groups", []))
+        except (OSError, ValueError) as exc:
+            self.log.warning("Class lessons of %s not copied: %s", self.user.name, exc)
+            return {}
+
     def home_command(self, home: str, python: str = sys.executable) -> list[str]:
         """The command that fills a home (run as the lab's own user, never as root)."""
         command = [python, "-I", "-m", "hub.homes", "--home", home]

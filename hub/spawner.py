@@ -247,7 +247,8 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
         linked, warnings = homes.link_published(home, folder)
         copied, problems = homes.seed_school_lessons(folder, home)  # teachers' own lessons
-        self._report(copied, warnings + problems)
+        more, others = homes.write_missing(self.class_lessons(), home)  # and their classes'
+        self._report(copied + more, warnings + problems + others)
         return folder if linked else None
 
     def _report(self, copied: list[Any], warnings: list[str]) -> None:
@@ -293,10 +294,15 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         """Seed lessons and link ``~/published`` with the user's own rights (``hub.homes``)."""
         home = Path(self.home_dir)
         command = self.home_command(str(home))
+        # The lessons of the user's classes: in a folder only the hub reads, handed over.
+        given = {name: content.decode() for name, content in self.class_lessons().items()}
+        if given:
+            command.append("--class-lessons")
         result = subprocess.run(
             command, cwd=home, user=account.uid, group=account.gid,
             extra_groups=list(account.groups), capture_output=True, text=True, timeout=120,
             env={"PATH": os.defpath, "HOME": str(home), "LANG": "C.UTF-8"}, check=False,
+            input=json.dumps(given) if given else None,
         )
         if result.returncode != 0:
             self.log.error(
@@ -460,6 +466,12 @@ class ClassroomSpawner(ClassroomLab, SimpleLocalProcessSpawner):
         return [
             *super().get_args(),
             "--ContentsManager.pre_save_hook=hub.labhooks.refuse_save_in_published",
+            # Voila's default runs the cells on the server while the page streams in; the
+            # page's widget manager then talks to the kernel before the last cell is done,
+            # and the render never finishes (most renders after the first, once the page's
+            # scripts are cached; voila#1428). Progressive rendering lets the page ask for
+            # each cell once it has loaded, so nothing else talks to the kernel meanwhile.
+            "--VoilaConfiguration.progressive_rendering=True",
             *(f"--ServerApp.jpserver_extensions={name}=False"
               for name in (self.disabled_server_extensions if self.start_cuts else ())),
         ]

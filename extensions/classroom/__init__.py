@@ -128,9 +128,13 @@ def load_ipython_extension(ipython: Any) -> None:
 
     Fills in the official SDKs' variables from CLASSROOM_GATEWAY_URL and
     CLASSROOM_API_TOKEN, leaving any that are already set alone; does nothing
-    when those two are not set. Prints nothing.
+    when those two are not set. Makes every call to the gateway say which
+    notebook and cell it came from (:mod:`classroom._origin`). Prints nothing.
     """
+    from ._origin import install
+
     export_sdk_environment()
+    install(ipython)
 
 
 __all__ = [

@@ -35,7 +35,16 @@ from gateway.history.retention import (
 )
 from gateway.history.review import audit_entries
 from gateway.history.usage import parse_time
-from gateway.published import LESSONS_DIR, PublishError, list_dashboards, publish, unpublish
+from gateway.published import (
+    LESSONS_DIR,
+    PublishError,
+    classes_of,
+    list_classes,
+    list_dashboards,
+    publish,
+    read_published,
+    unpublish,
+)
 
 router = APIRouter(prefix="/api", tags=["Audit, housekeeping and dashboards"])
 
@@ -203,6 +212,9 @@ class PublishIn(BaseModel):
     notebook: dict[str, Any] = Field(description="The notebook (nbformat 4 JSON).")
     tenant: str | None = Field(default=None, max_length=64,
                                description="The school; default: your own.")
+    group: str | None = Field(default=None, max_length=120, description=(
+        "Lessons only: one class of the school (its hub group class-<school>-<label>, or the "
+        "label) instead of the whole school."))
 
 
 def _publishing_tenant(identity: Identity, tenant: str | None) -> str:
@@ -217,6 +229,27 @@ def _visible_tenant(identity: Identity, tenant: str | None) -> str:
     if target != identity.tenant and not identity.can_teach(target):
         raise Forbidden("You can only see the dashboards of your own school.")
     return target
+
+
+def _class(tenant: str, group: str | None) -> str | None:
+    """The class label a request names (None: the whole school)."""
+    if not group:
+        return None
+    from gateway.published import clean_class
+
+    try:
+        return clean_class(tenant, group)
+    except PublishError as exc:
+        raise InvalidRequest(str(exc), param="group") from None
+
+
+def _classes_seen(identity: Identity, tenant: str, labels: list[str]) -> list[str]:
+    """Of ``labels``, the classes whose lessons ``identity`` sees: all of them for the
+    school's teachers and admins, else the caller's own classes (hub groups)."""
+    if identity.can_teach(tenant):
+        return list(labels)
+    mine = set(classes_of(identity.groups, tenant)) if tenant == identity.tenant else set()
+    return [label for label in labels if label in mine]
 
 
 @dataclass(frozen=True)
@@ -247,17 +280,27 @@ def _routes(kind: _Kind) -> None:
         tenant: Annotated[str | None, Query(max_length=64)] = None,
     ) -> dict[str, Any]:
         target = _visible_tenant(identity, tenant)
+        data_dir = services.settings.data_dir
+
+        def read() -> list[tuple[str | None, Any]]:
+            found: list[tuple[str | None, Any]] = [
+                (None, d) for d in list_dashboards(data_dir, target, kind.folder)]
+            if kind.folder == LESSONS_DIR:  # and those of the classes the caller may see
+                for label in _classes_seen(identity, target, list_classes(data_dir, target)):
+                    found += [(label, d) for d in list_dashboards(data_dir, target, kind.folder,
+                                                                  label)]
+            return found
+
         try:
-            found = await asyncio.to_thread(list_dashboards, services.settings.data_dir, target,
-                                            kind.folder)
+            found = await asyncio.to_thread(read)
         except PublishError as exc:
             raise InvalidRequest(str(exc), param="tenant") from None
         return {
             "tenant": target,
             "items": [
                 {"name": d.name, "title": d.title, "size": d.size, "modified": d.modified,
-                 "url": kind.url.format(name=d.name)}
-                for d in found
+                 "url": kind.url.format(name=d.name), "class": label}
+                for label, d in found
             ],
         }
 
@@ -268,17 +311,20 @@ def _routes(kind: _Kind) -> None:
     ) -> dict[str, Any]:
         target = _publishing_tenant(identity, body.tenant)
         raw = json.dumps(body.notebook, ensure_ascii=False, indent=1)
+        label = _class(target, body.group)
         try:
             written = await asyncio.to_thread(
-                publish, services.settings.data_dir, target, body.name, raw, kind.folder
+                publish, services.settings.data_dir, target, body.name, raw, kind.folder, label
             )
         except PublishError as exc:
-            raise InvalidRequest(str(exc), param="notebook") from None
+            raise InvalidRequest(str(exc), param="group" if body.group else "notebook") from None
+        details: dict[str, Any] = {"title": written.title, "size": written.size}
+        if label:
+            details["class"] = label
         await record_audit(services.history, identity, f"{kind.audit}.publish",
-                           target=written.name, tenant=target,
-                           details={"title": written.title, "size": written.size})
+                           target=written.name, tenant=target, details=details)
         return {"tenant": target, "name": written.name, "title": written.title,
-                "url": kind.url.format(name=written.name)}
+                "url": kind.url.format(name=written.name), "class": label}
 
     @router.delete(f"/{kind.path}/published/{{name}}", status_code=204,
                    summary=f"Withdraw a published {kind.noun}")
@@ -287,18 +333,47 @@ def _routes(kind: _Kind) -> None:
         identity: CurrentUser,
         services: ServicesDep,
         tenant: Annotated[str | None, Query(max_length=64)] = None,
+        group: Annotated[str | None, Query(max_length=120)] = None,
     ) -> Response:
         target = _publishing_tenant(identity, tenant)
+        label = _class(target, group)
         try:
             removed = await asyncio.to_thread(unpublish, services.settings.data_dir, target,
-                                              name, kind.folder)
+                                              name, kind.folder, label)
+        except PublishError as exc:
+            raise InvalidRequest(str(exc), param="group" if group else "name") from None
+        where = f"class {label} of {target}" if label else target
+        if not removed:
+            raise NotFound(f"No {kind.noun} {name!r} is published to {where}.")
+        await record_audit(services.history, identity, f"{kind.audit}.withdraw", target=name,
+                           tenant=target, details={"class": label} if label else None)
+        return Response(status_code=204)
+
+    if kind.folder != LESSONS_DIR:
+        return
+
+    @router.get(f"/{kind.path}/published/{{name}}/notebook",
+                summary="A published lesson's notebook (its school; a class's: its members)")
+    async def lesson_notebook(
+        name: str,
+        identity: CurrentUser,
+        services: ServicesDep,
+        tenant: Annotated[str | None, Query(max_length=64)] = None,
+        group: Annotated[str | None, Query(max_length=120)] = None,
+    ) -> dict[str, Any]:
+        target = _visible_tenant(identity, tenant)
+        label = _class(target, group)
+        missing = NotFound(f"No lesson {name!r} is published to you.")
+        if label is not None and label not in _classes_seen(identity, target, [label]):
+            raise missing  # another class's lesson looks exactly like none
+        try:
+            raw = await asyncio.to_thread(read_published, services.settings.data_dir, target,
+                                          name, label)
         except PublishError as exc:
             raise InvalidRequest(str(exc), param="name") from None
-        if not removed:
-            raise NotFound(f"No {kind.noun} {name!r} is published to {target}.")
-        await record_audit(services.history, identity, f"{kind.audit}.withdraw", target=name,
-                           tenant=target)
-        return Response(status_code=204)
+        except FileNotFoundError:
+            raise missing from None
+        return {"tenant": target, "name": name, "class": label, "notebook": json.loads(raw)}
 
 
 for _kind in KINDS:

@@ -21,6 +21,7 @@ from gateway.auth import Identity
 from gateway.contract import SCOPE_TEACH
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history import conversations
+from gateway.history.progress import ProgressFilter, lesson_progress
 from gateway.history.review import student_work
 from gateway.history.usage import (
     GROUP_BY,
@@ -41,6 +42,8 @@ from gateway.history.usage import (
 router = APIRouter(prefix="/api", tags=["Usage and monitoring"])
 
 Name = Annotated[str | None, Query(max_length=200)]
+Start = Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
+End = Annotated[str | None, Query(description="Until this date (inclusive) or time.")]
 
 
 def visible_scope(
@@ -77,14 +80,16 @@ def _time_range(start: str | None, end: str | None) -> tuple[float | None, float
 async def usage(
     identity: CurrentUser,
     services: ServicesDep,
-    start: Annotated[str | None, Query(description="From this date or time (UTC), inclusive.")]
-    = None,
-    end: Annotated[str | None, Query(description="Until this date (inclusive) or time.")] = None,
+    start: Start = None,
+    end: End = None,
     tenant: Name = None,
     user: Name = None,
     provider: Name = None,
     model: Name = None,
     source: Name = None,
+    notebook: Annotated[str | None, Query(max_length=255, description=(
+        "Only calls from this notebook (its path in the lab: lessons/01_first_chat.ipynb)."
+    ))] = None,
     group_by: Annotated[str, Query(
         pattern=GROUP_BY_PATTERN,
         description=f"One or more of {', '.join(GROUP_BY)}, comma-separated (day,tenant,model).",
@@ -92,13 +97,35 @@ async def usage(
 ) -> dict[str, Any]:
     scope_tenant, scope_user = visible_scope(identity, tenant, user)
     begin, finish = _time_range(start, end)
-    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source)
+    flt = UsageFilter(begin, finish, scope_tenant, scope_user, provider, model, source,
+                      notebook=notebook)
     report = await services.history.read(lambda c: aggregate(iter_runs(c, flt), group_by))
     report["filters"] = {
         "start": start, "end": end, "tenant": scope_tenant, "user": scope_user,
-        "provider": provider, "model": model, "source": source,
+        "provider": provider, "model": model, "source": source, "notebook": notebook,
     }
     return report
+
+
+@router.get("/lessons/progress", summary="Who ran which lesson, how far, and when")
+async def lessons_progress(
+    identity: CurrentUser,
+    services: ServicesDep,
+    start: Start = None,
+    end: End = None,
+    tenant: Name = None,
+    user: Name = None,
+) -> dict[str, Any]:
+    """One row per student and lesson (a notebook under ``lessons/``) that called a model:
+    calls, errors, first and last call, and how far (the cell of the latest call and the
+    furthest cell, as places among the lesson's code cells). From the notebook and cell
+    each call recorded; see :mod:`gateway.history.progress`."""
+    scope_tenant, scope_user = visible_scope(identity, tenant, user)
+    begin, finish = _time_range(start, end)
+    flt = ProgressFilter(scope_tenant, scope_user, begin, finish)
+    rows = await services.history.read(lambda c: lesson_progress(c, flt))
+    return {"items": rows, "filters": {"tenant": scope_tenant, "user": scope_user,
+                                       "start": start, "end": end}}
 
 
 @router.get("/usage/me", summary="Your own use today and this month, against your limits")

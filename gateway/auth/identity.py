@@ -144,6 +144,7 @@ class StaticTokens:
                     groups=(
                         tenant_group(str(entry.get("tenant", "default"))),
                         role_group(str(entry.get("role", "student"))),
+                        *map(str, entry.get("groups", ())),  # more hub groups: classes
                     ),
                     kind=str(entry.get("kind", "user")),
                 )

@@ -49,6 +49,15 @@ ERRORS = [
     ("interrupted", None, "client_disconnected"),
 ]
 DAY = 86400
+# The lessons the calls come from (runs.notebook), with their code cells: a class moves
+# through them, one every two days.
+LESSONS: list[tuple[str, int]] = [
+    ("lessons/01_first_chat.ipynb", 11), ("lessons/02_parameters_and_sampling.ipynb", 9),
+    ("lessons/03_conversations_and_system_prompts.ipynb", 10),
+    ("lessons/04_comparing_providers.ipynb", 8), ("lessons/05_images.ipynb", 9),
+    ("lessons/06_speech_and_video.ipynb", 8), ("lessons/07_embeddings_and_search.ipynb", 9),
+    ("lessons/08_tokens_cost_and_rate_limits.ipynb", 10),
+]
 
 
 def marker(user: str) -> str:
@@ -81,6 +90,7 @@ def seed(
     names, weights = zip(*[(m, w) for m, (w, _) in MODELS.items()], strict=True)
     rows: list[dict[str, Any]] = []
     counter = 0
+    where = random.Random(seed + 1)  # its own draws: the rest of the history stays the same
     for tenant, members in people.items():
         for user, role in members:
             activity = {"student": 1.0, "teacher": 0.4, "admin": 0.2, "viewer": 0.1}[role]
@@ -101,6 +111,11 @@ def seed(
                         "started_at": at + 0.002,
                         "request_text": f"{marker(user)}{counter}: what is a token?",
                     }
+                    if role == "student" and where.random() < 0.85:
+                        lesson, cells = LESSONS[min(len(LESSONS) - 1, (days - day) // 2)]
+                        position = where.randint(1, cells)
+                        row.update(notebook=lesson, cell=f"cell-{position:02d}",
+                                   cell_position=position, cell_count=cells)
                     if rng.random() < 0.08:
                         status, http_status, code = rng.choice(ERRORS)
                         row.update(status=status, http_status=http_status, error_code=code,

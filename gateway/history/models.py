@@ -52,9 +52,16 @@ runs = Table(
     Column("priced_as", String(200)),  # the catalog model charged, when not ``model`` itself
     Column("request_text", Text),  # the last user message, for review (purgeable)
     Column("response_text", Text),  # purgeable
+    # Where in a lab the call came from, as the caller's kernel claims it (gateway.origin):
+    # never identity, bounded, escaped when shown.
+    Column("notebook", String(255)),  # lab path: lessons/01_first_chat.ipynb
+    Column("cell", String(64)),  # nbformat cell id
+    Column("cell_position", Integer),  # its place among the code cells, 1-based
+    Column("cell_count", Integer),  # the notebook's code cells
 )
 
 Index("ix_runs_user_id", runs.c.user, runs.c.id)
+Index("ix_runs_tenant_notebook", runs.c.tenant, runs.c.notebook)
 Index("ix_runs_tenant_id", runs.c.tenant, runs.c.id)
 Index("ix_runs_status", runs.c.status)
 

@@ -101,6 +101,10 @@ class RunStart:
     model: str | None
     stream: bool = False
     request_text: str | None = None
+    notebook: str | None = None  # the lab path of the notebook the call came from (claimed)
+    cell: str | None = None  # the id of the cell that made it (claimed)
+    cell_position: int | None = None  # that cell's place among the code cells, 1-based
+    cell_count: int | None = None  # the notebook's code cells
 
 
 class _GroupCommit:

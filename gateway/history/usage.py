@@ -30,7 +30,7 @@ from gateway.history.models import runs
 from gateway.pricing import Catalog, Usage, token_cost
 
 GROUP_BY: tuple[str, ...] = (
-    "day", "hour", "user", "model", "provider", "tenant", "source", "kind", "none",
+    "day", "hour", "user", "model", "provider", "tenant", "source", "kind", "notebook", "none",
 )
 # One dimension or several, comma-separated: "day", "day,tenant,model".
 _ONE = "|".join(GROUP_BY)
@@ -42,7 +42,7 @@ _COLUMNS = (
     runs.c.id, runs.c.user, runs.c.tenant, runs.c.role, runs.c.source, runs.c.kind,
     runs.c.provider, runs.c.model, runs.c.status, runs.c.error_code, runs.c.queued_at,
     runs.c.started_at, runs.c.first_token_at, runs.c.finished_at, runs.c.prompt_tokens,
-    runs.c.completion_tokens, runs.c.cost_micro_usd, runs.c.cost_status,
+    runs.c.completion_tokens, runs.c.cost_micro_usd, runs.c.cost_status, runs.c.notebook,
 )
 
 
@@ -58,6 +58,7 @@ class UsageFilter:
     model: str | None = None
     source: str | None = None
     session: str | None = None  # a conversation: the calls made for its messages
+    notebook: str | None = None  # the lab path calls came from (lessons/01_first_chat.ipynb)
 
     def conditions(self) -> list[Any]:
         where: list[Any] = []
@@ -69,7 +70,7 @@ class UsageFilter:
             where.append(runs.c.queued_at >= self.start)
         if self.end is not None:
             where.append(runs.c.queued_at < self.end)
-        for name in ("tenant", "user", "provider", "model", "source"):
+        for name in ("tenant", "user", "provider", "model", "source", "notebook"):
             value = getattr(self, name)
             if value is not None:
                 where.append(getattr(runs.c, name) == value)

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -40,6 +41,7 @@ from tests.support.hub import Hub
 from tests.support.lab_ui import (
     in_kernel,
     kernel_of,
+    outputs,
     payloads,
     run_all,
     script_ran,
@@ -75,8 +77,9 @@ class Planted:
 
 
 def gateway(hub: Hub, token: str, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, hub.gateway_url + path, timeout=60,
-                            headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return requests.request(method, hub.gateway_url + path, timeout=60, headers=headers,
+                            **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +91,12 @@ def planted(hub: Hub, admin_token: str) -> Iterator[Planted]:
     student = hub.token_for(hub.login("sv_student", PASSWORDS["sv_student"]), "sv_student")
     teacher = hub.token_for(hub.login("sv_teacher", PASSWORDS["sv_teacher"]), "sv_teacher")
 
-    # The student: prompts (mock/echo sends each back as the reply), a conversation.
+    # The student: prompts (mock/echo sends each back as the reply), a conversation, each
+    # call from a lesson whose file name is a payload too (the lesson-progress dashboard).
+    where = {"X-Classroom-Notebook": quote(f"lessons/{payloads('notebook')[0]}.ipynb"),
+             "X-Classroom-Cell": "cell-07", "X-Classroom-Cell-Position": "3/9"}
     for text in payloads("prompt"):
-        reply = gateway(hub, student, "POST", "/v1/chat/completions", json={
+        reply = gateway(hub, student, "POST", "/v1/chat/completions", headers=where, json={
             "model": "mock/echo", "messages": [{"role": "user", "content": text}]})
         assert reply.status_code == 200, reply.text
         assert reply.json()["choices"][0]["message"]["content"] == text
@@ -205,6 +211,19 @@ def test_teacher_finds_the_dashboards_in_their_lab_and_no_student_text_runs(
     assert "Signed in as sv_teacher" in ran["class_activity.ipynb"].text
     assert "sv_student" in ran["lesson_progress.ipynb"].text
 
+    # The same dashboard in Voila, as the teacher would publish it, three times in a row
+    # (a render used to hang once the page's scripts were cached; see hub.spawner).
+    for attempt in range(3):
+        page.goto(f"{hub.url}/user/sv_teacher/voila/render/dashboards/student_work.ipynb",
+                  wait_until="commit", timeout=180_000)
+        page.get_by_text(TITLE).first.wait_for(timeout=180_000)
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        voila = outputs(page)
+        assert "Traceback" not in voila.stderr and voila.plots >= 1, attempt
+        assert_safe(page, f"sv_teacher/voila/student_work/{attempt}")
+        shot(page, f"teacher_voila_student_work_{attempt}.png")
+        page.goto("about:blank")
+    shut_down_kernels(hub, planted.teacher_token, "sv_teacher")  # Voila leaves its kernels
 
 
 def test_admin_finds_admin_notebooks_and_dashboards_and_no_student_text_runs(

@@ -4,6 +4,7 @@ through the real proxy to the gateway, and every call lands in the history."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 
@@ -70,6 +71,56 @@ def test_first_lesson_runs_in_the_students_own_lab(hub, admin_token, student):
         assert run["prompt_tokens"] > 0 and run["completion_tokens"] > 0
         assert run["cost_status"] == "priced" and run["cost_micro_usd"] == 0
     assert any(r["source"] == "widget" and r["stream"] for r in ok)
+
+
+def test_lesson_calls_record_their_notebook_and_cell(hub, admin_token, student):
+    """Lessons opened as JupyterLab opens them (a session per notebook, each execution with
+    its cell's id): every call the official SDKs and the widgets make records the notebook
+    and the cell, and lesson progress is exact."""
+    lessons = [LESSON, "lessons/04_comparing_providers.ipynb"]
+
+    async def scenario():
+        for path in lessons:
+            kernel = RemoteKernel(student.server_url, admin_token)
+            await kernel.open_notebook(path)
+            try:
+                await kernel.run_notebook(str(student.home / path))
+            finally:
+                await kernel.shutdown()
+
+    before = {r["id"] for r in gateway_runs(hub, admin_token, user=student.name, limit=500)}
+    asyncio.run(scenario())
+    fresh = [r for r in gateway_runs(hub, admin_token, user=student.name, limit=500)
+             if r["id"] not in before]
+    assert fresh, "the lessons made no gateway calls"
+    for path in lessons:
+        ids = [c["id"] for c in json.loads((student.home / path).read_text())["cells"]
+               if c["cell_type"] == "code"]
+        runs = [r for r in fresh if r["notebook"] == path]
+        assert runs, path
+        for run in runs:  # the cell that made it, at its place in the lesson
+            assert run["cell"] in ids, run
+            assert (run["cell_position"], run["cell_count"]) == (ids.index(run["cell"]) + 1,
+                                                                 len(ids))
+        if path == LESSON:
+            assert {r["source"] for r in runs} >= {"sdk", "widget"}
+        else:
+            assert {r["api"] for r in runs} >= {"openai", "anthropic", "google"}
+    assert {r["notebook"] for r in fresh} == set(lessons)
+
+    response = requests.get(hub.gateway_url + "/api/lessons/progress",
+                            params={"user": student.name},
+                            headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
+    assert response.status_code == 200, response.text
+    progress = {r["lesson"]: r for r in response.json()["items"]}
+    for path in lessons:
+        runs = [r for r in fresh if r["notebook"] == path]
+        latest = max(runs, key=lambda r: r["id"])
+        row = progress[path]
+        assert (row["last_cell"], row["last_position"]) == (latest["cell"],
+                                                            latest["cell_position"])
+        assert row["furthest_position"] == max(r["cell_position"] for r in runs)
+        assert row["calls"] >= len(runs)
 
 
 def test_student_cannot_read_another_students_runs(hub, student):

@@ -163,3 +163,26 @@ def test_a_stale_pid_after_a_hub_restart_is_not_a_running_lab(
     spawner.pid = os.getpid()  # alive, but pytest, not jupyterhub-singleuser
     assert asyncio.run(spawner.poll()) == 0
     assert spawner.pid == 0
+
+
+def test_a_class_lesson_is_handed_to_the_classs_members_only(
+    data: Path, hub_name: str, lessons: Path
+) -> None:
+    from gateway.published import publish
+
+    lesson = '{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []}'
+    publish(data, TENANT, "for_7b.ipynb", lesson, "lessons", "7b")
+    classes = data / "published" / TENANT / "classes"
+    spawner = make(data, hub_name, lessons)
+    assert spawner.class_lessons() == {}  # not a member
+    spawner.user.groups.append(SimpleNamespace(name=f"class-{TENANT}-7b"))
+    asyncio.run(spawner.run_pre_spawn_hook())
+
+    account = spawner._account
+    assert account is not None
+    copied = data / "home" / hub_name / "lessons" / "for_7b.ipynb"
+    assert copied.read_text() == lesson and copied.stat().st_uid == account.uid
+    # The class folder itself stays closed to the lab's user (and so to every student).
+    peek = subprocess.run(["ls", str(classes)], user=account.uid, group=account.gid,
+                          extra_groups=list(account.groups), capture_output=True, check=False)
+    assert peek.returncode != 0 and stat.S_IMODE(classes.stat().st_mode) == 0o700

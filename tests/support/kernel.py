@@ -46,6 +46,7 @@ class RemoteKernel:
         self.token = token
         self.kernel_id: str | None = None
         self.session = uuid.uuid4().hex
+        self.session_id: str | None = None
         self._ws: Any = None
         self._attached = False
 
@@ -72,21 +73,41 @@ class RemoteKernel:
             HTTPRequest(ws_url, headers=self._headers()), max_message_size=64 * 1024 * 1024
         )
 
+    async def open_notebook(self, path: str) -> None:
+        """Start a kernel for the notebook at ``path`` as JupyterLab does (``POST
+        /api/sessions``), so the kernel knows its notebook (``JPY_SESSION_NAME``)."""
+        async with httpx.AsyncClient(timeout=60) as client:
+            response = await client.post(f"{self.server_url}/api/sessions", headers=self._headers(),
+                                         json={"path": path, "name": path.rsplit("/", 1)[-1],
+                                               "type": "notebook", "kernel": {"name": "python3"}})
+            response.raise_for_status()
+            self.session_id = response.json()["id"]
+        await self.start(kernel_id=response.json()["kernel"]["id"])
+        self._attached = False  # ours: shut down (with its session) afterwards
+
     async def shutdown(self) -> None:
         if self._ws is not None:
             self._ws.close()
+        if self.session_id:
+            async with httpx.AsyncClient(timeout=30) as client:
+                await client.delete(f"{self.server_url}/api/sessions/{self.session_id}",
+                                    headers=self._headers())
+            return
         if self.kernel_id and not self._attached:  # an attached kernel is left running
             async with httpx.AsyncClient(timeout=30) as client:
                 await client.delete(
                     f"{self.server_url}/api/kernels/{self.kernel_id}", headers=self._headers()
                 )
 
-    async def execute(self, code: str, timeout: float = 120) -> CellResult:
+    async def execute(self, code: str, timeout: float = 120, cell_id: str | None = None
+                      ) -> CellResult:
+        """Run ``code``; ``cell_id`` is sent in the request's metadata, as JupyterLab does."""
         msg_id = uuid.uuid4().hex
         await self._ws.write_message(json.dumps({
             "header": {"msg_id": msg_id, "username": "test", "session": self.session,
                        "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "parent_header": {}, "metadata": {"cellId": cell_id} if cell_id else {},
+            "channel": "shell", "buffers": [],
             "content": {"code": code, "silent": False, "store_history": True,
                         "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
         }))
@@ -130,5 +151,6 @@ class RemoteKernel:
         results = []
         for cell in notebook.cells:
             if cell.cell_type == "code" and cell.source.strip():
-                results.append(await self.execute(cell.source, timeout_per_cell))
+                results.append(await self.execute(cell.source, timeout_per_cell,
+                                                  cell_id=cell.get("id")))
         return results

@@ -5,7 +5,7 @@ shared across a user's sessions); users' own provider keys
 (sealed, never pooled); saved playground runs and their per-iteration results
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
