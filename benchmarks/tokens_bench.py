@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from gateway.edge.schemas import ChatCompletionRequest
 from gateway.pricing import Catalog, tokens
 from gateway.providers import mock, mock_media
-from gateway.schemas import ChatCompletionRequest
 
 KOREAN = "안녕하세요, 오늘 날씨가 정말 좋네요. 인공지능 수업에서 프롬프트를 배우고 있습니다."
 

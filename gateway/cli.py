@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from gateway.settings import get_settings
+from gateway.config.settings import get_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
 
     import uvicorn
 
-    from gateway.logging import configure_logging
+    from gateway.logmask import configure_logging
 
     configure_logging(args.log_level)
     os.environ["CLASSROOM_LOG_LEVEL"] = args.log_level  # for the workers' own set-up
@@ -73,8 +73,8 @@ def main(argv: list[str]) -> int:
 
 def worker_app(log_level: str | None = None) -> Any:
     """The app one worker serves (uvicorn calls this in each worker it starts)."""
-    from gateway.app import create_asgi
-    from gateway.logging import configure_logging, mask_secrets
+    from gateway.edge.app import create_asgi
+    from gateway.logmask import configure_logging, mask_secrets
 
     settings = get_settings()
     if log_level is None:  # a worker process of several

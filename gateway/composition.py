@@ -16,31 +16,31 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from gateway.auth import HubTokens, StaticTokens, TokenResolver
-from gateway.calls import Calls
-from gateway.configfiles import ConfigFileError
-from gateway.faces import NativeFaces
+from gateway.config.files import ConfigFileError
+from gateway.config.network import Network, NetworkConfigError
+from gateway.config.reload import ConfigReloader
+from gateway.config.settings import Settings
+from gateway.config.tenants import Tenant, load_tenants
 from gateway.history import HistoryStore
-from gateway.history.jobs import JobStore
-from gateway.history.media import ArtifactStore
-from gateway.jobs import JobService
+from gateway.history.artifacts import ArtifactStore
+from gateway.history.job_store import JobStore
 from gateway.keypool import PoolBackend
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
 from gateway.loadtest.manager import LoadTests
-from gateway.media import MediaService
-from gateway.network import Network, NetworkConfigError
-from gateway.pipeline import ChatService
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
 from gateway.providers import MockProvider, ProviderRegistry
 from gateway.providers.http import Upstream
 from gateway.providers.retry import Attempts, RetryPolicy
 from gateway.providers.wire import Limits
-from gateway.reload import ConfigReloader
-from gateway.settings import Settings
-from gateway.suno import SunoAccounts
-from gateway.tenants import Tenant, load_tenants
+from gateway.services.calls import Calls
+from gateway.services.chat import ChatService
+from gateway.services.media_calls import MediaService
+from gateway.services.native import NativeApis
+from gateway.services.provider_jobs import JobService
+from gateway.services.suno import SunoAccounts
 from gateway.tooluse import ConnectionStore, McpClient, ToolTurns
 
 
@@ -59,7 +59,7 @@ class Services:
     calls: Calls
     chat: ChatService
     artifacts: ArtifactStore
-    faces: NativeFaces
+    native: NativeApis
     loadtests: LoadTests
     media: MediaService
     jobs: JobService
@@ -153,7 +153,7 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         calls=calls,
         chat=chat,
         artifacts=artifacts,
-        faces=NativeFaces(chat, artifacts),
+        native=NativeApis(chat, artifacts),
         loadtests=loadtests,
         media=MediaService(calls, artifacts, settings),
         jobs=JobService(calls, artifacts, JobStore(history), settings),

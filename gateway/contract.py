@@ -112,7 +112,7 @@ TOKEN_HEADERS = ("x-api-key", "x-goog-api-key")
 #: The history ids of a generated media file, on the media answer.
 RUN_ID_HEADER = "X-Classroom-Run-Id"
 ARTIFACT_ID_HEADER = "X-Classroom-Artifact-Id"
-#: Where in the lab a call was made (gateway/origin.py bounds them; never identity): the
+#: Where in the lab a call was made (gateway/edge/origin.py bounds them; never identity): the
 #: notebook relative to the home, the executing cell's id, and its place ``7/12`` among
 #: the notebook's code cells.
 NOTEBOOK_HEADER = "X-Classroom-Notebook"

@@ -34,7 +34,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from gateway.tenants import ROLES, TENANT_ID
+from gateway.config.tenants import ROLES, TENANT_ID
 
 from .passwords import (  # noqa: F401 - the length limits are re-exported
     MAX_PASSWORD_LENGTH,

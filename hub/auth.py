@@ -18,7 +18,7 @@ from jupyterhub.auth import Authenticator
 from tornado import web
 from traitlets import Integer, Unicode, default
 
-from gateway.tenants import Tenant, TenantFileError, load_tenants
+from gateway.config.tenants import Tenant, TenantFileError, load_tenants
 
 from .accounts import (
     ACCOUNTS_FILE,

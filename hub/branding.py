@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gateway.config.tenants import Tenant
 from gateway.contract import ROLE_GROUP_PREFIX
-from gateway.tenants import Tenant
 
 from .roles import tenant_group
 

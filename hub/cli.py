@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from gateway.tenants import ROLES, TenantFileError, load_tenants
+from gateway.config.tenants import ROLES, TenantFileError, load_tenants
 
 from .accounts import ACCOUNTS_FILE, Account, AccountError, AccountStore
 from .config import HubSettings, resolve_data_dir, resolve_tenants_dir

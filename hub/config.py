@@ -27,7 +27,7 @@ Environment (all optional):
 Every other ``CLASSROOM_*`` variable (DB URL, keys file, master key, ...) is
 passed through to the gateway service unchanged, and so are the network's
 proxy and certificate variables (``HTTPS_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``
-...; :data:`gateway.network.NETWORK_VARIABLES`).
+...; :data:`gateway.config.network.NETWORK_VARIABLES`).
 
 ``classroom run`` (:mod:`hub.supervisor`) starts the proxy and the gateway
 itself, then the hub with ``CLASSROOM_SUPERVISED=1``, the proxy's token in
@@ -57,9 +57,9 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from gateway.config.network import NETWORK_VARIABLES
+from gateway.config.tenants import Tenant, TenantFileError, load_tenants
 from gateway.contract import PUBLISHED_DIR
-from gateway.network import NETWORK_VARIABLES
-from gateway.tenants import Tenant, TenantFileError, load_tenants
 
 from . import culler, homes, hubapi, roles
 from .accounts import ACCOUNTS_FILE, is_valid_username

@@ -28,8 +28,8 @@ from jupyterhub.handlers.login import LoginHandler
 from tornado import web
 from tornado.httputil import url_concat
 
+from gateway.config.tenants import TENANT_ID
 from gateway.published import PublishError, list_dashboards
-from gateway.tenants import TENANT_ID
 
 from .accounts import AccountError, AccountLocked
 from .accounts_page import AccountsHandler

@@ -1,6 +1,6 @@
 """The README's two settings tables, made from the settings themselves.
 
-The gateway's table comes from :class:`gateway.settings.Settings` (each field's
+The gateway's table comes from :class:`gateway.config.settings.Settings` (each field's
 ``description`` is its documentation, its default is the real default); the hub's
 from :data:`HUB_VARIABLES` below, which ``tests/test_docs.py`` holds equal to the
 variables :class:`hub.config.HubSettings` actually reads. ``python -m
@@ -17,8 +17,8 @@ from typing import NamedTuple
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
-from gateway.network import NETWORK_VARIABLES
-from gateway.settings import REPO_ROOT, Settings
+from gateway.config.network import NETWORK_VARIABLES
+from gateway.config.settings import REPO_ROOT, Settings
 
 from .tenant_docs import replace_between, rewrite
 

@@ -1,4 +1,5 @@
-"""The reference table of ``docs/tenants.md``, made from the schema in :mod:`gateway.tenants`.
+"""The reference table of ``docs/tenants.md``, made from the schema in
+:mod:`gateway.config.tenants`.
 
 The field descriptions in the pydantic models are the documentation; this
 module turns them into a Markdown table. ``python -m hub.tenant_docs`` rewrites
@@ -16,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from gateway.tenants import Tenant
+from gateway.config.tenants import Tenant
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "tenants.md"
 START, END = "<!-- fields:start -->", "<!-- fields:end -->"
@@ -35,7 +36,7 @@ def _model_of(annotation: object) -> tuple[type[BaseModel] | None, str]:
 
 
 def _type_name(annotation: object) -> str:
-    text = str(annotation).replace("typing.", "").replace("gateway.tenants.", "")
+    text = str(annotation).replace("typing.", "").replace("gateway.config.tenants.", "")
     if isinstance(annotation, type):
         text = annotation.__name__
     text = text.replace("Literal['student', 'teacher', 'admin', 'viewer']", "role")

@@ -39,8 +39,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
-from gateway.settings import Settings
+from gateway.config.settings import Settings
+from gateway.edge.app import create_asgi
 from tests.support import secrets
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.procs import (

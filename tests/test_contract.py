@@ -15,8 +15,9 @@ from classroom import _config
 import hub.homes
 import hub.labhooks
 import hub.roles
-from gateway import contract, published, tenants
+from gateway import contract, published
 from gateway.auth import identity
+from gateway.config import tenants
 
 HEAVY = ("fastapi", "starlette", "jupyterhub", "tornado", "pydantic", "sqlalchemy", "httpx",
          "traitlets", "ipykernel", "uvicorn")

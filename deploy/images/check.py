@@ -17,7 +17,8 @@ MODULES = {
             "kubespawner"],
     "lab": ["gateway.contract", "classroom", "classroom.widgets", "hub.labhooks", "hub.homes",
             "jupyterhub.singleuser", "ipykernel"],
-    "gateway": ["gateway.app", "gateway.asgi", "gateway.network", "gateway.history",
+    "gateway": ["gateway.edge.app", "gateway.edge.asgi", "gateway.config.network",
+                "gateway.history",
                 "uvicorn"],
 }
 OURS = ("hub", "gateway", "classroom")
@@ -52,7 +53,7 @@ def check(role: str, share: Path) -> list[str]:
             fail("alembic's script template is not installed")
         done.append("migrations")
     if role in ("hub", "gateway"):
-        from gateway.tenants import load_tenants
+        from gateway.config.tenants import load_tenants
 
         tenants = load_tenants(share / "tenants")
         if not tenants:

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
-from gateway.asgi import chat_response
-from gateway.schemas import AnthropicMessagesRequest, openapi_body
+from gateway.edge.asgi import chat_response
+from gateway.edge.schemas import AnthropicMessagesRequest, openapi_body
 
 router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/anthropic", tags=["Anthropic-native"])
 async def messages(
     request: Request, identity: CurrentUser, services: ServicesDep
 ) -> Response:
-    prepared = await services.faces.prepare_anthropic(
+    prepared = await services.native.prepare_anthropic(
         identity, await request.body(), source=call_source(request),
         content_type=request.headers.get("content-type"),
     )

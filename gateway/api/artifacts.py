@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, Offset, ServicesDep
 from gateway.errors import NotFound
-from gateway.history.media import artifact_public
+from gateway.history.artifacts import artifact_public
 
 router = APIRouter(prefix="/api/artifacts", tags=["Artifacts"])
 

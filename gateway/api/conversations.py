@@ -2,7 +2,7 @@
 
 The owner creates, changes and deletes; a teacher of the school reads (the list with
 ``?user=``, one session, its tree and its chains) and never writes. ``POST
-/{id}/send`` is stateful completion (:mod:`gateway.sessions`)."""
+/{id}/send`` is stateful completion (:mod:`gateway.services.sessions`)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from gateway.api.deps import DB_INT_MAX, CurrentUser, Offset, ServicesDep, call_source
-from gateway.asgi import SSE_HEADERS
 from gateway.auth import Identity
+from gateway.edge.asgi import SSE_HEADERS
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.history import conversations as store
-from gateway.sessions import Send, SessionService
+from gateway.services.sessions import Send, SessionService
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/conversations", tags=["Conversations"])

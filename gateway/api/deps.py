@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
 
-from gateway.asgi import source_of
 from gateway.auth import Identity, identify
 from gateway.composition import Services
 from gateway.contract import SOURCE_HEADER
+from gateway.edge.asgi import source_of
 from gateway.errors import Forbidden
 
 # Whole numbers that reach the database must fit its signed 64-bit integers.

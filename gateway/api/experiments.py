@@ -1,6 +1,6 @@
 """Saved playground experiments: one prompt (system, user, parameters, model) run N times.
 
-Each iteration is an ordinary chat call through :class:`gateway.pipeline.ChatService`
+Each iteration is an ordinary chat call through :class:`gateway.services.chat.ChatService`
 (same identity, policy, pool, metering and history row); at most ``concurrency`` of one
 run are in flight at once (default 3, at most :data:`MAX_CONCURRENCY`). The run keeps its
 prompt, a SHA-256 ``prompt_hash`` of it (so a repeated prompt is recognised:

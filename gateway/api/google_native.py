@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
-from gateway.asgi import chat_response
+from gateway.edge.asgi import chat_response
+from gateway.edge.schemas import GeminiRequest, openapi_body
 from gateway.errors import NotFound
-from gateway.schemas import GeminiRequest, openapi_body
 
 router = APIRouter(prefix="/google", tags=["Google-native"])
 METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
@@ -38,7 +38,7 @@ async def models_call(
             identity, raw, model_name=model, method=method, version=version, source=source,
             content_type=content_type))
     stream = method == "streamGenerateContent"
-    prepared = await services.faces.prepare_google(
+    prepared = await services.native.prepare_google(
         identity, raw, model_name=model, stream=stream, version=version, source=source,
         content_type=content_type,
     )

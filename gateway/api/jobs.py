@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 
 from gateway.api.deps import CurrentUser, Offset, ServicesDep, call_source
+from gateway.edge.schemas import JobRequest, load_object, openapi_body
 from gateway.errors import InvalidRequest
-from gateway.schemas import JobRequest, load_object, openapi_body
 
 router = APIRouter(prefix="/api/jobs", tags=["Jobs"])
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/jobs", tags=["Jobs"])
              openapi_extra=openapi_body(JobRequest))
 async def create_job(request: Request, identity: CurrentUser,
                      services: ServicesDep) -> dict[str, Any]:
-    from gateway.calls import Caller
+    from gateway.services.calls import Caller
 
     try:
         body = load_object(await request.body(), request.headers.get("content-type"))

@@ -19,9 +19,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
+from gateway.edge.schemas import load_object
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.history.audit import record_audit
-from gateway.schemas import load_object
 
 router = APIRouter(prefix="/api", tags=["MCP connections and tools"])
 

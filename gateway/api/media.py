@@ -11,9 +11,8 @@ from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
 from gateway.contract import ARTIFACT_ID_HEADER, RUN_ID_HEADER
-from gateway.errors import InvalidRequest
-from gateway.formdata import parse_form
-from gateway.schemas import (
+from gateway.edge.formdata import parse_form
+from gateway.edge.schemas import (
     IMAGE_EDIT_FORM,
     EmbeddingRequest,
     ImageRequest,
@@ -21,6 +20,7 @@ from gateway.schemas import (
     load_object,
     openapi_body,
 )
+from gateway.errors import InvalidRequest
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
@@ -88,7 +88,7 @@ async def voices(
 
 
 def _caller(request: Request, identity: Any) -> Any:
-    from gateway.calls import Caller
+    from gateway.services.calls import Caller
 
     return Caller(identity, call_source(request), "openai")
 

@@ -13,7 +13,7 @@ from gateway.api.deps import CurrentUser, Offset, ServicesDep
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.history import conversations
 from gateway.history import memory as store
-from gateway.sessions import summarize
+from gateway.services.sessions import summarize
 
 router = APIRouter(prefix="/api/memory", tags=["Memory"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from gateway.api.deps import CurrentUser, ServicesDep, call_source
-from gateway.asgi import chat_response
+from gateway.edge.asgi import chat_response
+from gateway.edge.schemas import ChatCompletionRequest, openapi_body
 from gateway.policy import FEATURES_OF_KIND, tenant_of
-from gateway.schemas import ChatCompletionRequest, openapi_body
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
 
@@ -43,7 +43,7 @@ async def list_models(identity: CurrentUser, services: ServicesDep) -> dict[str,
 async def chat_completions(
     request: Request, identity: CurrentUser, services: ServicesDep
 ) -> Response:
-    # Served by gateway.fastpath when the app runs behind it (as uvicorn serves it).
+    # Served by gateway.edge.fastpath when the app runs behind it (as uvicorn serves it).
     raw = await request.body()
     prepared = await services.chat.prepare(identity, raw, source=call_source(request),
                                            content_type=request.headers.get("content-type"))

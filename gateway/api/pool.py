@@ -18,7 +18,7 @@ from gateway.auth import Identity
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
 from gateway.keypool.keys import LIMIT_MAX, PROVIDERS, KeysFileError, parse_entry
-from gateway.logging import mask_secrets
+from gateway.logmask import mask_secrets
 
 router = APIRouter(prefix="/api", tags=["Key pool and controls"])
 

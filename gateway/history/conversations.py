@@ -18,7 +18,7 @@ went away between the check and the write.
 A conversation is also a *session* (migration 0008): an ``alias``, default ``params``
 (temperature, max_tokens, ...), a ``memory_mode`` (``auto``, ``explicit``,
 ``disabled``) and an optional ``context_limit``. What the gateway sent for a reply it
-produced is kept on the reply as ``context`` (see :mod:`gateway.sessions`). The owner
+produced is kept on the reply as ``context`` (see :mod:`gateway.services.sessions`). The owner
 reads and writes; a teacher of the school reads (``check_readable``), never writes.
 """
 

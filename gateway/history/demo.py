@@ -25,7 +25,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
 from gateway.history.models import audit_log, conversations, messages, runs
-from gateway.pricing import Catalog, Usage, token_cost
+from gateway.pricing import Catalog, TokenUsage, token_cost
 
 # school -> [(user, role)]: the same names as the tests' static tokens.
 PEOPLE: dict[str, list[tuple[str, str]]] = {
@@ -123,7 +123,7 @@ def seed(
                     else:
                         latency = MODELS[model][1] * math.exp(rng.gauss(0, 0.35))
                         prompt, completion = rng.randint(20, 600), rng.randint(10, 400)
-                        cost = token_cost(info, Usage(prompt, completion)) if info else None
+                        cost = token_cost(info, TokenUsage(prompt, completion)) if info else None
                         row.update(
                             status="ok", http_status=200, finished_at=at + latency,
                             first_token_at=at + latency * 0.2, prompt_tokens=prompt,

@@ -52,7 +52,7 @@ runs = Table(
     Column("priced_as", String(200)),  # the catalog model charged, when not ``model`` itself
     Column("request_text", Text),  # the last user message, for review (purgeable)
     Column("response_text", Text),  # purgeable
-    # Where in a lab the call came from, as the caller's kernel claims it (gateway.origin):
+    # Where in a lab the call came from, as the caller's kernel claims it (gateway.edge.origin):
     # never identity, bounded, escaped when shown.
     Column("notebook", String(255)),  # lab path: lessons/01_first_chat.ipynb
     Column("cell", String(64)),  # nbformat cell id

@@ -1,7 +1,7 @@
 """Lesson progress, exactly: who ran which lesson, how far, and when.
 
 Every call from a lab's kernel records the notebook and cell it came from
-(:mod:`gateway.origin`). A *lesson* is a notebook under ``lessons/`` in the home
+(:mod:`gateway.edge.origin`). A *lesson* is a notebook under ``lessons/`` in the home
 (where the lessons of the repository and those teachers publish arrive); *how far*
 is the place, among the lesson's code cells, of the cells that called a model:
 

@@ -27,7 +27,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
 from gateway.history.models import runs
-from gateway.pricing import Catalog, Usage, token_cost
+from gateway.pricing import Catalog, TokenUsage, token_cost
 
 GROUP_BY: tuple[str, ...] = (
     "day", "hour", "user", "model", "provider", "tenant", "source", "kind", "notebook", "none",
@@ -291,7 +291,7 @@ def estimate(
                 entry["priced"] = False
             entry["at_current_prices_micro_usd"] += row["cost_micro_usd"] or 0
             continue
-        cost = token_cost(info, Usage(prompt_tokens=prompt, completion_tokens=completion))
+        cost = token_cost(info, TokenUsage(prompt_tokens=prompt, completion_tokens=completion))
         entry["at_current_prices_micro_usd"] += cost.micro_usd or 0
 
     models = []

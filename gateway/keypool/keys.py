@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from gateway.configfiles import ConfigFileError, json_line, toml_table_line
+from gateway.config.files import ConfigFileError, json_line, toml_table_line
 
 PROVIDERS = ("openai", "anthropic", "google", "elevenlabs", "kling", "legnext", "mock")
 PAIR_PROVIDERS = {"kling"}  # signed with access key + secret key

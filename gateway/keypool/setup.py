@@ -8,12 +8,12 @@ from collections.abc import Collection
 
 from sqlalchemy import Engine
 
+from gateway.config.settings import Settings
 from gateway.keypool.backend import PoolBackend
 from gateway.keypool.keys import KeysFileError, ProviderKey, load_keys_file, load_keys_json
 from gateway.keypool.pool import WINDOW, KeyPool
 from gateway.keypool.store import KeyStore, SecretBox, load_master_key
-from gateway.logging import mask_secrets
-from gateway.settings import Settings
+from gateway.logmask import mask_secrets
 
 log = logging.getLogger("gateway.keypool")
 

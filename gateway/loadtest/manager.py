@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.auth import Identity
+from gateway.config.tenants import Tenant
 from gateway.errors import ClassroomError
 from gateway.history import HistoryStore
 from gateway.loadtest import store
@@ -31,7 +32,6 @@ from gateway.loadtest.simulate import Step
 from gateway.loadtest.stats import figures
 from gateway.policy import check_feature
 from gateway.pricing import ModelInfo
-from gateway.tenants import Tenant
 
 Lookup = Callable[[str], ModelInfo]
 Available = Callable[[str, str], bool]

@@ -4,7 +4,7 @@ Each round starts ``users`` simulated users — synthetic identities
 ``loadtest-<run>-<n>`` in the school under test, role ``student``, kind
 ``loadtest`` — spread evenly over the round's ``ramp_up_s``. A user makes its
 round's calls one after the other (think time, or a lesson's pauses, between
-them) through :class:`gateway.pipeline.ChatService` with ``source="loadtest"``,
+them) through :class:`gateway.services.chat.ChatService` with ``source="loadtest"``,
 so every call passes identity, policy, the key pool (in its lowest tier,
 behind every real student), the provider and the history. Each call becomes a
 sample: what the user saw (latency, time to first token) and what the history
@@ -46,7 +46,7 @@ FLUSH_EVERY = 100  # samples kept in memory before they are written
 
 
 class Chat(Protocol):
-    """What the runner needs of :class:`gateway.pipeline.ChatService`."""
+    """What the runner needs of :class:`gateway.services.chat.ChatService`."""
 
     async def prepare(self, identity: Identity, raw: bytes, *, source: str) -> Any: ...
 

@@ -2,7 +2,7 @@
 
 Every door of the gateway (``/v1/*``, the Anthropic and Google faces, media, jobs,
 load tests, and so the widgets) resolves its model through
-:meth:`gateway.calls.Calls.resolve`, which calls these checks; none is repeated in
+:meth:`gateway.services.calls.Calls.resolve`, which calls these checks; none is repeated in
 a router.
 
 What each school's ``enabled_features`` switch on, by the kind of model a call uses
@@ -24,8 +24,8 @@ and ``/api/usage/me`` always answer, since everyone may see their own limits.
 from __future__ import annotations
 
 from gateway.auth import USE, Identity
+from gateway.config.tenants import Tenant
 from gateway.errors import FeatureDisabled, Forbidden, ModelNotAllowed
-from gateway.tenants import Tenant
 
 FEATURES_OF_KIND: dict[str, tuple[str, ...]] = {
     "chat": ("chat", "playground", "compare"),

@@ -50,19 +50,19 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from gateway.auth import Identity
+from gateway.config.tenants import Tenant
 from gateway.errors import QueueTimeout
 from gateway.history.models import audit_log, runs
 from gateway.history.store import HistoryStore
 from gateway.policy.controls import FOLLOW_SECONDS, PAUSABLE_ROLES, Controls
 from gateway.policy.limits import CallEstimate, Limits, _periods, chat_estimate, usd
 from gateway.policy.quota import QuotaChecks
-from gateway.policy.spend import SchoolSpend, Ticket, Usage
+from gateway.policy.spend import QuotaUsage, SchoolSpend, Ticket
 from gateway.pricing import ModelInfo
-from gateway.tenants import Tenant
 
 __all__ = [
     "PAUSABLE_ROLES", "Admission", "Admitted", "CallEstimate", "Limits", "SchoolSpend", "Ticket",
-    "Usage", "chat_estimate", "usd",
+    "QuotaUsage", "chat_estimate", "usd",
 ]
 log = logging.getLogger("gateway.admission")
 
@@ -84,7 +84,7 @@ class Admission:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.running_total = 0
         self.running_loadtest = 0
-        self._usage: dict[str, Usage] = {}
+        self._usage: dict[str, QuotaUsage] = {}
         self._schools: dict[str, SchoolSpend] = {}
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self.controls = Controls(history)
@@ -120,18 +120,18 @@ class Admission:
         finally:
             self._loading.pop(key, None)
 
-    async def _user_usage(self, identity: Identity) -> Usage:
+    async def _user_usage(self, identity: Identity) -> QuotaUsage:
         usage = self._usage.get(identity.name)
         if usage is not None:
             usage.roll(*_periods(self.clock())[:2])
             return usage
 
-        async def read() -> Usage:
+        async def read() -> QuotaUsage:
             usage = await self._read_usage(identity.name, self.clock())
             self._usage[identity.name] = usage
             return usage
 
-        found: Usage = await self._once("user:" + identity.name, read)
+        found: QuotaUsage = await self._once("user:" + identity.name, read)
         return found
 
     async def _school_spend(self, tenant: str) -> SchoolSpend:
@@ -176,9 +176,9 @@ class Admission:
         spend.micro_usd = sum(spend.by_model.values())
         return spend
 
-    async def _read_usage(self, user: str, now: datetime) -> Usage:
+    async def _read_usage(self, user: str, now: datetime) -> QuotaUsage:
         day, month, _, _ = _periods(now)
-        usage = Usage(day=day, month=month)
+        usage = QuotaUsage(day=day, month=month)
         if self.history is None:
             return usage
         day_start = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()
@@ -227,7 +227,7 @@ class Admission:
     # -- admission ------------------------------------------------------------------
 
     def _check(
-        self, identity: Identity, usage: Usage, school: SchoolSpend, limits: Limits,
+        self, identity: Identity, usage: QuotaUsage, school: SchoolSpend, limits: Limits,
         model: ModelInfo, estimate: CallEstimate,
     ) -> None:
         busy = None
@@ -252,7 +252,7 @@ class Admission:
         school = await self._school_spend(identity.tenant)
         self._check(identity, usage, school, self.limits_for(identity), model, estimate)
 
-    async def _wait_turn(self, usage: Usage, limit: int) -> None:
+    async def _wait_turn(self, usage: QuotaUsage, limit: int) -> None:
         """Wait, in order, for one of this user's own running calls to finish; the slot
         is handed over (``running`` already counts it) or ``queue_timeout`` is raised."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.auth import Identity
+from gateway.config.tenants import RoleQuota, Tenant
 from gateway.errors import (
     BudgetExceeded,
     ModelUnpriced,
@@ -21,9 +22,8 @@ from gateway.errors import (
 )
 from gateway.policy.controls import Controls
 from gateway.policy.limits import CallEstimate, Limits, _in, _periods, usd
-from gateway.policy.spend import SchoolSpend, Usage
+from gateway.policy.spend import QuotaUsage, SchoolSpend
 from gateway.pricing import ModelInfo
-from gateway.tenants import RoleQuota, Tenant
 
 
 class QuotaChecks:
@@ -88,7 +88,7 @@ class QuotaChecks:
             )
 
     def check(
-        self, identity: Identity, usage: Usage, school: SchoolSpend, limits: Limits,
+        self, identity: Identity, usage: QuotaUsage, school: SchoolSpend, limits: Limits,
         model: ModelInfo, estimate: CallEstimate, now: datetime, busy: int | None,
     ) -> None:
         """Every limit but the user's concurrency (which waits): refuse what cannot be

@@ -10,7 +10,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from gateway.tenants import _allows
+from gateway.config.tenants import _allows
 
 
 class Ticket:
@@ -24,7 +24,7 @@ class Ticket:
 
 
 @dataclass
-class Usage:
+class QuotaUsage:
     """One user's counters: settled amounts plus what running calls have reserved."""
 
     day: str

@@ -37,7 +37,7 @@ KINDS = ("chat", "embedding", "image", "speech", "video", "midjourney", "music")
 
 
 @dataclass(frozen=True)
-class Usage:
+class TokenUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0  # part of prompt_tokens served from the provider's cache
@@ -132,7 +132,7 @@ def _micro(total: Decimal, estimated: bool = False) -> Cost:
                 "estimated" if estimated else "priced")
 
 
-def token_cost(model: ModelInfo, usage: Usage) -> Cost:
+def token_cost(model: ModelInfo, usage: TokenUsage) -> Cost:
     if not model.priced:
         return UNPRICED
     p = model.prices
@@ -210,7 +210,7 @@ def worst_case_tokens(model: ModelInfo, prompt_tokens: int, max_output: int) -> 
     """The most a chat call can cost, reserved by admission before the call."""
     if not model.priced:
         return None
-    cost = token_cost(model, Usage(prompt_tokens=prompt_tokens, completion_tokens=max_output))
+    cost = token_cost(model, TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=max_output))
     return cost.micro_usd
 
 
@@ -330,7 +330,7 @@ def load_prices_file(path: Path, catalog: Catalog) -> dict[str, ModelInfo]:
     Prices are strings or numbers in US dollars (per million tokens, per image, per
     thousand characters, per task); ``video_prices`` is a table of mode → per second.
     """
-    from gateway.configfiles import ConfigFileError, Problem
+    from gateway.config.files import ConfigFileError, Problem
 
     file = str(path)
     try:

@@ -49,7 +49,7 @@ id, Gemini's ``cachedContent``) make the bound the context window.
 
 Images (the formulas' sources are in :func:`openai_image_tokens`,
 :func:`anthropic_image_tokens` and :func:`gemini_image_tokens`) are sized from
-their own bytes (PNG, JPEG, GIF and WebP headers; :func:`gateway.images.image_size`), and
+their own bytes (PNG, JPEG, GIF and WebP headers; :func:`gateway.edge.images.image_size`), and
 counted at the formula's maximum when the size cannot be read (an ``http`` URL,
 broken data; for Gemini, whose formula has none, see :func:`gemini_image_tokens`).
 
@@ -75,7 +75,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gateway.images import image_size_of
+from gateway.edge.images import image_size_of
 from gateway.pricing import ModelInfo
 
 LONG_TEXT = 16_384  # characters; longer texts are bounded by their UTF-8 bytes
@@ -349,7 +349,7 @@ def _cap(model: ModelInfo, tokens: int) -> int:
 def prompt_upper_bound(model: ModelInfo, prompt: Any) -> int:
     """At most how many prompt tokens ``model`` will count for a chat call.
 
-    ``prompt`` is a :class:`~gateway.schemas.ChatCompletionRequest`, a list of its
+    ``prompt`` is a :class:`~gateway.edge.schemas.ChatCompletionRequest`, a list of its
     messages, or a request body as JSON in any vendor's shape (OpenAI ``messages``,
     Anthropic ``system``/``messages``/``tools``, Gemini ``contents``/
     ``systemInstruction``/``tools``).
@@ -422,8 +422,8 @@ def _message_tokens(counter: _Counter, message: Any) -> int:
 def _mock_bound(prompt: Any) -> int:
     """What the mock will report: its word count of the messages' texts, with its framing
     (:func:`gateway.providers.mock.prompt_tokens`); of any other JSON, every text in it."""
+    from gateway.edge.schemas import content_text
     from gateway.providers import mock
-    from gateway.schemas import content_text
 
     if isinstance(prompt, Mapping):
         messages = prompt.get("messages")

@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.errors import ModelNotFound
 from gateway.pricing import Catalog, ModelInfo
-from gateway.providers.base import ChatCall, ChatProvider, ChatResult, NativeCall, Piece
+from gateway.providers.base import ChatCall, ChatProvider, ChatResult, NativeCall, StreamEvent
 from gateway.providers.http import Upstream
 from gateway.providers.mock import MockProvider
 
@@ -87,5 +87,5 @@ class ProviderRegistry:
 
 __all__ = [
     "PROVIDER_IDS", "ChatCall", "ChatProvider", "ChatResult", "MockProvider", "NativeCall",
-    "Piece", "ProviderRegistry",
+    "StreamEvent", "ProviderRegistry",
 ]

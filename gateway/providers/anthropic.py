@@ -15,7 +15,7 @@ from typing import Any
 from gateway.errors import ProviderUnavailable
 from gateway.keypool import ProviderKey
 from gateway.providers import anthropic_format as fmt
-from gateway.providers.base import ChatCall, ChatResult, NativeCall, Piece
+from gateway.providers.base import ChatCall, ChatResult, NativeCall, StreamEvent
 from gateway.providers.http import (
     Streamed,
     Upstream,
@@ -69,7 +69,7 @@ class AnthropicProvider:
 
     async def open_native_stream(
         self, call: NativeCall, stack: AsyncExitStack
-    ) -> AsyncIterator[Piece]:
+    ) -> AsyncIterator[StreamEvent]:
         body = {**call.body, "model": call.model.vendor_model, "stream": True}
         response = await self.http.open(
             stack, "POST", self._url(call.key), headers=self._headers(call.key), json=body,
@@ -77,7 +77,7 @@ class AnthropicProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[StreamEvent]:
         usage: dict[str, Any] = {}
         finished = False
         async for batch in self.http.json_events(response):
@@ -90,7 +90,7 @@ class AnthropicProvider:
                     status = STATUS_OF_TYPE.get(error.get("type", ""), 500)
                     said = VendorError(str(error.get("message", "")), error.get("type"))
                     raise error_for_status("anthropic", status, said)
-                piece = Piece(event, event=kind, flush=item.last)
+                piece = StreamEvent(event, event=kind, flush=item.last)
                 if kind == "message_start":
                     usage = dict((event.get("message") or {}).get("usage") or {})
                     piece.usage = fmt.usage_from_anthropic(usage, estimated=True)
@@ -120,7 +120,9 @@ class AnthropicProvider:
         response = fmt.response_to_openai(result.response, call.model.id)
         return ChatResult(response, result.usage, result.text)
 
-    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+    async def open_stream(
+        self, call: ChatCall, stack: AsyncExitStack
+    ) -> AsyncIterator[StreamEvent]:
         events = await self.open_native_stream(self._native_of(call), stack)
         return fmt.stream_to_openai(events, call.model.id)
 

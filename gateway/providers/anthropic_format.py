@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from gateway.edge.schemas import ChatCompletionRequest, content_text
 from gateway.errors import InvalidToolSchema
-from gateway.pricing import Usage
-from gateway.providers.base import Piece, usage_to_openai
-from gateway.schemas import ChatCompletionRequest, content_text
+from gateway.pricing import TokenUsage
+from gateway.providers.base import StreamEvent, usage_to_openai
 
 DEFAULT_MAX_TOKENS = 4096
 STOP_TO_OPENAI = {
@@ -30,12 +30,12 @@ STOP_TO_ANTHROPIC["stop"] = "end_turn"
 # -- usage ------------------------------------------------------------------------------
 
 
-def usage_from_anthropic(usage: dict[str, Any] | None, *, estimated: bool = False) -> Usage:
+def usage_from_anthropic(usage: dict[str, Any] | None, *, estimated: bool = False) -> TokenUsage:
     """Anthropic's ``input_tokens`` exclude cache reads and writes; ours include them."""
     usage = usage or {}
     read = int(usage.get("cache_read_input_tokens") or 0)
     written = int(usage.get("cache_creation_input_tokens") or 0)
-    return Usage(
+    return TokenUsage(
         prompt_tokens=int(usage.get("input_tokens") or 0) + read + written,
         completion_tokens=int(usage.get("output_tokens") or 0),
         cached_tokens=read,
@@ -44,7 +44,7 @@ def usage_from_anthropic(usage: dict[str, Any] | None, *, estimated: bool = Fals
     )
 
 
-def usage_to_anthropic(usage: Usage) -> dict[str, Any]:
+def usage_to_anthropic(usage: TokenUsage) -> dict[str, Any]:
     return {
         "input_tokens": usage.prompt_tokens - usage.cached_tokens - usage.cache_write_tokens,
         "output_tokens": usage.completion_tokens,
@@ -180,7 +180,9 @@ def response_to_openai(message: dict[str, Any], model: str) -> dict[str, Any]:
     }
 
 
-async def stream_to_openai(events: AsyncIterator[Piece], model: str) -> AsyncIterator[Piece]:
+async def stream_to_openai(
+    events: AsyncIterator[StreamEvent], model: str
+) -> AsyncIterator[StreamEvent]:
     """Anthropic stream events → OpenAI chunks (usage arrives with ``message_delta``)."""
     ident = "chatcmpl-" + uuid.uuid4().hex[:24]
     created = int(time.time())
@@ -195,30 +197,30 @@ async def stream_to_openai(events: AsyncIterator[Piece], model: str) -> AsyncIte
         event = piece.payload
         kind = event.get("type")
         if kind == "message_start":
-            yield Piece(chunk({"role": "assistant", "content": ""}), usage=piece.usage)
+            yield StreamEvent(chunk({"role": "assistant", "content": ""}), usage=piece.usage)
         elif kind == "content_block_start":
             block = event.get("content_block") or {}
             if block.get("type") == "tool_use":
                 index = tools.setdefault(event.get("index", 0), len(tools))
-                yield Piece(chunk({"tool_calls": [{
+                yield StreamEvent(chunk({"tool_calls": [{
                     "index": index, "id": block.get("id"), "type": "function",
                     "function": {"name": block.get("name"), "arguments": ""}}]}))
         elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta":
-                yield Piece(chunk({"content": delta.get("text", "")}), text=piece.text)
+                yield StreamEvent(chunk({"content": delta.get("text", "")}), text=piece.text)
             elif delta.get("type") == "input_json_delta":
                 index = tools.get(event.get("index", 0), 0)
-                yield Piece(chunk({"tool_calls": [{
+                yield StreamEvent(chunk({"tool_calls": [{
                     "index": index, "function": {"arguments": delta.get("partial_json", "")}}]}))
         elif kind == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason") or "end_turn"
-            yield Piece(chunk({}, STOP_TO_OPENAI.get(stop, "stop")))
+            yield StreamEvent(chunk({}, STOP_TO_OPENAI.get(stop, "stop")))
             if piece.usage is not None:
                 usage_chunk = {"id": ident, "object": "chat.completion.chunk", "created": created,
                                "model": model, "choices": [],
                                "usage": usage_to_openai(piece.usage)}
-                yield Piece(usage_chunk, usage=piece.usage, final=piece.final)
+                yield StreamEvent(usage_chunk, usage=piece.usage, final=piece.final)
 
 
 # -- Anthropic → OpenAI (for other models on the Anthropic face) ------------------------------
@@ -301,7 +303,9 @@ def request_from_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -> dict[str, Any]:
+def response_from_openai(
+    completion: dict[str, Any], usage: TokenUsage, model: str
+) -> dict[str, Any]:
     choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
@@ -327,8 +331,8 @@ def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -
     }
 
 
-async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
-                             prompt_estimate: int) -> AsyncIterator[Piece]:
+async def stream_from_openai(chunks: AsyncIterator[StreamEvent], model: str,
+                             prompt_estimate: int) -> AsyncIterator[StreamEvent]:
     """OpenAI chunks → Anthropic events, ``message_start`` first and ``message_stop`` last.
 
     The text is block 0; each tool call becomes a ``tool_use`` block of its own, opened
@@ -338,11 +342,11 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
         "id": "msg_" + uuid.uuid4().hex[:24], "type": "message", "role": "assistant",
         "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
         "usage": {"input_tokens": prompt_estimate, "output_tokens": 0}}}
-    yield Piece(start, event="message_start")
-    yield Piece({"type": "content_block_start", "index": 0,
+    yield StreamEvent(start, event="message_start")
+    yield StreamEvent({"type": "content_block_start", "index": 0,
                  "content_block": {"type": "text", "text": ""}}, event="content_block_start")
     finish = "stop"
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     final = False
     current = 0  # the open block
     blocks: dict[int, int] = {}  # OpenAI tool call index → Anthropic block index
@@ -351,23 +355,23 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if text and current == 0:
-                yield Piece({"type": "content_block_delta", "index": 0,
+                yield StreamEvent({"type": "content_block_delta", "index": 0,
                              "delta": {"type": "text_delta", "text": text}},
                             event="content_block_delta", text=text)
             for call in delta.get("tool_calls") or ():
                 index = call.get("index", 0)
                 function = call.get("function") or {}
                 if index not in blocks:
-                    yield Piece({"type": "content_block_stop", "index": current},
+                    yield StreamEvent({"type": "content_block_stop", "index": current},
                                 event="content_block_stop")
                     current = blocks[index] = len(blocks) + 1
-                    yield Piece({"type": "content_block_start", "index": current,
+                    yield StreamEvent({"type": "content_block_start", "index": current,
                                  "content_block": {"type": "tool_use",
                                                    "id": call.get("id") or f"toolu_{index}",
                                                    "name": function.get("name"), "input": {}}},
                                 event="content_block_start")
                 if function.get("arguments"):
-                    yield Piece({"type": "content_block_delta", "index": blocks[index],
+                    yield StreamEvent({"type": "content_block_delta", "index": blocks[index],
                                  "delta": {"type": "input_json_delta",
                                            "partial_json": function["arguments"]}},
                                 event="content_block_delta")
@@ -375,12 +379,12 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str,
                 finish = choice["finish_reason"]
         if piece.usage is not None:
             usage, final = piece.usage, piece.final
-    yield Piece({"type": "content_block_stop", "index": current}, event="content_block_stop")
+    yield StreamEvent({"type": "content_block_stop", "index": current}, event="content_block_stop")
     if blocks:
         finish = "tool_calls"
     delta_usage = usage_to_anthropic(usage) if usage else {"output_tokens": 0}
-    yield Piece({"type": "message_delta",
+    yield StreamEvent({"type": "message_delta",
                  "delta": {"stop_reason": STOP_TO_ANTHROPIC.get(finish, "end_turn"),
                            "stop_sequence": None},
                  "usage": delta_usage}, event="message_delta", usage=usage, final=final)
-    yield Piece({"type": "message_stop"}, event="message_stop")
+    yield StreamEvent({"type": "message_stop"}, event="message_stop")

@@ -17,9 +17,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gateway.edge.schemas import ChatCompletionRequest
 from gateway.keypool import ProviderKey
-from gateway.pricing import ModelInfo, Usage
-from gateway.schemas import ChatCompletionRequest
+from gateway.pricing import ModelInfo, TokenUsage
 
 
 @dataclass
@@ -52,7 +52,7 @@ class NativeCall:
 @dataclass
 class ChatResult:
     response: dict[str, Any]
-    usage: Usage
+    usage: TokenUsage
     text: str
     blocked: str | None = None  # a safety block the vendor answered with 200, in words
     # The vendor's own JSON of ``response``, for a caller of the same format: sent on as
@@ -61,13 +61,13 @@ class ChatResult:
 
 
 @dataclass
-class Piece:
+class StreamEvent:
     """One event of a stream, with what the pipeline meters from it."""
 
     payload: dict[str, Any]
     event: str | None = None  # SSE event name (Anthropic)
     text: str = ""
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     final: bool = False  # ``usage`` is the provider's final count
     blocked: str | None = None
     # The vendor's own JSON text of ``payload`` when the caller's face is the vendor's
@@ -78,12 +78,12 @@ class Piece:
     flush: bool = True
 
 
-def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) -> Usage:
+def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) -> TokenUsage:
     if not usage:
-        return Usage(estimated=True)
+        return TokenUsage(estimated=True)
     prompt_details = usage.get("prompt_tokens_details") or {}
     completion_details = usage.get("completion_tokens_details") or {}
-    return Usage(
+    return TokenUsage(
         prompt_tokens=int(usage.get("prompt_tokens") or 0),
         completion_tokens=int(usage.get("completion_tokens") or 0),
         cached_tokens=int(prompt_details.get("cached_tokens") or 0),
@@ -92,7 +92,7 @@ def usage_from_openai(usage: dict[str, Any] | None, *, estimated: bool = False) 
     )
 
 
-def usage_to_openai(usage: Usage) -> dict[str, Any]:
+def usage_to_openai(usage: TokenUsage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -113,7 +113,9 @@ class ChatProvider(Protocol):
 
     async def chat(self, call: ChatCall) -> ChatResult: ...
 
-    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+    async def open_stream(
+        self, call: ChatCall, stack: AsyncExitStack
+    ) -> AsyncIterator[StreamEvent]:
         """Send the request and check the answer's status (raising before any byte reaches
         the caller, so the attempt can be retried); the pieces follow."""
         ...
@@ -128,7 +130,7 @@ class NativeProvider(Protocol):
 
     async def open_native_stream(
         self, call: NativeCall, stack: AsyncExitStack
-    ) -> AsyncIterator[Piece]: ...
+    ) -> AsyncIterator[StreamEvent]: ...
 
 
 # -- asynchronous media jobs (video, Midjourney-style) ---------------------------------------

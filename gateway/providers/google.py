@@ -14,7 +14,7 @@ from typing import Any
 
 from gateway.keypool import ProviderKey
 from gateway.providers import google_format as fmt
-from gateway.providers.base import ChatCall, ChatResult, NativeCall, Piece
+from gateway.providers.base import ChatCall, ChatResult, NativeCall, StreamEvent
 from gateway.providers.http import (
     Streamed,
     Upstream,
@@ -78,7 +78,7 @@ class GoogleProvider:
 
     async def open_native_stream(
         self, call: NativeCall, stack: AsyncExitStack
-    ) -> AsyncIterator[Piece]:
+    ) -> AsyncIterator[StreamEvent]:
         url = self.url(call.key, call.version, call.model.vendor_model, "streamGenerateContent")
         response = await self.http.open(
             stack, "POST", url, params={"alt": "sse"}, headers=self._headers(call.key),
@@ -86,7 +86,7 @@ class GoogleProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[StreamEvent]:
         ended = False
         async for batch in self.http.json_events(response):
             for event in batch:
@@ -99,7 +99,7 @@ class GoogleProvider:
                                for c in chunk.get("candidates") or [])
                 # a prompt blocked outright ends with promptFeedback and no candidate at all
                 ended = ended or finished or bool(fmt.block_reason(chunk))
-                yield Piece(
+                yield StreamEvent(
                     chunk, text=fmt.response_text(chunk),
                     usage=fmt.usage_from_gemini(meta, estimated=not finished) if meta else None,
                     final=bool(meta) and finished, blocked=fmt.block_reason(chunk),
@@ -119,7 +119,9 @@ class GoogleProvider:
         response = fmt.response_to_openai(result.response, call.model.id)
         return ChatResult(response, result.usage, result.text)
 
-    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+    async def open_stream(
+        self, call: ChatCall, stack: AsyncExitStack
+    ) -> AsyncIterator[StreamEvent]:
         chunks = await self.open_native_stream(self._native_of(call), stack)
         return fmt.stream_to_openai(chunks, call.model.id)
 

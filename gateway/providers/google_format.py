@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway import tools
+from gateway.edge.schemas import ChatCompletionRequest, content_text
 from gateway.errors import ContentBlocked
-from gateway.pricing import Usage
-from gateway.providers.base import Piece, usage_to_openai
-from gateway.schemas import ChatCompletionRequest, content_text
+from gateway.pricing import TokenUsage
+from gateway.providers.base import StreamEvent, usage_to_openai
+from gateway.services import tools
 
 FINISH_TO_OPENAI = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter",
                     "RECITATION": "content_filter", "BLOCKLIST": "content_filter",
@@ -40,11 +40,11 @@ def g(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
 # -- usage and safety -------------------------------------------------------------------------
 
 
-def usage_from_gemini(meta: dict[str, Any] | None, *, estimated: bool = False) -> Usage:
+def usage_from_gemini(meta: dict[str, Any] | None, *, estimated: bool = False) -> TokenUsage:
     """Gemini counts thoughts apart from candidates; ours fold them into completion tokens."""
     meta = meta or {}
     thoughts = int(g(meta, "thoughtsTokenCount", "thoughts_token_count", 0) or 0)
-    return Usage(
+    return TokenUsage(
         prompt_tokens=int(g(meta, "promptTokenCount", "prompt_token_count", 0) or 0)
         + int(g(meta, "toolUsePromptTokenCount", "tool_use_prompt_token_count", 0) or 0),
         completion_tokens=int(g(meta, "candidatesTokenCount", "candidates_token_count", 0) or 0)
@@ -55,7 +55,7 @@ def usage_from_gemini(meta: dict[str, Any] | None, *, estimated: bool = False) -
     )
 
 
-def usage_to_gemini(usage: Usage) -> dict[str, Any]:
+def usage_to_gemini(usage: TokenUsage) -> dict[str, Any]:
     meta = {
         "promptTokenCount": usage.prompt_tokens,
         "candidatesTokenCount": usage.completion_tokens - usage.reasoning_tokens,
@@ -262,7 +262,9 @@ def response_to_openai(response: dict[str, Any], model: str) -> dict[str, Any]:
     }
 
 
-async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIterator[Piece]:
+async def stream_to_openai(
+    chunks: AsyncIterator[StreamEvent], model: str
+) -> AsyncIterator[StreamEvent]:
     ident = "chatcmpl-" + uuid.uuid4().hex[:24]
     created = int(time.time())
 
@@ -271,7 +273,7 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
                 "choices": [{"index": 0, "delta": delta, "logprobs": None,
                              "finish_reason": finish}]}
 
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     final = False
     started = False
     calls = 0
@@ -280,11 +282,11 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
             raise ContentBlocked(piece.blocked)  # before the first byte: an HTTP error
         if not started:
             started = True
-            yield Piece(chunk({"role": "assistant", "content": ""}))
+            yield StreamEvent(chunk({"role": "assistant", "content": ""}))
         if piece.text:
-            yield Piece(chunk({"content": piece.text}), text=piece.text)
+            yield StreamEvent(chunk({"content": piece.text}), text=piece.text)
         for call in _calls_of(parts_of(piece.payload)):  # Gemini sends each call whole
-            yield Piece(chunk({"tool_calls": [{
+            yield StreamEvent(chunk({"tool_calls": [{
                 "index": calls, "id": _call_id(call), "type": "function",
                 "function": {"name": call.get("name"),
                              "arguments": json.dumps(call.get("args") or {})}}]}))
@@ -293,10 +295,10 @@ async def stream_to_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIte
         if piece.usage is not None:
             usage, final = piece.usage, piece.final
         if finish:
-            yield Piece(chunk({}, "tool_calls" if calls else FINISH_TO_OPENAI.get(finish,
+            yield StreamEvent(chunk({}, "tool_calls" if calls else FINISH_TO_OPENAI.get(finish,
                                                                                   "stop")))
     if usage is not None:
-        yield Piece({"id": ident, "object": "chat.completion.chunk", "created": created,
+        yield StreamEvent({"id": ident, "object": "chat.completion.chunk", "created": created,
                      "model": model, "choices": [], "usage": usage_to_openai(usage)},
                     usage=usage, final=final)
 
@@ -383,7 +385,9 @@ def request_from_gemini(body: dict[str, Any], model: str, stream: bool) -> dict[
     return out
 
 
-def response_from_openai(completion: dict[str, Any], usage: Usage, model: str) -> dict[str, Any]:
+def response_from_openai(
+    completion: dict[str, Any], usage: TokenUsage, model: str
+) -> dict[str, Any]:
     choice = (completion.get("choices") or [{}])[0]
     text = (choice.get("message") or {}).get("content") or ""
     parts: list[dict[str, Any]] = [{"text": text}] if text else []
@@ -413,12 +417,14 @@ def _function_call(call: dict[str, Any]) -> dict[str, Any]:
     return {"functionCall": found}
 
 
-async def stream_from_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncIterator[Piece]:
+async def stream_from_openai(
+    chunks: AsyncIterator[StreamEvent], model: str
+) -> AsyncIterator[StreamEvent]:
     """OpenAI chunks → Gemini chunks; tool calls, streamed in pieces by OpenAI, are sent
     whole (as Gemini sends them) in the last chunk."""
     response_id = uuid.uuid4().hex[:24]
     finish = "STOP"
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     final = False
     calls: dict[int, dict[str, Any]] = {}
     async for piece in chunks:
@@ -435,7 +441,7 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncI
         if piece.usage is not None:
             usage, final = piece.usage, piece.final
         if piece.text:
-            yield Piece({"candidates": [{"content": {"role": "model", "parts": [
+            yield StreamEvent({"candidates": [{"content": {"role": "model", "parts": [
                 {"text": piece.text}]}, "index": 0}], "modelVersion": model,
                 "responseId": response_id}, text=piece.text)
     parts = [_function_call(calls[i]) for i in sorted(calls)] or [{"text": ""}]
@@ -444,4 +450,4 @@ async def stream_from_openai(chunks: AsyncIterator[Piece], model: str) -> AsyncI
                             "modelVersion": model, "responseId": response_id}
     if usage is not None:
         last["usageMetadata"] = usage_to_gemini(usage)
-    yield Piece(last, usage=usage, final=final)
+    yield StreamEvent(last, usage=usage, final=final)

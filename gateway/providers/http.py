@@ -15,7 +15,7 @@ Every such error carries ``upstream_status``, which the retry loop reads.
 Requests go out through the gateway's own HTTP/1.1 client (:mod:`gateway.providers.wire`,
 held by :class:`Upstream`): on the hot path it costs a fraction of a general client's CPU
 per request (measured with ``make bench``). Multipart uploads, rare and slow anyway, use
-httpx's encoder, with the same proxy decision and TLS context (:mod:`gateway.network`).
+httpx's encoder, with the same proxy decision and TLS context (:mod:`gateway.config.network`).
 
 The limits on a call, and which setting each is (the gateway's ``Settings``):
 
@@ -43,6 +43,7 @@ from typing import Any
 import httpx
 import orjson
 
+from gateway.config.network import Network, ProxyError
 from gateway.errors import (
     ClassroomError,
     ContentBlocked,
@@ -56,7 +57,6 @@ from gateway.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
-from gateway.network import Network, ProxyError
 from gateway.providers.wire import (
     TRANSPORT_ERRORS,
     AnswerTooLarge,

@@ -20,12 +20,19 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+from gateway.edge.schemas import ChatMessage, content_text, last_user_text
 from gateway.keypool import ProviderKey
-from gateway.pricing import Usage
-from gateway.providers.base import ChatCall, ChatResult, JobSpec, Piece, TaskState, usage_to_openai
+from gateway.pricing import TokenUsage
+from gateway.providers.base import (
+    ChatCall,
+    ChatResult,
+    JobSpec,
+    StreamEvent,
+    TaskState,
+    usage_to_openai,
+)
 from gateway.providers.mock_media import MockJobs
 from gateway.providers.mock_tools import MockCall, planned_calls, tool_results_answer
-from gateway.schemas import ChatMessage, content_text, last_user_text
 
 TOKEN = re.compile(r"\s*[\w']+|\s*[^\w\s]")
 LOREM = (
@@ -116,8 +123,8 @@ class MockProvider:
             return pieces[:limit], "length"
         return pieces, "stop"
 
-    def _usage(self, call: ChatCall, completion: int) -> Usage:
-        return Usage(prompt_tokens=prompt_tokens(call.request.messages),
+    def _usage(self, call: ChatCall, completion: int) -> TokenUsage:
+        return TokenUsage(prompt_tokens=prompt_tokens(call.request.messages),
                      completion_tokens=completion)
 
     @staticmethod
@@ -214,19 +221,22 @@ class MockProvider:
             "usage": usage_to_openai(usage),
         }
 
-    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+    async def open_stream(
+        self, call: ChatCall, stack: AsyncExitStack
+    ) -> AsyncIterator[StreamEvent]:
         return self._pieces(call)
 
-    async def _pieces(self, call: ChatCall) -> AsyncIterator[Piece]:
+    async def _pieces(self, call: ChatCall) -> AsyncIterator[StreamEvent]:
         async for chunk in self.stream(call):
             text = "".join(
                 (c.get("delta") or {}).get("content") or "" for c in chunk.get("choices") or ()
             )
             usage = chunk.get("usage")
             if usage:
-                yield Piece(chunk, usage=self._usage(call, usage["completion_tokens"]), final=True)
+                yield StreamEvent(chunk, usage=self._usage(call, usage["completion_tokens"]),
+                                  final=True)
             else:
-                yield Piece(chunk, text=text)
+                yield StreamEvent(chunk, text=text)
 
     async def aclose(self) -> None:
         await self.jobs.aclose()

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.schemas import ChatCompletionRequest, content_text, last_user_text
+from gateway.edge.schemas import ChatCompletionRequest, content_text, last_user_text
 
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
 QUOTED = re.compile(r"\"([^\"]*)\"|'([^']*)'|“([^”]*)”")

@@ -19,7 +19,7 @@ from gateway.keypool import ProviderKey
 from gateway.providers.base import (
     ChatCall,
     ChatResult,
-    Piece,
+    StreamEvent,
     openai_text,
     usage_from_openai,
 )
@@ -78,7 +78,9 @@ class OpenAIProvider:
         return ChatResult(response, usage_from_openai(response.get("usage")), openai_text(response),
                           raw=content if content[:1] == b"{" else None)  # UTF-8, as it came
 
-    async def open_stream(self, call: ChatCall, stack: AsyncExitStack) -> AsyncIterator[Piece]:
+    async def open_stream(
+        self, call: ChatCall, stack: AsyncExitStack
+    ) -> AsyncIterator[StreamEvent]:
         body = call.openai_body()
         body["stream"] = True
         body["stream_options"] = {**(body.get("stream_options") or {}), "include_usage": True}
@@ -88,7 +90,7 @@ class OpenAIProvider:
         )
         return self._pieces(response)
 
-    async def _pieces(self, response: Streamed) -> AsyncIterator[Piece]:
+    async def _pieces(self, response: Streamed) -> AsyncIterator[StreamEvent]:
         finished = False  # some compatible servers end after the finish_reason, without [DONE]
         async for batch in self.http.json_events(response, done="[DONE]"):
             for event in batch:
@@ -102,7 +104,7 @@ class OpenAIProvider:
                 text = "".join((c.get("delta") or {}).get("content") or "" for c in choices)
                 usage = usage_from_openai(chunk["usage"]) if chunk.get("usage") else None
                 raw = event.text if "\n" not in event.text else None  # one SSE data line
-                yield Piece(chunk, text=text, usage=usage, final=usage is not None, raw=raw,
+                yield StreamEvent(chunk, text=text, usage=usage, final=usage is not None, raw=raw,
                             flush=event.last)
         if not finished:
             raise incomplete_stream("openai")

@@ -46,7 +46,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Who:
+class Claimant:
     """Whose call it is, for the pool's fair queue."""
 
     tenant: str
@@ -80,16 +80,18 @@ class Attempts:
         self.rng = rng
         self.clock = clock
 
-    def run(self, provider: str, who: Who, attempt: Attempt[T]) -> Run[T]:
+    def run(self, provider: str, who: Claimant, attempt: Attempt[T]) -> CallAttempts[T]:
         """``async with attempts.run(...) as outcome``: the lease is held inside the block."""
-        return Run(self, provider, who, attempt)
+        return CallAttempts(self, provider, who, attempt)
 
 
-class Run(Generic[T]):
+class CallAttempts(Generic[T]):
     """One call's attempts, as an async context manager (a plain class: it is entered for
     every provider call, and a generator-based one costs more per call)."""
 
-    def __init__(self, attempts: Attempts, provider: str, who: Who, attempt: Attempt[T]) -> None:
+    def __init__(
+        self, attempts: Attempts, provider: str, who: Claimant, attempt: Attempt[T]
+    ) -> None:
         self.attempts = attempts
         self.provider = provider
         self.who = who

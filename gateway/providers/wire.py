@@ -10,7 +10,7 @@ read without another turn of the event loop.
 
 What a client owes a vendor is all here: TLS with the system's certificates
 or a private CA, the network's HTTP proxy (a ``CONNECT`` tunnel; see
-:mod:`gateway.network` for the variables and why the tunnel is ours),
+:mod:`gateway.config.network` for the variables and why the tunnel is ours),
 keep-alive with an idle limit, ``Content-Length`` and chunked bodies, gzip and
 deflate answers, redirects (credentials are dropped when one leaves the origin),
 back-pressure on large answers, and these limits (:class:`Limits`):
@@ -46,7 +46,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from gateway.network import Network, Proxy, open_tunnel
+from gateway.config.network import Network, Proxy, open_tunnel
 
 USER_AGENT = "jupyter-ai-classroom-gateway"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

@@ -3,7 +3,7 @@
 Every connection is opened for one piece of work (list the tools, or call one) and
 closed after it: a student's turn is short, and a session kept open per user would
 be state the gateway must share between replicas. Each connection goes through the
-server-side request forgery guard (:class:`gateway.network.GuardedBackend`): the
+server-side request forgery guard (:class:`gateway.config.network.GuardedBackend`): the
 URL is checked against the school's allow-list, and every address its host resolves
 to is checked as the connection opens. Failures come back in words
 (:class:`~gateway.errors.McpServerError`, :class:`~gateway.errors.McpTimeout`,
@@ -25,8 +25,8 @@ import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
 
+from gateway.config.network import AllowList, DestinationRefused, GuardedBackend
 from gateway.errors import McpServerError, McpTimeout, ServerNotAllowed
-from gateway.network import AllowList, DestinationRefused, GuardedBackend
 from gateway.tooluse.store import Connection
 
 
@@ -78,7 +78,7 @@ def guarded_client(allow: AllowList, backend: GuardedBackend, *,
                    headers: dict[str, str] | None = None, timeout: httpx.Timeout | None = None,
                    auth: httpx.Auth | None = None) -> httpx.AsyncClient:
     """An httpx client whose every connection and every request (redirects included)
-    passes the guard; never the environment's proxy (see :mod:`gateway.network`)."""
+    passes the guard; never the environment's proxy (see :mod:`gateway.config.network`)."""
     transport = httpx.AsyncHTTPTransport()
     # httpx takes no network backend; its connection pool does. The guard must sit where
     # the connection is opened, so that the address checked is the address used.

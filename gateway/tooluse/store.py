@@ -24,11 +24,11 @@ from sqlalchemy.engine import Connection as DB
 from sqlalchemy.exc import IntegrityError
 
 from gateway.auth import Identity
+from gateway.config.network import AllowEntry, AllowList, DestinationRefused, Target
 from gateway.errors import Conflict, InvalidRequest, NotFound, ServerNotAllowed
 from gateway.history import HistoryStore
 from gateway.history.mcp_tables import mcp_allowlist, mcp_connections, tool_calls
 from gateway.keypool.store import SecretBox
-from gateway.network import AllowEntry, AllowList, DestinationRefused, Target
 
 BUILTIN_ID = 0
 BUILTIN_NAME = "classroom"

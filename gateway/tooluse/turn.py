@@ -8,7 +8,7 @@
     4. send the results back once (``tool_choice: "none"``: the model answers in words);
     5. return the answer with every call and result.
 
-Both model calls go through :class:`gateway.pipeline.ChatService` exactly as a call from
+Both model calls go through :class:`gateway.services.chat.ChatService` exactly as a call from
 an SDK does (identity, policy, key pool, metering, history), so a tool turn is never a
 way around a budget or an allow-list.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.auth import Identity
 from gateway.errors import ClassroomError, InvalidRequest, McpTimeout, ServerNotAllowed
-from gateway.pipeline import ChatService
+from gateway.services.chat import ChatService
 from gateway.tooluse.client import McpClient, McpTool
 from gateway.tooluse.store import Connection, ConnectionStore
 

@@ -25,7 +25,7 @@ import pytest
 from tests.support.procs import REPO
 
 BASE_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
-ENTRY = {"hub": "hub.kube", "lab": "hub.homes", "gateway": "gateway.app"}
+ENTRY = {"hub": "hub.kube", "lab": "hub.homes", "gateway": "gateway.edge.app"}
 DOCKERFILES = {"hub": "hub.Dockerfile", "lab": "lab.Dockerfile", "gateway": "gateway.Dockerfile"}
 
 

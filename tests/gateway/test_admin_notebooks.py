@@ -16,8 +16,8 @@ from sqlalchemy import select
 from gateway.history import demo
 from gateway.history.models import runs
 from gateway.history.store import make_engine
-from tests.support.procs import REPO
 from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
+from tests.support.procs import REPO
 
 PLOTLY = "application/vnd.plotly.v1+json"
 ADMIN = sorted((REPO / "notebooks" / "admin").glob("*.ipynb"))

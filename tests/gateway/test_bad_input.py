@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
+from gateway.edge.app import create_asgi
 from gateway.providers import mock_media
 
 PNG = mock_media.png("a test image", 8, 8)

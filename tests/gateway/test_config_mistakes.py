@@ -16,9 +16,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
+from gateway.config.tenants import TenantFileError, load_tenants
+from gateway.edge.app import create_asgi
 from gateway.keypool.keys import KeysFileError, load_keys_file
-from gateway.tenants import TenantFileError, load_tenants
 from tests.support.procs import REPO, wait_until
 
 SECRET = "sk-reload-test-secret-0000000000"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 

@@ -53,7 +53,7 @@ def test_each_drawn_class_has_the_drawn_parent_status_and_code():
 
 
 def test_no_error_class_is_defined_outside_the_tree():
-    import gateway.app  # noqa: F401 - loads every module a running gateway uses
+    import gateway.edge.app  # noqa: F401 - loads every module a running gateway uses
 
     def subclasses(cls: type) -> set[type]:
         found = set(cls.__subclasses__())

@@ -1,4 +1,4 @@
-"""``POST /v1/chat/completions`` is served by a plain ASGI fast path (``gateway.fastpath``)
+"""``POST /v1/chat/completions`` is served by a plain ASGI fast path (``gateway.edge.fastpath``)
 in front of FastAPI. It must answer exactly as the FastAPI route behind it would: the same
 status, headers that matter, body shape and history row, for good and bad requests."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import Edge, create_app, create_asgi
-from gateway.settings import Settings
+from gateway.config.settings import Settings
+from gateway.edge.app import Edge, create_app, create_asgi
 
 ROUTE = "/v1/chat/completions"
 HELLO = {"model": "mock/echo", "messages": [{"role": "user", "content": "hello there"}]}

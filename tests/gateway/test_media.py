@@ -14,7 +14,7 @@ import zlib
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
+from gateway.edge.app import create_asgi
 from tests.support.procs import wait_until
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.history.memory import keywords_of
-from gateway.sessions import MEMORY_HEADER, extract
+from gateway.services.sessions import MEMORY_HEADER, extract
 from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 from tests.gateway.test_sessions import auth, new_session, send
 

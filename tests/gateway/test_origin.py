@@ -1,4 +1,4 @@
-"""The notebook and cell a call claims to come from (gateway.origin): bounded, never markup,
+"""The notebook and cell a call claims to come from (gateway.edge.origin): bounded, never markup,
 never identity. Properties over any header value a student's kernel could send."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from urllib.parse import quote
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.origin import (
+from gateway.edge.origin import (
     MAX_NOTEBOOK_CHARS,
     NOWHERE,
     Origin,

@@ -89,8 +89,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, tokens_file: Any, tokens: dict[str, str]
           ) -> Iterator[World]:
-    from gateway.app import create_asgi
-    from gateway.settings import Settings
+    from gateway.config.settings import Settings
+    from gateway.edge.app import create_asgi
     from tests.support.procs import REPO
 
     settings = Settings(

@@ -21,8 +21,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.python import asgi
 
-from gateway.app import create_app, create_asgi
-from gateway.settings import Settings
+from gateway.config.settings import Settings
+from gateway.edge.app import create_app, create_asgi
 from tests.gateway.providers.conftest import Fakes, keys_toml
 from tests.gateway.providers.conftest import fake_vendors as fake_vendors  # the fixture
 from tests.support.procs import REPO

@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from gateway.logging import MaskSecrets, configure_logging, mask_secrets
+from gateway.logmask import MaskSecrets, configure_logging, mask_secrets
 from tests.support import secrets
 from tests.support.procs import REPO
 
@@ -96,11 +96,11 @@ def test_every_logger_of_the_served_gateway_goes_through_the_mask(root_logging, 
     handlers = logging.getLogger().handlers
     assert len(handlers) == 1
     assert any(isinstance(f, MaskSecrets) for f in handlers[0].filters)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi", "gateway", "gateway.calls",
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.asgi", "gateway", "gateway.services.calls",
                  "httpx", "sqlalchemy"):
         logger = logging.getLogger(name)
         assert not logger.handlers, f"{name} has its own handler, which does not mask"
-    for name in ("uvicorn.error", "gateway.calls"):
+    for name in ("uvicorn.error", "gateway.services.calls"):
         logging.getLogger(name).error("leaking %s", SECRET_B)
     try:
         raise ValueError(SECRET_A)

@@ -17,9 +17,9 @@ import wave
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
-from gateway.settings import Settings
-from gateway.suno import SunoAccountsError, declared_accounts
+from gateway.config.settings import Settings
+from gateway.edge.app import create_asgi
+from gateway.services.suno import SunoAccountsError, declared_accounts
 from tests.gateway.test_media import auth, run_job
 from tests.support import secrets
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from gateway.tenants import load_tenants
+from gateway.config.tenants import load_tenants
 from hub.accounts import ACCOUNTS_FILE, AccountStore
 from hub.startqueue import LabStarts
 from tests.support.procs import REPO

@@ -7,7 +7,7 @@ import stat
 
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
+from gateway.edge.app import create_asgi
 from gateway.history.audit import import_hub_audit
 from hub.audit import AUDIT_FILE, record
 from tests.hub.test_cli import classroom

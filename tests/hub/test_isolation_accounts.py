@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from gateway.settings import Settings
+from gateway.config.settings import Settings
 from tests.support.hub import Hub, start_hub
 from tests.support.procs import ARTIFACTS
 

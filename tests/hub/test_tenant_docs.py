@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gateway.tenants import load_tenants
+from gateway.config.tenants import load_tenants
 from hub.tenant_docs import DOC, fields, render
 
 from .conftest import TENANTS_DIR
@@ -12,7 +12,7 @@ from .conftest import TENANTS_DIR
 
 def test_every_key_has_a_description() -> None:
     missing = [path for path, info in fields() if not (info.description or "").strip()]
-    assert missing == [], f"add a Field(description=...) in gateway/tenants.py for {missing}"
+    assert missing == [], f"add a Field(description=...) in gateway/config/tenants.py for {missing}"
 
 
 def test_every_key_is_in_the_documentation() -> None:

@@ -19,7 +19,7 @@ def run() -> None:
     # `alembic -x url=...` from the command line, for maintainers.
     url = context.get_x_argument(as_dictionary=True).get("url")
     if not url:
-        from gateway.settings import get_settings
+        from gateway.config.settings import get_settings
 
         url = get_settings().database_url
     engine = create_engine(url)

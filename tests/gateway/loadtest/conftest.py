@@ -18,9 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway.app import create_asgi
+from gateway.config.settings import Settings
+from gateway.edge.app import create_asgi
 from gateway.history.models import runs
-from gateway.settings import Settings
 from tests.support.procs import REPO
 
 ADMIN_TOKEN = "tok-admin-000000001"

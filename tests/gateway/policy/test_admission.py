@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from gateway.auth import Identity
+from gateway.config.tenants import load_tenants
 from gateway.errors import BudgetExceeded, PausedByTeacher, QueueTimeout, QuotaExceeded
 from gateway.history import HistoryStore, RunStart
 from gateway.policy.admission import Admission, CallEstimate, chat_estimate
 from gateway.pricing import ModelInfo
-from gateway.tenants import load_tenants
 from tests.conftest import both_databases  # noqa: F401  (every test on SQLite and PostgreSQL)
 
 REPO = Path(__file__).resolve().parents[3]
@@ -311,7 +311,7 @@ def test_load_tests_never_take_a_students_place_under_the_global_cap(history):
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from gateway.tenants import Tenant  # noqa: E402
+from gateway.config.tenants import Tenant  # noqa: E402
 
 CALL = st.tuples(
     st.sampled_from([STUDENT, Identity("stu2", "school_a", "student",

@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.app import create_asgi
+from gateway.config.settings import Settings
+from gateway.config.tenants import FEATURES
+from gateway.edge.app import create_asgi
 from gateway.pricing import Catalog
-from gateway.settings import Settings
-from gateway.tenants import FEATURES
 from tests.conftest import REPO
 
 CATALOG = Catalog.load()  # the shipped table, as the gateway under test reads it

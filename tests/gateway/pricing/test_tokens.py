@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.images import image_size, image_size_of
+from gateway.edge.images import image_size, image_size_of
+from gateway.edge.schemas import ChatCompletionRequest
 from gateway.pricing import Catalog, ModelInfo
 from gateway.pricing import tokens as T
 from gateway.providers import mock, mock_media
-from gateway.schemas import ChatCompletionRequest
 
 CATALOG = Catalog.load()
 KOREAN = "안녕하세요, 오늘 날씨가 정말 좋네요. 인공지능 수업에서 프롬프트를 배우고 있습니다."

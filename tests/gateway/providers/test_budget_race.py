@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.pricing import Catalog, Usage, token_cost
+from gateway.pricing import Catalog, TokenUsage, token_cost
 from tests.conftest import REPO, TOKENS
 from tests.gateway.providers.conftest import FAST, keys_toml
 
@@ -40,7 +40,7 @@ CATALOG = Catalog.load()
 
 
 def real_cost(model: str) -> int:
-    cost = token_cost(CATALOG.get(model), Usage(prompt_tokens=12, completion_tokens=20))
+    cost = token_cost(CATALOG.get(model), TokenUsage(prompt_tokens=12, completion_tokens=20))
     assert cost.micro_usd is not None
     return cost.micro_usd
 

@@ -3,9 +3,9 @@ is documented, and every model of the catalog's providers appears in the table."
 
 from __future__ import annotations
 
+from gateway.config.settings import Settings
 from gateway.errors import all_error_classes
 from gateway.providers import PROVIDER_IDS
-from gateway.settings import Settings
 from tests.support.procs import REPO
 
 DOC = (REPO / "docs" / "providers.md").read_text()

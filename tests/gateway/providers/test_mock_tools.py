@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai import OpenAI
 
+from gateway.edge.schemas import ChatCompletionRequest
 from gateway.providers.mock_tools import arguments_for, planned_calls
-from gateway.schemas import ChatCompletionRequest
 
 CALC = {"type": "function", "function": {"name": "calculator", "parameters": {
     "type": "object", "properties": {"expression": {"type": "string"}},

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.config.network import Bypass, Network, NetworkConfigError, parse_proxy
 from gateway.errors import ProviderUnavailable
-from gateway.network import Bypass, Network, NetworkConfigError, parse_proxy
 from gateway.providers.http import Upstream, Vendor
 from hub.config import HubSettings
 from tests.gateway.providers.conftest import Fakes, keys_toml

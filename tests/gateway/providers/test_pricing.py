@@ -10,7 +10,7 @@ import pytest
 from gateway.pricing import (
     KINDS,
     Catalog,
-    Usage,
+    TokenUsage,
     image_cost,
     image_token_cost,
     speech_cost,
@@ -28,11 +28,11 @@ def model(name):
 
 
 @pytest.mark.parametrize(("name", "usage", "micro"), [
-    ("gpt-4o-mini", Usage(1_000_000, 1_000_000), 750_000),
-    ("gpt-4o-mini", Usage(3, 1), 1),  # 0.45 + 0.60 = 1.05 → 1, rounded once at the end
-    ("o4-mini", Usage(2000, 500, cached_tokens=1000, reasoning_tokens=300), 3575),
-    ("claude-haiku-4-5", Usage(1000, 50, cached_tokens=300, cache_write_tokens=200), 1030),
-    ("gemini-2.5-flash", Usage(1000, 300, cached_tokens=500, reasoning_tokens=100), 938),
+    ("gpt-4o-mini", TokenUsage(1_000_000, 1_000_000), 750_000),
+    ("gpt-4o-mini", TokenUsage(3, 1), 1),  # 0.45 + 0.60 = 1.05 → 1, rounded once at the end
+    ("o4-mini", TokenUsage(2000, 500, cached_tokens=1000, reasoning_tokens=300), 3575),
+    ("claude-haiku-4-5", TokenUsage(1000, 50, cached_tokens=300, cache_write_tokens=200), 1030),
+    ("gemini-2.5-flash", TokenUsage(1000, 300, cached_tokens=500, reasoning_tokens=100), 938),
 ])
 def test_token_costs(name, usage, micro):
     cost = token_cost(model(name), usage)
@@ -40,7 +40,8 @@ def test_token_costs(name, usage, micro):
 
 
 def test_estimated_usage_is_flagged():
-    assert token_cost(model("gpt-4o-mini"), Usage(10, 10, estimated=True)).status == "estimated"
+    assert token_cost(model("gpt-4o-mini"), TokenUsage(10, 10,
+                                                       estimated=True)).status == "estimated"
 
 
 def test_media_units():

@@ -16,9 +16,9 @@ from gateway.errors import (
     ProviderUnavailable,
 )
 from gateway.keypool import KeyPool, ProviderKey
-from gateway.providers.retry import Attempts, RetryPolicy, Who
+from gateway.providers.retry import Attempts, Claimant, RetryPolicy
 
-WHO = Who("school_a", "stu1")
+WHO = Claimant("school_a", "stu1")
 
 
 def key(name: str, priority: int = 0) -> ProviderKey:

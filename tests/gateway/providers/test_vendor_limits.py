@@ -20,9 +20,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from gateway.app import create_asgi
 from gateway.composition import build_services
-from gateway.settings import Settings
+from gateway.config.settings import Settings
+from gateway.edge.app import create_asgi
 from tests.gateway.providers.conftest import Fakes
 
 WINDOW = 1.0  # seconds: the vendors' minute, shortened

@@ -1,4 +1,4 @@
-"""The server-side request forgery guard (gateway/network.py): attacked with addresses in
+"""The server-side request forgery guard (gateway/config/network.py): attacked with addresses in
 every spelling, local names, DNS answers that point inside, rebinding, and redirects.
 
 Addresses in odd spellings go through the machine's real resolver (getaddrinfo), which is
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.network import (
+from gateway.config.network import (
     AllowEntry,
     AllowList,
     DestinationRefused,

@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.edge.images import check_base64_image, check_data_url, decode_base64
 from gateway.errors import InvalidRequest
-from gateway.images import check_base64_image, check_data_url, decode_base64
 
 MAX_MESSAGES = 2_000
 

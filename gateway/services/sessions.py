@@ -19,7 +19,7 @@ from the newest message backwards; the first message that does not fit, and ever
 older one, is left out. The reply records exactly what was sent (``context``).
 
 The call itself is an ordinary ``/v1/chat/completions`` body handed to
-:class:`gateway.pipeline.ChatService`, so identity, policy, the key pool, metering and
+:class:`gateway.services.chat.ChatService`, so identity, policy, the key pool, metering and
 the history row are the same as for any SDK call. The user message is written first, so
 a refused or failed call still leaves it (``status: error``) next to its run's row.
 
@@ -40,16 +40,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from gateway import attachments as files
 from gateway.auth import Identity
 from gateway.errors import ClassroomError, ContextLengthExceeded, InvalidRequest
 from gateway.history import HistoryStore, memory
 from gateway.history import conversations as store
-from gateway.history.media import ArtifactStore
+from gateway.history.artifacts import ArtifactStore
 from gateway.history.models import messages, runs
-from gateway.pipeline import ChatService
 from gateway.pricing import ModelInfo
 from gateway.pricing.tokens import prompt_upper_bound
+from gateway.services import attachments as files
+from gateway.services.chat import ChatService
 
 DEFAULT_RESERVE = 1024
 DEFAULT_MODEL = "mock/echo"

@@ -1,5 +1,5 @@
 """Embeddings, images (generate and edit, with multi-turn sessions and style presets)
-and speech: one call each, through the shared steps of :mod:`gateway.calls`.
+and speech: one call each, through the shared steps of :mod:`gateway.services.calls`.
 
 Every image and every audio clip is stored as an artifact linked to its run, so
 the caller can ask for ``url`` (``<gateway>/api/artifacts/{id}``) or
@@ -18,16 +18,23 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.auth import Identity
-from gateway.calls import Caller, Calls, Metered
+from gateway.config.settings import Settings
+from gateway.edge.images import check_image
+from gateway.edge.schemas import (
+    EmbeddingRequest,
+    ImageRequest,
+    SpeechRequest,
+    load_object,
+    validate,
+)
 from gateway.errors import ClassroomError, ContentBlocked, InvalidRequest
-from gateway.history.media import ArtifactStore, NewArtifact
-from gateway.images import check_image
+from gateway.history.artifacts import ArtifactStore, NewArtifact
 from gateway.keypool import ProviderKey
 from gateway.policy.admission import CallEstimate
 from gateway.pricing import (
     MILLION,
     ModelInfo,
-    Usage,
+    TokenUsage,
     image_cost,
     image_token_cost,
     speech_cost,
@@ -37,8 +44,7 @@ from gateway.pricing.tokens import text_upper_bound, texts_upper_bound
 from gateway.providers import google_format, mock_media
 from gateway.providers.base import NativeCall
 from gateway.providers.mock import count_tokens
-from gateway.schemas import EmbeddingRequest, ImageRequest, SpeechRequest, load_object, validate
-from gateway.settings import Settings
+from gateway.services.calls import Caller, Calls, Metered
 
 STYLE_PRESETS = {
     "photo": "a photorealistic photograph, natural light",
@@ -60,7 +66,7 @@ class Images:
     """What an image call produced: the files, and the numbers to meter."""
 
     files: list[tuple[bytes, str]]
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     openai_usage: dict[str, Any] | None = None
     revised: list[str | None] = field(default_factory=list)
 
@@ -150,14 +156,15 @@ class MediaService:
         async def meter(result: dict[str, Any]) -> Metered:
             reported = result.get("usage") or {}
             estimated = bool(reported.pop("estimated", False)) or not reported
-            usage = Usage(prompt_tokens=int(reported.get("prompt_tokens") or estimate_tokens),
+            usage = TokenUsage(prompt_tokens=int(reported.get("prompt_tokens") or estimate_tokens),
                           estimated=estimated)
             return Metered(token_cost(model, usage), usage,
                            f"[{len(result.get('data') or [])} embedding(s)]",
                            priced_as=model.priced_as)
 
         bound = texts_upper_bound(model, texts)
-        estimate = CallEstimate(bound, 0, token_cost(model, Usage(prompt_tokens=bound)).micro_usd)
+        estimate = CallEstimate(bound, 0, token_cost(model,
+                                                     TokenUsage(prompt_tokens=bound)).micro_usd)
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
         return result
 
@@ -202,12 +209,13 @@ class MediaService:
             return {"embeddings": vectors}
 
         async def meter(result: dict[str, Any]) -> Metered:
-            usage = Usage(prompt_tokens=tokens, estimated=model.provider != "mock")
+            usage = TokenUsage(prompt_tokens=tokens, estimated=model.provider != "mock")
             return Metered(token_cost(model, usage), usage, f"[{len(parsed.texts)} embedding(s)]",
                            priced_as=model.priced_as)
 
         bound = texts_upper_bound(model, parsed.texts)
-        estimate = CallEstimate(bound, 0, token_cost(model, Usage(prompt_tokens=bound)).micro_usd)
+        estimate = CallEstimate(bound, 0, token_cost(model,
+                                                     TokenUsage(prompt_tokens=bound)).micro_usd)
         result, _ = await self.calls.once(caller, model, run_id, estimate, attempt, meter)
         return result
 
@@ -367,7 +375,7 @@ class MediaService:
         body: dict[str, Any] = {"contents": contents,
                                 "generationConfig": {"responseModalities": ["TEXT", "IMAGE"]}}
         files: list[tuple[bytes, str]] = []
-        total = Usage()
+        total = TokenUsage()
         for _ in range(request.n):
             answer = await adapter.generate(key, model.vendor_model, body, timeout)
             reason = google_format.block_reason(answer)
@@ -376,7 +384,7 @@ class MediaService:
                 raise ContentBlocked(reason)
             files += [(base64.b64decode(data), mime) for mime, data in images]
             usage = google_format.usage_from_gemini(answer.get("usageMetadata"))
-            total = Usage(total.prompt_tokens + usage.prompt_tokens,
+            total = TokenUsage(total.prompt_tokens + usage.prompt_tokens,
                           total.completion_tokens + usage.completion_tokens,
                           total.cached_tokens + usage.cached_tokens,
                           total.reasoning_tokens + usage.reasoning_tokens)

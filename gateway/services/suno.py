@@ -24,14 +24,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from gateway.auth import Identity
-from gateway.configfiles import ConfigFileError, json_line, toml_table_line
+from gateway.config.files import ConfigFileError, json_line, toml_table_line
+from gateway.config.settings import Settings
 from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
 from gateway.history.models import suno_accounts, suno_assignments
 from gateway.history.store import HistoryStore
 from gateway.keypool.store import SecretBox, load_master_key
-from gateway.logging import mask_secrets
-from gateway.settings import Settings
+from gateway.logmask import mask_secrets
 
 JSON_SOURCE = "CLASSROOM_SUNO_ACCOUNTS_JSON"
 HOW_TO_USE = (

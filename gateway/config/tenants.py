@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gateway.configfiles import ConfigFileError, Problem, json_line
+from gateway.config.files import ConfigFileError, Problem, json_line
 from gateway.contract import ROLES, TENANT_ID  # noqa: F401 - re-exported
 
 Role = Literal["student", "teacher", "admin", "viewer"]

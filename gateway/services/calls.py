@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gateway.auth import Identity
+from gateway.config.tenants import Tenant
+from gateway.edge.origin import current_origin
 from gateway.errors import (
     ClassroomError,
     ClientDisconnected,
@@ -29,18 +31,16 @@ from gateway.errors import (
     ProviderError,
 )
 from gateway.history import HistoryStore, RunStart
-from gateway.history.media import record_units
+from gateway.history.artifacts import record_units
 from gateway.keypool import Lease, PoolBackend, Tier
-from gateway.origin import current_origin
 from gateway.policy import check_can_use, check_feature, check_model, tenant_of
 from gateway.policy.admission import Admission, CallEstimate
-from gateway.pricing import Cost, ModelInfo, Usage
+from gateway.pricing import Cost, ModelInfo, TokenUsage
 from gateway.providers import ProviderRegistry
 from gateway.providers.http import LABELS
-from gateway.providers.retry import Attempt, Attempts, Who
-from gateway.tenants import Tenant
+from gateway.providers.retry import Attempt, Attempts, Claimant
 
-log = logging.getLogger("gateway.calls")
+log = logging.getLogger("gateway.services.calls")
 T = TypeVar("T")
 KIND_WORDS = {
     "chat": "chats", "embedding": "makes embeddings", "image": "makes images",
@@ -63,8 +63,8 @@ class Caller:
             return Tier.DEMO
         return Tier.STUDENT
 
-    def who(self, tokens: int = 0) -> Who:
-        return Who(self.identity.tenant, self.identity.name, self.tier, tokens)
+    def who(self, tokens: int = 0) -> Claimant:
+        return Claimant(self.identity.tenant, self.identity.name, self.tier, tokens)
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Metered:
     """What one finished call cost, from the provider's own numbers where it gave them."""
 
     cost: Cost
-    usage: Usage | None = None
+    usage: TokenUsage | None = None
     text: str | None = None
     units: dict[str, float] = field(default_factory=dict)  # images, characters, seconds, tasks
     blocked: str | None = None  # answered 200 but blocked by the vendor's safety system

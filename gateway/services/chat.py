@@ -1,7 +1,7 @@
 """One chat call from start to finish, whatever the face it came through.
 
-A face (OpenAI-compatible here; Anthropic and Google in :mod:`gateway.faces`)
-parses its body into a :class:`Plan`: how to make one attempt with a key,
+A face (OpenAI-compatible here; Anthropic and Google in :mod:`gateway.services.native`)
+parses its body into a :class:`ChatPlan`: how to make one attempt with a key,
 plainly or as a stream, and how to frame what comes back in its own wire
 format. The rest is the same for every face: resolve, record, admit, attempt
 with retries, meter from the provider's own numbers, record.
@@ -24,28 +24,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.auth import Identity
-from gateway.calls import Caller, Calls, Metered, disconnected
+from gateway.edge.schemas import ChatCompletionRequest, last_user_text, load_object, validate
 from gateway.errors import ClassroomError, ProviderError
 from gateway.keypool import Lease, ProviderKey
 from gateway.policy.admission import chat_estimate
-from gateway.pricing import ModelInfo, Usage, token_cost
+from gateway.pricing import ModelInfo, TokenUsage, token_cost
 from gateway.pricing.tokens import prompt_upper_bound
-from gateway.providers.base import ChatCall, ChatResult, Piece
+from gateway.providers.base import ChatCall, ChatResult, StreamEvent
 from gateway.providers.http import LABELS
 from gateway.providers.mock import count_tokens
-from gateway.schemas import ChatCompletionRequest, last_user_text, load_object, validate
-from gateway.tools import check_openai as check_openai_tools
+from gateway.services.calls import Caller, Calls, Metered, disconnected
+from gateway.services.tools import check_openai as check_openai_tools
 
-log = logging.getLogger("gateway.pipeline")
+log = logging.getLogger("gateway.services.chat")
 
 
 @dataclass
-class Plan:
+class ChatPlan:
     """How one chat call is attempted and how its answer is framed for its face."""
 
     complete: Callable[[ProviderKey | None, AsyncExitStack], Awaitable[ChatResult]]
-    open: Callable[[ProviderKey | None, AsyncExitStack], Awaitable[AsyncIterator[Piece]]]
-    frame: Callable[[Piece], bytes | None]
+    open: Callable[[ProviderKey | None, AsyncExitStack], Awaitable[AsyncIterator[StreamEvent]]]
+    frame: Callable[[StreamEvent], bytes | None]
     frame_error: Callable[[ClassroomError], bytes]
     done: bytes | None = None
     # What else a finished (non-streamed) answer needs, e.g. its images kept as artifacts.
@@ -63,7 +63,7 @@ class PreparedChat:
     stream: bool
     prompt_estimate: int
     max_output: int | None
-    plan: Plan
+    plan: ChatPlan
 
     @property
     def identity(self) -> Identity:
@@ -136,7 +136,8 @@ class ChatService:
                                 request_text)
 
     async def begin(
-        self, caller: Caller, model: ModelInfo, request: ChatCompletionRequest | None, plan: Plan,
+        self, caller: Caller, model: ModelInfo, request: ChatCompletionRequest | None,
+        plan: ChatPlan,
         request_text: str | None, *, stream: bool | None = None, prompt_estimate: int = 0,
         max_output: int | None = None, kind: str = "chat",
     ) -> PreparedChat:
@@ -149,7 +150,7 @@ class ChatService:
         return PreparedChat(caller, model, run_id, streaming, prompt_estimate, max_output, plan)
 
     def openai_plan(self, model: ModelInfo, request: ChatCompletionRequest,
-                    body: dict[str, Any] | None) -> Plan:
+                    body: dict[str, Any] | None) -> ChatPlan:
         adapter = self.registry.adapter(model.provider)
 
         def call(key: ProviderKey | None) -> ChatCall:
@@ -160,13 +161,13 @@ class ChatService:
             return result
 
         async def open_stream(key: ProviderKey | None,
-                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
-            pieces: AsyncIterator[Piece] = await adapter.open_stream(call(key), stack)
+                              stack: AsyncExitStack) -> AsyncIterator[StreamEvent]:
+            pieces: AsyncIterator[StreamEvent] = await adapter.open_stream(call(key), stack)
             return pieces
 
         wants_usage = request.wants_usage
 
-        def frame(piece: Piece) -> bytes | None:
+        def frame(piece: StreamEvent) -> bytes | None:
             chunk = piece.payload
             if chunk.get("usage") and not wants_usage:
                 if not chunk.get("choices"):
@@ -176,7 +177,7 @@ class ChatService:
                 return b"data: " + piece.raw.encode() + b"\n\n"
             return sse(chunk)
 
-        return Plan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"),
+        return ChatPlan(complete, open_stream, frame, lambda e: sse(e.to_openai()), sse("[DONE]"),
                     passthrough=True)
 
     # -- every face -----------------------------------------------------------------------------
@@ -207,12 +208,12 @@ class ChatService:
         )
         return result
 
-    def _metered(self, prepared: PreparedChat, usage: Usage | None, final: bool,
+    def _metered(self, prepared: PreparedChat, usage: TokenUsage | None, final: bool,
                  text: str, blocked: str | None) -> Metered:
         if usage is None or not final:
             # The provider's count never came (the caller left, or it failed): estimate
             # the rest from what was received, and say so.
-            usage = Usage(
+            usage = TokenUsage(
                 prompt_tokens=(usage.prompt_tokens if usage and usage.prompt_tokens
                                else prepared.prompt_estimate),
                 completion_tokens=max(usage.completion_tokens if usage else 0, count_tokens(text)),
@@ -227,7 +228,7 @@ class ChatService:
         """Framed bytes for the caller; the run is finished whatever happens to the caller."""
         plan = prepared.plan
         text: list[str] = []
-        usage: Usage | None = None
+        usage: TokenUsage | None = None
         final = False
         blocked: str | None = None
         first_token_at: float | None = None

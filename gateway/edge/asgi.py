@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from gateway.errors import ClassroomError
 
 if TYPE_CHECKING:
-    from gateway.pipeline import ChatService, PreparedChat
+    from gateway.services.chat import ChatService, PreparedChat
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

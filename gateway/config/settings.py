@@ -2,7 +2,7 @@
 
 Every option is an environment variable ``CLASSROOM_<NAME>`` (the JupyterHub
 variables keep their own names). The object is built by :func:`get_settings`
-and handed to :func:`gateway.app.create_app`; nothing reads the environment at
+and handed to :func:`gateway.edge.app.create_app`; nothing reads the environment at
 import time.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):

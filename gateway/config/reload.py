@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.auth import Identity
-from gateway.configfiles import ConfigFileError
+from gateway.config.files import ConfigFileError
+from gateway.config.settings import Settings
+from gateway.config.tenants import Tenant, load_tenants
 from gateway.errors import ConfigInvalid
 from gateway.history import HistoryStore
 from gateway.history.audit import record_audit
@@ -28,10 +30,8 @@ from gateway.keypool import PoolBackend, ProviderKey
 from gateway.keypool.setup import read_declared_keys, refresh_pool
 from gateway.keypool.store import KeyStore
 from gateway.pricing import Catalog, ModelInfo, load_prices_file
-from gateway.settings import Settings
-from gateway.tenants import Tenant, load_tenants
 
-log = logging.getLogger("gateway.reload")
+log = logging.getLogger("gateway.config.reload")
 SIGNAL_ACTOR = Identity(name="(SIGHUP)", tenant="default", role="admin", kind="service")
 
 

@@ -22,7 +22,7 @@ a user controls, escaped wherever they become HTML (:mod:`gateway.safehtml`).
 The edge of the app reads them once per request (:func:`origin_of_scope`) and
 keeps them in a context variable for the request's task and what it starts, so
 every door (OpenAI, Anthropic and Google faces, media, jobs, the fast chat path)
-records them through the one place rows are started, :meth:`gateway.calls.Calls.start`.
+records them through the one place rows are started, :meth:`gateway.services.calls.Calls.start`.
 """
 
 from __future__ import annotations

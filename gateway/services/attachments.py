@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.errors import InvalidRequest, PayloadTooLarge
-from gateway.history.media import ArtifactStore, NewArtifact
+from gateway.history.artifacts import ArtifactStore, NewArtifact
 from gateway.pricing import ModelInfo
 
 MAX_FILES = 4

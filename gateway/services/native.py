@@ -16,27 +16,27 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
-from gateway import tools
 from gateway.auth import Identity
-from gateway.calls import Caller
-from gateway.errors import ClassroomError, InvalidRequest
-from gateway.history.media import ArtifactStore, NewArtifact
-from gateway.keypool import ProviderKey
-from gateway.pipeline import ChatService, Plan, PreparedChat
-from gateway.pricing import Usage
-from gateway.pricing.tokens import prompt_upper_bound
-from gateway.providers import anthropic_format, google_format, mock, mock_media
-from gateway.providers.base import ChatResult, NativeCall, Piece
-from gateway.schemas import (
+from gateway.edge.schemas import (
     AnthropicMessagesRequest,
     ChatCompletionRequest,
     GeminiRequest,
     load_object,
     validate,
 )
+from gateway.errors import ClassroomError, InvalidRequest
+from gateway.history.artifacts import ArtifactStore, NewArtifact
+from gateway.keypool import ProviderKey
+from gateway.pricing import TokenUsage
+from gateway.pricing.tokens import prompt_upper_bound
+from gateway.providers import anthropic_format, google_format, mock, mock_media
+from gateway.providers.base import ChatResult, NativeCall, StreamEvent
+from gateway.services import tools
+from gateway.services.calls import Caller
+from gateway.services.chat import ChatPlan, ChatService, PreparedChat
 
 
-def anthropic_frame(piece: Piece) -> bytes:
+def anthropic_frame(piece: StreamEvent) -> bytes:
     kind = piece.event or piece.payload.get("type", "message")
     return f"event: {kind}\ndata: {json.dumps(piece.payload, separators=(',', ':'))}\n\n".encode()
 
@@ -45,7 +45,7 @@ def anthropic_error_frame(error: ClassroomError) -> bytes:
     return f"event: error\ndata: {json.dumps(error.to_anthropic())}\n\n".encode()
 
 
-def google_frame(piece: Piece) -> bytes:
+def google_frame(piece: StreamEvent) -> bytes:
     return f"data: {json.dumps(piece.payload, separators=(',', ':'))}\r\n\r\n".encode()
 
 
@@ -72,7 +72,7 @@ def mock_gemini_image(body: dict[str, Any], prompt: str) -> dict[str, Any]:
         for c in body.get("contents") or [] if isinstance(c, dict)
         for p in c.get("parts") or [] if google_format.g(p, "inlineData", "inline_data"))
     data = base64.b64encode(mock_media.png(prompt, 512, 512, salt)).decode()
-    usage = Usage(prompt_tokens=mock.json_tokens(body.get("contents")))
+    usage = TokenUsage(prompt_tokens=mock.json_tokens(body.get("contents")))
     return {"candidates": [{"content": {"role": "model", "parts": [
         {"text": f"A mock image for: {prompt}"},
         {"inlineData": {"mimeType": "image/png", "data": data}}]},
@@ -80,7 +80,7 @@ def mock_gemini_image(body: dict[str, Any], prompt: str) -> dict[str, Any]:
         "usageMetadata": google_format.usage_to_gemini(usage), "modelVersion": "mock/image"}
 
 
-class NativeFaces:
+class NativeApis:
     def __init__(self, chat: ChatService, artifacts: ArtifactStore | None = None) -> None:
         self.chat = chat
         self.artifacts = artifacts
@@ -105,7 +105,7 @@ class NativeFaces:
         return self.chat.calls
 
     def _native_plan(self, model: Any, body: dict[str, Any], version: str,
-                     frame: Any, frame_error: Any) -> Plan:
+                     frame: Any, frame_error: Any) -> ChatPlan:
         adapter = self.chat.registry.adapter(model.provider)
         timeout = self.chat.timeout
 
@@ -117,14 +117,14 @@ class NativeFaces:
             return result
 
         async def open_stream(key: ProviderKey | None,
-                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
-            pieces: AsyncIterator[Piece] = await adapter.open_native_stream(call(key), stack)
+                              stack: AsyncExitStack) -> AsyncIterator[StreamEvent]:
+            pieces: AsyncIterator[StreamEvent] = await adapter.open_native_stream(call(key), stack)
             return pieces
 
-        return Plan(complete, open_stream, frame, frame_error)
+        return ChatPlan(complete, open_stream, frame, frame_error)
 
     def _translated_plan(self, model: Any, request: ChatCompletionRequest, respond: Any,
-                         restream: Any, frame: Any, frame_error: Any) -> Plan:
+                         restream: Any, frame: Any, frame_error: Any) -> ChatPlan:
         inner = self.chat.openai_plan(model, request, None)
 
         async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
@@ -133,11 +133,11 @@ class NativeFaces:
                               result.text)
 
         async def open_stream(key: ProviderKey | None,
-                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
-            pieces: AsyncIterator[Piece] = restream(await inner.open(key, stack))
+                              stack: AsyncExitStack) -> AsyncIterator[StreamEvent]:
+            pieces: AsyncIterator[StreamEvent] = restream(await inner.open(key, stack))
             return pieces
 
-        return Plan(complete, open_stream, frame, frame_error)
+        return ChatPlan(complete, open_stream, frame, frame_error)
 
     # -- Anthropic ---------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ class NativeFaces:
             )
         estimate = prompt_upper_bound(model, request)
 
-        def restream(pieces: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
+        def restream(pieces: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
             return anthropic_format.stream_from_openai(pieces, model.id, estimate)
 
         plan = self._translated_plan(model, request, anthropic_format.response_from_openai,
@@ -178,7 +178,7 @@ class NativeFaces:
         return await self.chat.begin(caller, model, request, plan, request_text,
                                      prompt_estimate=estimate)
 
-    def _mock_image_plan(self, body: dict[str, Any], prompt: str) -> Plan:
+    def _mock_image_plan(self, body: dict[str, Any], prompt: str) -> ChatPlan:
         adapter = self.chat.registry.adapter("mock")
 
         async def complete(key: ProviderKey | None, stack: AsyncExitStack) -> ChatResult:
@@ -188,15 +188,15 @@ class NativeFaces:
             return ChatResult(answer, usage, google_format.response_text(answer))
 
         async def open_stream(key: ProviderKey | None,
-                              stack: AsyncExitStack) -> AsyncIterator[Piece]:
+                              stack: AsyncExitStack) -> AsyncIterator[StreamEvent]:
             result = await complete(key, stack)
 
-            async def one() -> AsyncIterator[Piece]:
-                yield Piece(result.response, text=result.text, usage=result.usage, final=True)
+            async def one() -> AsyncIterator[StreamEvent]:
+                yield StreamEvent(result.response, text=result.text, usage=result.usage, final=True)
 
             return one()
 
-        return Plan(complete, open_stream, google_frame, google_error_frame)
+        return ChatPlan(complete, open_stream, google_frame, google_error_frame)
 
     # -- Google -----------------------------------------------------------------------------------
 
@@ -252,7 +252,7 @@ class NativeFaces:
                 max_output=google_format.g(config, "maxOutputTokens", "max_output_tokens"),
             )
 
-        def restream(pieces: AsyncIterator[Piece]) -> AsyncIterator[Piece]:
+        def restream(pieces: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
             return google_format.stream_from_openai(pieces, model.id)
 
         plan = self._translated_plan(model, request, google_format.response_from_openai,

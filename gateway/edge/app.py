@@ -40,7 +40,10 @@ from gateway.api import (
     suno,
     usage,
 )
-from gateway.asgi import (
+from gateway.composition import Services, build_services
+from gateway.config.reload import SIGNAL_ACTOR
+from gateway.config.settings import Settings
+from gateway.edge.asgi import (
     ASGIApp,
     Message,
     Receive,
@@ -50,17 +53,14 @@ from gateway.asgi import (
     face_of_path,
     unexpected_error,
 )
-from gateway.composition import Services, build_services
+from gateway.edge.fastpath import FastChat
+from gateway.edge.origin import calls_from, origin_of_scope
+from gateway.edge.schemas import describe_errors
 from gateway.errors import ClassroomError, InvalidRequest, NotFound, PayloadTooLarge
-from gateway.fastpath import FastChat
 from gateway.history.audit import follow_hub_audit, import_hub_audit
 from gateway.history.retention import run_retention
 from gateway.keypool import ProviderKey
-from gateway.origin import calls_from, origin_of_scope
 from gateway.pricing.tokens import warm
-from gateway.reload import SIGNAL_ACTOR
-from gateway.schemas import describe_errors
-from gateway.settings import Settings
 
 log = logging.getLogger("gateway")
 

@@ -5,8 +5,8 @@ routing, dependency injection and response classes cost about a fifth of the
 gateway's CPU per call (measured with py-spy in ``make bench``), so this route is
 answered here, before FastAPI, with the same steps as its FastAPI route and the
 pieces that route uses: :func:`gateway.auth.identify`, :meth:`ChatService.prepare`,
-then the JSON answer or the primed SSE stream with :data:`gateway.asgi.SSE_HEADERS`;
-errors through :func:`gateway.asgi.error_response`. FastAPI keeps the route for the
+then the JSON answer or the primed SSE stream with :data:`gateway.edge.asgi.SSE_HEADERS`;
+errors through :func:`gateway.edge.asgi.error_response`. FastAPI keeps the route for the
 OpenAPI document (and for an app served without this wrapper).
 """
 
@@ -17,7 +17,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.asgi import (
+from gateway.auth import identify
+from gateway.contract import SOURCE_HEADER, TOKEN_HEADERS
+from gateway.edge.asgi import (
     SSE_HEADERS,
     Receive,
     Scope,
@@ -27,8 +29,6 @@ from gateway.asgi import (
     source_of,
     unexpected_error,
 )
-from gateway.auth import identify
-from gateway.contract import SOURCE_HEADER, TOKEN_HEADERS
 from gateway.errors import ClassroomError
 
 log = logging.getLogger("gateway")

@@ -20,7 +20,8 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from gateway.auth import Identity
-from gateway.calls import Caller, Calls, Metered
+from gateway.config.settings import Settings
+from gateway.edge.schemas import JobRequest, validate
 from gateway.errors import (
     ClassroomError,
     InvalidRequest,
@@ -28,17 +29,16 @@ from gateway.errors import (
     ProviderError,
     ProviderTimeout,
 )
-from gateway.history.jobs import JobStore, job_public
-from gateway.history.media import ArtifactStore, NewArtifact, artifact_public
+from gateway.history.artifacts import ArtifactStore, NewArtifact, artifact_public
+from gateway.history.job_store import JobStore, job_public
 from gateway.keypool import ProviderKey
 from gateway.policy.admission import CallEstimate
 from gateway.pricing import task_cost, video_cost
 from gateway.providers.base import JobSpec, TaskState
 from gateway.providers.http import LABELS
-from gateway.schemas import JobRequest, validate
-from gateway.settings import Settings
+from gateway.services.calls import Caller, Calls, Metered
 
-log = logging.getLogger("gateway.jobs")
+log = logging.getLogger("gateway.services.provider_jobs")
 HISTORY_KIND = {"video": "video", "midjourney": "image", "music": "music"}
 MUSIC_SECONDS = (5, 30)
 ARTIFACT_KIND = {"video": "video", "midjourney": "image", "music": "audio"}
