@@ -120,6 +120,38 @@ KNOWN_ERRORS: dict[str, tuple[str, str, str]] = {
         "Choose a model from the widget's list (they all have prices), or ask your teacher to "
         "have an administrator price this one.",
     ),
+    "invalid_tool_schema": (
+        "A tool definition is not valid (HTTP 400)",
+        "A tool you offered the model (in tools=[...]) is not written the way the API "
+        "expects: each tool needs a name and a JSON Schema describing its parameters.",
+        "Read the error's message: it names the field. Compare your tool with the one in "
+        "the tools lesson.",
+    ),
+    "mcp_server_not_allowed": (
+        "MCP server not allowed (HTTP 403)",
+        "The classroom connects only to MCP servers an administrator has allowed, so that "
+        "nobody can make it reach into private networks.",
+        "Use the classroom's own MCP server (the connection named classroom), or ask your "
+        "teacher to have this server allowed.",
+    ),
+    "mcp_server_error": (
+        "The MCP server failed (HTTP 502)",
+        "The MCP server behind this connection answered with an error, or could not be "
+        "reached.",
+        "Check the connection's address, try again later, or use the classroom's own MCP "
+        "server meanwhile.",
+    ),
+    "mcp_timeout": (
+        "The MCP server did not answer in time (HTTP 504)",
+        "A tool on the MCP server took longer than the classroom waits for it.",
+        "Try again. If it keeps happening, the tool is too slow or its server is down.",
+    ),
+    "pool_unavailable": (
+        "The classroom's key pool is unavailable (HTTP 503)",
+        "The gateway keeps the limits of its keys in a shared store that cannot be reached "
+        "right now, and it never sends a call whose limits it cannot count.",
+        "Wait a minute and try again; it recovers by itself. Tell your teacher if it lasts.",
+    ),
     "feature_disabled": (
         "Feature switched off (HTTP 403)",
         "Your school has not switched this feature on for your class.",
