@@ -375,7 +375,7 @@ class RedisPool:
             self.replica, self.hb_ms, self.hold_ms, provider, wid, user, int(tier), tokens,
             ";".join(_spec(key) for key in candidates), round(self.lease_ttl * 1000))]
         by_name = {key.name: key for key in candidates}
-        answer = await self._call("enqueue", *args)
+        answer = await self._enqueue(provider, wid, args, by_name, user, tier, tokens)
         self._seen_epoch(answer[0])
         status = _text(answer[1])
         if status == "granted":
@@ -388,6 +388,32 @@ class RedisPool:
         self._waiting.setdefault(provider, {})[wid] = waiting
         self._wake_soon(provider, float(_text(answer[2])))
         return await self._wait(wid, waiting, self.max_wait if max_wait is None else max_wait)
+
+    async def _enqueue(self, provider: str, wid: str, args: list[str],
+                       keys: dict[str, ProviderKey], user: str, tier: Tier,
+                       tokens: int) -> Any:
+        """The enqueue, safe against the caller leaving while it is in flight: Redis may
+        queue (or grant) the call even though its answer is never read here, so a caller
+        cancelled meanwhile waits for the answer and takes the call out again (or gives
+        the grant back); otherwise the queue entry is orphaned and its later grant leaks
+        a slot for the lease TTL (the replica stays alive)."""
+        call = asyncio.ensure_future(self._call("enqueue", *args))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._quietly(self._undo_enqueue(
+                call, provider, wid, keys, user, tier, tokens)))
+            raise
+
+    async def _undo_enqueue(self, call: asyncio.Future[Any], provider: str, wid: str,
+                            keys: dict[str, ProviderKey], user: str, tier: Tier,
+                            tokens: int) -> None:
+        answer = await call
+        if _text(answer[1]) == "granted":
+            await self._granted(keys, answer[2], answer[3], answer[4], user, tier,
+                                tokens).aclose()
+        elif _text(answer[1]) == "waiting":
+            await self._call("abandon", provider, wid, self.hold_ms)
 
     def _all_ill(self, provider: str) -> NoKeyAvailable:
         return NoKeyAvailable(
@@ -407,7 +433,10 @@ class RedisPool:
             self._pollers[provider] = asyncio.get_running_loop().create_task(
                 self._poll(provider))
         try:
-            return await asyncio.wait_for(asyncio.shield(waiting.future), timeout)
+            # not asyncio.wait_for: on Python 3.11 it returns the result, swallowing the
+            # cancellation, when the grant and the cancel land in the same instant
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(waiting.future)
         except (TimeoutError, asyncio.CancelledError) as exc:
             self._waiting.get(provider, {}).pop(wid, None)
             future = waiting.future
@@ -480,18 +509,29 @@ class RedisPool:
             delay = POLL_MAX if hint < 0 else min(POLL_MAX, max(0.002, hint / 1000 + 0.001))
 
     async def _requeue(self, entry: _Waiting) -> None:
+        wid = entry.args[4]
+        waiting = self._waiting.get(entry.provider, {})
         try:
             answer = await self._call("enqueue", *entry.args)
         except PoolUnavailable:
             return
-        if _text(answer[1]) == "granted":
-            self._waiting.get(entry.provider, {}).pop(entry.args[4], None)
+        status = _text(answer[1])
+        if status == "granted":
+            waiting.pop(wid, None)
             lease = self._granted(entry.keys, answer[2], answer[3], answer[4], entry.user,
                                   entry.tier, entry.tokens)
             if entry.future.done():
                 lease.release()
             else:
                 entry.future.set_result(lease)
+        elif status == "unhealthy":
+            waiting.pop(wid, None)
+            if not entry.future.done():
+                entry.future.set_exception(self._all_ill(entry.provider))
+        elif waiting.get(wid) is not entry:
+            # Given up while this enqueue was in flight: its abandon may have reached Redis
+            # first (finding nothing), so the entry queued again is taken out here.
+            await self._quietly(self._call("abandon", entry.provider, wid, self.hold_ms))
 
     def _forget(self, lease: RedisLease) -> None:
         self._leases.pop(lease.fence, None)

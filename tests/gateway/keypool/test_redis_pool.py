@@ -218,13 +218,18 @@ def test_a_silent_replica_loses_its_leases_after_its_heartbeat_and_is_fenced(
 
 
 def test_a_call_leaving_while_queued_or_at_the_grant_leaks_no_slot(redis_server, redis_prefix):
-    async def scenario():
-        a, b = replicas(redis_server.url, redis_prefix, [key("a", concurrency_limit=2)])
+    """Grants racing cancellations, many times over: the interleavings differ from run to
+    run (an enqueue's answer still unread when its caller leaves, a poll's grant arriving
+    after the waiter left, an abandon crossing a grant), and none may leak a slot."""
+
+    async def scenario(prefix):
+        a, b = replicas(redis_server.url, prefix, [key("a", concurrency_limit=2)], max_wait=10)
         try:
             holders = [await a.acquire("openai", tenant="t", user="h") for _ in range(2)]
             leaving = [asyncio.create_task(b.acquire("openai", tenant="t", user=f"l{i}"))
                        for i in range(6)]
-            await _until(lambda: _queued(a, redis_prefix) == 6)
+            # queued in Redis; some answers may still be unread by their callers
+            await _until(lambda: _queued(a, prefix) == 6)
             for holder in holders:
                 holder.release()  # grants race with the cancellations below
             for task in leaving:
@@ -233,17 +238,125 @@ def test_a_call_leaving_while_queued_or_at_the_grant_leaks_no_slot(redis_server,
             for result in results:  # a call that got its lease before leaving gives it back
                 if not isinstance(result, BaseException):
                     await result.aclose()
-            await asyncio.gather(*a._tasks, *b._tasks, return_exceptions=True)
+            await _settled(a, b)
             both = [await a.acquire("openai", tenant="t", user="after") for _ in range(2)]
             await a._read_state()
             active = a.snapshot()["keys"][0]["active_leases"]
             for lease in both:
                 await lease.aclose()
-            return active
+            return active, _queued(a, prefix)
         finally:
             await closing([a, b])
 
-    assert asyncio.run(scenario()) == 2  # both slots free again: nothing leaked
+    for i in range(30):
+        # both slots free again and nothing left in the queue: nothing leaked
+        assert asyncio.run(scenario(f"{redis_prefix}:{i}")) == (2, 0), f"run {i}"
+
+
+async def _settled(*pools):
+    """Every background report and poller of these pools has finished."""
+    while True:
+        pending = [t for pool in pools for t in [*pool._tasks, *pool._pollers.values()]
+                   if not t.done()]
+        if not pending:
+            return
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _hook_enqueue(pool, *, before):
+    """Holds the pool's next enqueue on its way to Redis (``before``) or on its way back
+    (its answer not yet read), until ``gate`` is set; ``held`` is set once it is held."""
+    real = pool._call
+    held, gate = asyncio.Event(), asyncio.Event()
+
+    async def call(op, *args):
+        hook = op == "enqueue" and not held.is_set()
+        if hook and before:
+            held.set()
+            await gate.wait()
+        result = await real(op, *args)
+        if hook and not before:
+            held.set()
+            await gate.wait()
+        return result
+
+    pool._call = call
+    return held, gate
+
+
+@pytest.mark.parametrize("busy", [True, False], ids=["queued", "granted"])
+def test_a_call_leaving_while_its_enqueue_is_answered_leaks_no_slot(
+        redis_server, redis_prefix, busy):
+    """Redis has queued (or granted) the call, but its caller leaves before reading the
+    answer: the call is taken out of the queue (or its grant given back) all the same.
+    (Before the fix the queue entry stayed, owned by a live replica, and was granted later
+    to nobody: a slot lost for the lease TTL.)"""
+
+    async def scenario():
+        a, b = replicas(redis_server.url, redis_prefix, [key("a", concurrency_limit=1)],
+                        max_wait=5)
+        try:
+            holder = await a.acquire("openai", tenant="t", user="h") if busy else None
+            held, gate = _hook_enqueue(b, before=False)
+            task = asyncio.create_task(b.acquire("openai", tenant="t", user="leaving"))
+            await held.wait()  # Redis has answered; the caller has not read it
+            task.cancel()
+            gate.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await _settled(a, b)
+            queued, running = _queued(a, redis_prefix), _running(a, redis_prefix)
+            if holder is not None:
+                await holder.aclose()
+            after = await a.acquire("openai", tenant="t", user="after")
+            await after.aclose()
+            return queued, running
+        finally:
+            await closing([a, b])
+
+    assert asyncio.run(scenario()) == (0, 1 if busy else 0)
+
+
+def test_a_call_leaving_while_it_is_queued_again_leaks_no_slot(redis_server, redis_prefix):
+    """A waiter found gone from Redis (its replica thought dead for a moment) is queued
+    again; its caller leaves while that enqueue is on its way, so the caller's abandon
+    reaches Redis first and finds nothing. The entry queued again is taken out all the
+    same. (Before the fix it stayed, and its later grant leaked a slot.)"""
+
+    async def scenario():
+        a, b = replicas(redis_server.url, redis_prefix, [key("a", concurrency_limit=1)],
+                        max_wait=5)
+        sync = sync_redis.Redis.from_url(redis_server.url)
+        try:
+            holder = await a.acquire("openai", tenant="t", user="h")
+            task = asyncio.create_task(b.acquire("openai", tenant="t", user="leaving"))
+            await _until(lambda: b._waiting.get("openai"))
+            held, gate = _hook_enqueue(b, before=True)
+            (wid,) = b._waiting["openai"]
+            # what the script does to a waiter of a replica whose heartbeat lapsed
+            sync.zrem(f"{redis_prefix}:q:openai", wid)
+            sync.delete(f"{redis_prefix}:w:{wid}")
+            b._wakes["openai"].set()
+            await held.wait()  # the poller found it gone and is queueing it again
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task  # its abandon has reached Redis, before the enqueue
+            gate.set()
+            await _settled(a, b)
+            queued, entry = _queued(a, redis_prefix), sync.exists(f"{redis_prefix}:w:{wid}")
+            await holder.aclose()
+            after = await a.acquire("openai", tenant="t", user="after")
+            await after.aclose()
+            return queued, entry
+        finally:
+            sync.close()
+            await closing([a, b])
+
+    assert asyncio.run(scenario()) == (0, 0)
+
+
+def _running(pool, prefix):
+    return sync_redis.Redis.from_url(pool.url).zcard(f"{prefix}:lease:openai:a")
 
 
 def test_health_and_cooldown_are_shared(redis_server, redis_prefix):
