@@ -90,8 +90,8 @@ def clean_class(tenant: str, value: str) -> str:
     label = value.strip().removeprefix(class_group(tenant, ""))
     if not _LABEL.fullmatch(label) or label.startswith(CLASS_GROUP_PREFIX):  # another school's
         raise PublishError(
-            f"{value!r} is not a class of {tenant}: name its group class-{tenant}-<label> "
-            "(lower-case letters, digits, '_' or '-', at most 40) or give the label."
+            f"{value!r} is not a class of {tenant}: name its group class-{tenant}-"
+            + "<label> (lower-case letters, digits, '_' or '-', at most 40) or give the label."
         )
     return label
 

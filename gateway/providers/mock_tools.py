@@ -74,8 +74,12 @@ def _coerce(value: str, kind: str) -> Any:
     return value
 
 
+#: A name starts where no word character is just before it.
+NOT_AFTER_WORD = r"(?<![\w])"
+
+
 def _named_value(prompt: str, name: str) -> str | None:
-    found = re.search(rf"(?<![\w]){re.escape(name)}\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)",
+    found = re.search(NOT_AFTER_WORD + re.escape(name) + r"\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)",
                       prompt, re.IGNORECASE)
     if not found:
         return None
@@ -85,7 +89,8 @@ def _named_value(prompt: str, name: str) -> str | None:
 def _mentions(prompt: str, name: str) -> int | None:
     """Where the prompt names a tool (its position), or None."""
     for spelling in {name, name.replace("_", " "), name.replace("-", " ")}:
-        found = re.search(rf"(?<![\w]){re.escape(spelling)}(?![\w])", prompt, re.IGNORECASE)
+        found = re.search(NOT_AFTER_WORD + re.escape(spelling) + r"(?![\w])", prompt,
+                          re.IGNORECASE)
         if found:
             return found.start()
     return None

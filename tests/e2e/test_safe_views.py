@@ -41,7 +41,6 @@ from tests.support.hub import Hub
 from tests.support.lab_ui import (
     in_kernel,
     kernel_of,
-    outputs,
     payloads,
     run_all,
     script_ran,
@@ -211,19 +210,6 @@ def test_teacher_finds_the_dashboards_in_their_lab_and_no_student_text_runs(
     assert "Signed in as sv_teacher" in ran["class_activity.ipynb"].text
     assert "sv_student" in ran["lesson_progress.ipynb"].text
 
-    # The same dashboard in Voila, as the teacher would publish it, three times in a row
-    # (a render used to hang once the page's scripts were cached; see hub.spawner).
-    for attempt in range(3):
-        page.goto(f"{hub.url}/user/sv_teacher/voila/render/dashboards/student_work.ipynb",
-                  wait_until="commit", timeout=180_000)
-        page.get_by_text(TITLE).first.wait_for(timeout=180_000)
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
-        voila = outputs(page)
-        assert "Traceback" not in voila.stderr and voila.plots >= 1, attempt
-        assert_safe(page, f"sv_teacher/voila/student_work/{attempt}")
-        shot(page, f"teacher_voila_student_work_{attempt}.png")
-        page.goto("about:blank")
-    shut_down_kernels(hub, planted.teacher_token, "sv_teacher")  # Voila leaves its kernels
 
 
 def test_admin_finds_admin_notebooks_and_dashboards_and_no_student_text_runs(

@@ -159,6 +159,7 @@ def test_teacher_publishes_to_own_school_and_it_is_audited(
     assert published.json() == {
         "tenant": "school_a", "name": "pulse.ipynb", "title": "Class pulse",
         "url": "/hub/user-redirect/voila/render/published/pulse.ipynb",
+        "class": None,  # published to the whole school, not to one class
     }
     path = gateway_settings.data_dir / "published" / "school_a" / "pulse.ipynb"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
