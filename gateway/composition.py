@@ -27,7 +27,7 @@ from gateway.history.job_store import JobStore
 from gateway.keypool import PoolBackend
 from gateway.keypool.pool import WINDOW
 from gateway.keypool.setup import build_pool
-from gateway.keypool.store import KeyStore, SecretBox, load_master_key
+from gateway.keypool.store import KeyStore
 from gateway.loadtest.manager import LoadTests
 from gateway.policy.admission import Admission
 from gateway.pricing import Catalog, load_prices_file
@@ -137,10 +137,9 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         settings={"mock_ttft_ms": settings.mock_ttft_ms,
                   "mock_tokens_per_second": settings.mock_tokens_per_second},
     )
-    mcp = ConnectionStore(
-        history, keystore.box if keystore is not None else SecretBox(load_master_key(
-            settings.master_key, settings.data_dir, embedded=settings.db_url is None)),
-        settings.mcp_server_url, tuple(settings.mcp_allowed))
+    # One box seals every secret kept at rest: pooled keys, MCP headers, Suno passwords.
+    mcp = ConnectionStore(history, keystore.box, settings.mcp_server_url,
+                          tuple(settings.mcp_allowed))
     return Services(
         settings=settings,
         resolver=build_resolver(settings),
@@ -157,7 +156,7 @@ def build_services(settings: Settings, *, window: float = WINDOW) -> Services:
         loadtests=loadtests,
         media=MediaService(calls, artifacts, settings),
         jobs=JobService(calls, artifacts, JobStore(history), settings),
-        suno=SunoAccounts(history, settings),
+        suno=SunoAccounts(history, settings, keystore.box),
         mcp=mcp,
         tool_turns=ToolTurns(chat, mcp, McpClient(settings.mcp_timeout_seconds)),
         config=ConfigReloader(settings, tenants, pool, keystore, history, providers.catalog),

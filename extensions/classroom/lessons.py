@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ._exceptions import GatewayError
 from .publish import Published, _read_notebook
 
 LESSONS_PATH = "/api/lessons/published"
@@ -60,12 +61,16 @@ def update(home: str | Path | None = None, *, client: Any = None) -> list[str]:
     gateway = _client(client)
     if gateway.configured:
         given: dict[str, bytes] = {}
-        for item in published(client=gateway):
-            if item.get("class") and item["name"] not in given:
-                answer = gateway.get(f"{LESSONS_PATH}/{item['name']}/notebook",
-                                     params={"group": item["class"]})
-                given[item["name"]] = json.dumps(answer["notebook"], ensure_ascii=False,
-                                                 indent=1).encode()
+        try:
+            for item in published(client=gateway):
+                if item.get("class") and item["name"] not in given:
+                    answer = gateway.get(f"{LESSONS_PATH}/{item['name']}/notebook",
+                                         params={"group": item["class"]})
+                    given[item["name"]] = json.dumps(answer["notebook"], ensure_ascii=False,
+                                                     indent=1).encode()
+        except GatewayError as error:  # the school's lessons are copied all the same
+            warnings.append(f"your classes' lessons could not be fetched now ({error}); "
+                            "run classroom.lessons.update() again later")
         more, problems = write_missing(given, home)
         copied, warnings = copied + more, warnings + problems
     for warning in warnings:

@@ -30,7 +30,7 @@ from gateway.errors import Forbidden, InvalidRequest, NotFound
 from gateway.history.audit import record_audit
 from gateway.history.models import suno_accounts, suno_assignments
 from gateway.history.store import HistoryStore
-from gateway.keypool.store import SecretBox, load_master_key
+from gateway.keypool.store import SecretBox
 from gateway.logmask import mask_secrets
 
 JSON_SOURCE = "CLASSROOM_SUNO_ACCOUNTS_JSON"
@@ -134,18 +134,10 @@ def _public(row: Any) -> dict[str, Any]:
 class SunoAccounts:
     """The school's Suno accounts and who has which."""
 
-    def __init__(self, history: HistoryStore, settings: Settings) -> None:
+    def __init__(self, history: HistoryStore, settings: Settings, box: SecretBox) -> None:
         self.history = history
         self.settings = settings
-        self._box: SecretBox | None = None
-
-    @property
-    def box(self) -> SecretBox:
-        if self._box is None:
-            s = self.settings
-            self._box = SecretBox(load_master_key(s.master_key, s.data_dir,
-                                                  embedded=s.db_url is None))
-        return self._box
+        self.box = box  # the gateway's one box for secrets at rest (the pooled keys' too)
 
     async def start(self) -> None:
         """Sync the declared accounts: new ones added, changed ones updated, accounts no

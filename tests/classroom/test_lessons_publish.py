@@ -86,3 +86,22 @@ def test_a_lab_gets_published_lessons_at_start_and_on_update(tmp_path: Path) -> 
     assert lesson_api.update(home) == ["lessons/second.ipynb"]  # in a running lab
     assert mine.read_text() == '{"edited": true}'
     assert lesson_api.update(home) == []
+
+
+def test_update_copies_the_schools_lessons_when_the_gateway_cannot_be_reached(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    school = tmp_path / "published" / "school_a"
+    (school / "lessons").mkdir(parents=True)
+    (school / "lessons" / "loops.ipynb").write_text('{"v": 1}')
+    home = tmp_path / "home" / "stu"
+    home.mkdir(parents=True)
+    homes.prepare(home, None, school)
+    (school / "lessons" / "later.ipynb").write_text('{"v": 2}')
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    down = GatewayClient("http://gateway.test", "tok", transport=httpx.MockTransport(refuse))
+    assert lesson_api.update(home, client=down) == ["lessons/later.ipynb"]
+    assert (home / "lessons" / "later.ipynb").read_text() == '{"v": 2}'
+    assert "could not be fetched now" in capsys.readouterr().out
