@@ -54,7 +54,7 @@ class Services:
     tenants: dict[str, Tenant]
     providers: ProviderRegistry
     pool: PoolBackend
-    keystore: KeyStore | None
+    keystore: KeyStore
     admission: Admission
     calls: Calls
     chat: ChatService

@@ -55,9 +55,7 @@ def _aad(row_id: str, user: str, tenant: str) -> str:
 
 
 def _box(services: Services) -> SecretBox:
-    if services.keystore is None:
-        raise Forbidden("This gateway has no master key, so it cannot keep your own keys.")
-    return services.keystore.box
+    return services.keystore.box  # the gateway's one box for secrets at rest
 
 
 def _allowed(identity: Identity, services: Services) -> None:

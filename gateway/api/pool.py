@@ -60,8 +60,6 @@ async def add_key(body: NewKey, identity: PoolAdmin, services: ServicesDep) -> d
         raise InvalidRequest(
             f"Unknown provider '{body.provider}'; use one of {list(PROVIDERS)}.", param="provider"
         )
-    if services.keystore is None:
-        raise InvalidRequest("This gateway has no key store.")
     entry = body.model_dump(exclude={"provider"}, exclude_none=True)
     try:
         key = parse_entry(f"new {body.provider} key", body.provider, entry)

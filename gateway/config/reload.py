@@ -50,7 +50,7 @@ class Reloaded:
 
 class ConfigReloader:
     def __init__(self, settings: Settings, tenants: dict[str, Tenant], pool: PoolBackend,
-                 keystore: KeyStore | None, history: HistoryStore,
+                 keystore: KeyStore, history: HistoryStore,
                  catalog: Catalog | None = None) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -81,14 +81,13 @@ class ConfigReloader:
                     details=details) from None
             result = Reloaded(sorted(tenants), len(declared))
             store = self.keystore
-            if store is not None:
-                report = await self.history.write(lambda c: store.sync_on(c, declared))
-                stored = await self.history.read(lambda c: store.load_on(c))
-                fresh = {(provider, name) for provider, name in
-                         (label.split("/", 1) for label in report.added + report.updated)}
-                refresh_pool(self.pool, stored, fresh)
-                result.added, result.updated = report.added, report.updated
-                result.deactivated = report.deactivated
+            report = await self.history.write(lambda c: store.sync_on(c, declared))
+            stored = await self.history.read(lambda c: store.load_on(c))
+            fresh = {(provider, name) for provider, name in
+                     (label.split("/", 1) for label in report.added + report.updated)}
+            refresh_pool(self.pool, stored, fresh)
+            result.added, result.updated = report.added, report.updated
+            result.deactivated = report.deactivated
             self.tenants.clear()
             self.tenants.update(tenants)
             if self.catalog is not None:
